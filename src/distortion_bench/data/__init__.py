@@ -1,0 +1,1 @@
+"""The data stages: dry corpus, rendered targets, train/val/test datasets."""

@@ -1,0 +1,113 @@
+"""The one interface every DSP effect implements: ``process(buffer, state) -> (output, state)``.
+
+An effect object holds only its (immutable) parameters; everything that evolves from buffer to
+buffer lives in a separate state object, so one effect can drive several streams and a stream
+can be rewound by keeping a copy of its state. Running a signal in buffers of any sizes, with
+the state carried, gives bit-for-bit the output of running it whole.
+
+Buffers are 1-D float32 arrays of shape ``(time,)`` (mono, samples in [-1, 1] nominally).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable
+from typing import Generic, TypeVar
+
+import numpy as np
+
+StateT = TypeVar("StateT")
+
+
+class Effect(abc.ABC, Generic[StateT]):
+    """A stateful effect processing mono float32 buffers.
+
+    Attributes:
+        kind: the effect's config name, e.g. ``"tube_saturator"``.
+        implementation: ``"numpy"`` or ``"numba"``.
+        sample_rate: in Hz.
+    """
+
+    kind: str
+    implementation: str
+    sample_rate: int
+
+    @abc.abstractmethod
+    def initial_state(self) -> StateT:
+        """The state of a stream that has seen only silence."""
+
+    @abc.abstractmethod
+    def process(
+        self, buffer: np.ndarray, state: StateT, out: np.ndarray | None = None
+    ) -> tuple[np.ndarray, StateT]:
+        """Process one buffer.
+
+        Args:
+            buffer: shape ``(time,)``, float32, C-contiguous.
+            state: from :meth:`initial_state` or the previous call; updated in place.
+            out: optional shape ``(time,)`` float32 array to write into (no allocation then).
+
+        Returns:
+            ``(output, state)``: output of shape ``(time,)`` float32 (``out`` when given) and the
+            state to pass with the next buffer (the same object, updated).
+        """
+
+    def process_signal(self, signal: np.ndarray) -> np.ndarray:
+        """Process a whole signal (shape ``(time,)``) from the initial state."""
+        output, _ = self.process(as_buffer(signal), self.initial_state())
+        return output
+
+    def process_in_blocks(self, signal: np.ndarray, block_sizes: Iterable[int]) -> np.ndarray:
+        """Process ``signal`` buffer by buffer, cycling through ``block_sizes`` (samples).
+
+        Used to check that streaming equals whole-signal processing.
+        """
+        x = as_buffer(signal)
+        sizes = [int(b) for b in block_sizes]
+        if not sizes or min(sizes) < 1:
+            raise ValueError(f"block sizes must be positive integers, got {sizes}")
+        out = np.empty_like(x)
+        state = self.initial_state()
+        start, i = 0, 0
+        while start < x.shape[0]:
+            stop = min(start + sizes[i % len(sizes)], x.shape[0])
+            self.process(x[start:stop], state, out[start:stop])
+            start, i = stop, i + 1
+        return out
+
+    def describe(self) -> dict[str, object]:
+        """Parameters for manifests and reports (JSON-serializable)."""
+        return {"kind": self.kind, "implementation": self.implementation,
+                "sample_rate": self.sample_rate}
+
+
+def as_buffer(x: np.ndarray) -> np.ndarray:
+    """Return ``x`` as a C-contiguous 1-D float32 array (copying only if needed)."""
+    arr = np.asarray(x)
+    if arr.ndim != 1:
+        raise ValueError(f"expected a mono signal of shape (time,), got shape {arr.shape}")
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def check_buffers(buffer: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    """Validate a buffer (and the optional output buffer); return the output array to fill.
+
+    Cheap checks only: they run on every call of the real-time path.
+    """
+    if not isinstance(buffer, np.ndarray) or buffer.dtype != np.float32 or buffer.ndim != 1:
+        raise TypeError(
+            "buffer must be a 1-D float32 numpy array of shape (time,), got "
+            f"{type(buffer).__name__} {getattr(buffer, 'dtype', '')} "
+            f"{getattr(buffer, 'shape', '')}"
+        )
+    if not buffer.flags.c_contiguous:
+        raise TypeError("buffer must be C-contiguous (use np.ascontiguousarray)")
+    if out is None:
+        return np.empty_like(buffer)
+    if (not isinstance(out, np.ndarray) or out.dtype != np.float32
+            or out.shape != buffer.shape or not out.flags.c_contiguous):
+        raise TypeError(
+            f"out must be a C-contiguous float32 array of shape {buffer.shape}, got "
+            f"{getattr(out, 'dtype', type(out).__name__)} {getattr(out, 'shape', '')}"
+        )
+    return out
