@@ -3,7 +3,14 @@
     y = LPF( tanh(k * x + bias) - tanh(bias) ),   k = 10^(gain_db / 20)
 
 Subtracting ``tanh(bias)`` keeps silence silent (no DC step when a stream starts). The bias makes
-the curve asymmetric, so even harmonics appear beside the odd ones of ``tanh``. The low-pass
+the curve asymmetric, so even harmonics appear beside the odd ones of ``tanh``. The shaper is
+evaluated through the identity
+
+    tanh(a + b) - tanh(b) = tanh(a) (1 - tanh(b)^2) / (1 + tanh(a) tanh(b)),   a = k x
+
+which is the same function but gives exactly 0 for x = 0 in any floating-point implementation
+(the direct difference leaves a one-ulp residue whenever the two ``tanh`` calls round apart,
+e.g. NumPy's vectorized ``tanh`` against ``math.tanh``). The low-pass
 (Butterworth, ``scipy.signal.butter``) runs as second-order sections in transposed direct form II,
 the structure of ``scipy.signal.sosfilt``; its per-section state ``(sections, 2)`` carries from
 buffer to buffer, in float64 so that a long quiet tail does not accumulate float32 rounding.
@@ -45,7 +52,8 @@ class _TubeSaturatorBase(Effect[TubeState]):
         self.sample_rate = int(sample_rate)
         self.gain = 10.0 ** (params.gain_db / 20.0)
         self.bias = float(params.bias)
-        self.offset = math.tanh(self.bias)
+        self.tanh_bias = math.tanh(self.bias)
+        self.slope = 1.0 - self.tanh_bias * self.tanh_bias  # 1 - tanh(b)^2
         self.sos = butter_lowpass_sos(params.lowpass_hz, params.lowpass_order, self.sample_rate)
 
     def initial_state(self) -> TubeState:
@@ -64,7 +72,8 @@ class TubeSaturatorNumpy(_TubeSaturatorBase):
         self, buffer: np.ndarray, state: TubeState, out: np.ndarray | None = None
     ) -> tuple[np.ndarray, TubeState]:
         out = check_buffers(buffer, out)
-        shaped = np.tanh(self.gain * buffer.astype(np.float64) + self.bias) - self.offset
+        t = np.tanh(self.gain * buffer.astype(np.float64))
+        shaped = t * self.slope / (1.0 + t * self.tanh_bias)
         filtered, state.zi[...] = sosfilt(self.sos, shaped, zi=state.zi)
         out[...] = filtered
         return out, state
@@ -74,11 +83,12 @@ class TubeSaturatorNumpy(_TubeSaturatorBase):
     "void(float32[::1], float32[::1], float64, float64, float64, float64[:, ::1], float64[:, ::1])",
     cache=True, nogil=True,
 )
-def _tube_kernel(x, out, gain, bias, offset, sos, zi):  # pragma: no cover - compiled
+def _tube_kernel(x, out, gain, tanh_bias, slope, sos, zi):  # pragma: no cover - compiled
     # No fastmath: reassociation would make the result depend on where buffers are cut.
     sections = sos.shape[0]
     for i in range(x.shape[0]):
-        v = math.tanh(gain * x[i] + bias) - offset
+        t = math.tanh(gain * x[i])
+        v = t * slope / (1.0 + t * tanh_bias)
         for s in range(sections):
             y = sos[s, 0] * v + zi[s, 0]
             zi[s, 0] = sos[s, 1] * v - sos[s, 4] * y + zi[s, 1]
@@ -96,5 +106,5 @@ class TubeSaturatorNumba(_TubeSaturatorBase):
         self, buffer: np.ndarray, state: TubeState, out: np.ndarray | None = None
     ) -> tuple[np.ndarray, TubeState]:
         out = check_buffers(buffer, out)
-        _tube_kernel(buffer, out, self.gain, self.bias, self.offset, self.sos, state.zi)
+        _tube_kernel(buffer, out, self.gain, self.tanh_bias, self.slope, self.sos, state.zi)
         return out, state

@@ -19,6 +19,10 @@ from distortion_bench.synth.karplus_strong import pluck
 RING_OUT_SECONDS = 1.0
 #: Seconds of fade-out at the very end of a take, so that it ends in exact silence.
 FADE_OUT_SECONDS = 0.25
+#: Pick brightness range (softest, hardest pick) in Hz, and pickup pass band in Hz.
+BASS_TONE_HZ = (250.0, 2500.0)
+GUITAR_BAND_HZ = (60.0, 5000.0)
+BASS_BAND_HZ = (30.0, 2500.0)
 
 # Chord voicings as MIDI notes, low string first (open and barre shapes, power chords).
 CHORDS: tuple[tuple[int, ...], ...] = (
@@ -45,12 +49,17 @@ def loss_for_t60(t60_seconds: float, f0_hz: float) -> float:
     return float(10.0 ** (-3.0 / (t60_seconds * f0_hz)))
 
 
-def _excitation(rng: np.random.Generator, period: float, strength: float, n: int) -> np.ndarray:
-    """A pick: one period of noise, brighter and louder the harder the pick (strength 0..1)."""
+def _excitation(rng: np.random.Generator, period: float, strength: float, n: int,
+                tone_hz: tuple[float, float], sample_rate: int) -> np.ndarray:
+    """A pick: one period of noise, brighter and louder the harder the pick (strength 0..1).
+
+    The noise goes through a one-pole low-pass whose cutoff moves from ``tone_hz[0]`` (softest
+    pick) to ``tone_hz[1]`` (hardest) on a log scale.
+    """
     length = max(2, int(round(period)))
     burst = rng.uniform(-1.0, 1.0, length)
-    # One-pole low-pass on the burst: soft picks are darker.
-    coeff = 0.85 - 0.75 * strength
+    cutoff = tone_hz[0] * (tone_hz[1] / tone_hz[0]) ** strength
+    coeff = float(np.exp(-2.0 * np.pi * cutoff / sample_rate))
     shaped = lfilter([1.0 - coeff], [1.0, -coeff], burst)
     # Pick position comb (plucking at a fraction of the string length removes some partials).
     position = int(round(length * rng.uniform(0.08, 0.3)))
@@ -69,13 +78,14 @@ def _note(
     damping: float,
     length: int,
     release_seconds: float = 0.03,
+    tone_hz: tuple[float, float] = (700.0, 7000.0),
 ) -> np.ndarray:
     """One string note of ``length`` samples; ``f0_hz`` may be a per-sample pitch track."""
     f0 = np.broadcast_to(np.asarray(f0_hz, dtype=np.float64), (length,))
     period = sample_rate / f0
     mean_f0 = float(np.mean(f0))
-    y = pluck(period, _excitation(rng, float(period[0]), strength, length),
-              loss_for_t60(t60, mean_f0), damping)
+    exc = _excitation(rng, float(period[0]), strength, length, tone_hz, sample_rate)
+    y = pluck(period, exc, loss_for_t60(t60, mean_f0), damping)
     # Release: the player lifts or mutes the string.
     rel = min(length, max(1, int(release_seconds * sample_rate)))
     y[-rel:] *= np.linspace(1.0, 0.0, rel)
@@ -88,9 +98,13 @@ def _add(take: np.ndarray, note: np.ndarray, start: int) -> None:
         take[start:stop] += note[: stop - start]
 
 
-def _finish(take: np.ndarray, sample_rate: int, highpass_hz: float) -> np.ndarray:
-    """Remove DC and rumble (the noise bursts carry some), then fade the end to silence."""
-    sos = butter(2, highpass_hz, btype="highpass", fs=sample_rate, output="sos")
+def _finish(take: np.ndarray, sample_rate: int, band_hz: tuple[float, float]) -> np.ndarray:
+    """Band-limit like a pickup and cable, then fade the end to silence.
+
+    The high-pass removes DC and rumble (the noise bursts carry some); the low-pass stands for
+    the pickup's resonance and cable load, which take the string's top octaves down.
+    """
+    sos = butter(2, band_hz, btype="bandpass", fs=sample_rate, output="sos")
     out = sosfilt(sos, take)
     fade = min(out.shape[0], int(FADE_OUT_SECONDS * sample_rate))
     out[-fade:] *= np.linspace(1.0, 0.0, fade) ** 2
@@ -116,7 +130,7 @@ def render_pluck(rng: np.random.Generator, seconds: float, sample_rate: int) -> 
         note = _note(rng, sample_rate, f0, rng.uniform(0.15, 1.0), rng.uniform(1.0, 4.0),
                      rng.uniform(0.05, 0.5), n - start)
         _add(take, note, start)
-    return _finish(take, sample_rate, 60.0)
+    return _finish(take, sample_rate, GUITAR_BAND_HZ)
 
 
 def render_chord(rng: np.random.Generator, seconds: float, sample_rate: int) -> np.ndarray:
@@ -135,7 +149,7 @@ def render_chord(rng: np.random.Generator, seconds: float, sample_rate: int) -> 
             note = _note(rng, sample_rate, midi_to_hz(midi), strength * rng.uniform(0.7, 1.0),
                          rng.uniform(1.5, 3.5), rng.uniform(0.1, 0.4), n - start)
             _add(take, note, start)
-    return _finish(take, sample_rate, 60.0)
+    return _finish(take, sample_rate, GUITAR_BAND_HZ)
 
 
 def render_palm_mute(rng: np.random.Generator, seconds: float, sample_rate: int) -> np.ndarray:
@@ -156,7 +170,7 @@ def render_palm_mute(rng: np.random.Generator, seconds: float, sample_rate: int)
         t += beat
         if rng.random() < 0.1:
             root = int(rng.choice([40, 41, 43, 45]))
-    return _finish(take, sample_rate, 60.0)
+    return _finish(take, sample_rate, GUITAR_BAND_HZ)
 
 
 def render_slide(rng: np.random.Generator, seconds: float, sample_rate: int) -> np.ndarray:
@@ -184,7 +198,7 @@ def render_slide(rng: np.random.Generator, seconds: float, sample_rate: int) -> 
         note = _note(rng, sample_rate, f0, rng.uniform(0.3, 1.0), rng.uniform(2.5, 5.0),
                      rng.uniform(0.05, 0.3), length)
         _add(take, note, start)
-    return _finish(take, sample_rate, 60.0)
+    return _finish(take, sample_rate, GUITAR_BAND_HZ)
 
 
 def render_bass(rng: np.random.Generator, seconds: float, sample_rate: int) -> np.ndarray:
@@ -195,9 +209,9 @@ def render_bass(rng: np.random.Generator, seconds: float, sample_rate: int) -> n
         start = int(t * sample_rate)
         f0 = midi_to_hz(float(rng.integers(28, 44)))
         note = _note(rng, sample_rate, f0, rng.uniform(0.2, 1.0), rng.uniform(1.5, 5.0),
-                     rng.uniform(0.2, 0.5), n - start)
+                     rng.uniform(0.2, 0.5), n - start, tone_hz=BASS_TONE_HZ)
         _add(take, note, start)
-    return _finish(take, sample_rate, 30.0)
+    return _finish(take, sample_rate, BASS_BAND_HZ)
 
 
 #: Guitar-like material by config name (``data.synth.guitar.takes.<name>``).
