@@ -103,3 +103,30 @@ def test_numba_kernels_compile_once_and_load_from_cache():
             "print(len(tube._tube_kernel.stats.cache_hits), len(bitcrush._bitcrush_kernel.stats.cache_hits))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["1", "1"]
+
+
+@pytest.mark.parametrize("effect_name", ["tube", "bitcrush_hold3"])
+def test_numba_path_allocates_no_arrays_when_out_is_given(effect_name):
+    """NumPy reports its buffers to tracemalloc: a per-call allocation would show up in the peak."""
+    import tracemalloc
+    effect = build_effect(EFFECTS[effect_name], SAMPLE_RATE, "numba")
+    state, buffer, out = effect.initial_state(), SIGNAL[:4096].copy(), np.empty(4096, np.float32)
+    effect.process(buffer, state, out)  # warm up outside the measurement
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        for _ in range(200):
+            effect.process(buffer, state, out)
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    assert peak < 1024  # one float32 buffer of 4096 samples would be 16 KiB
+    # The NumPy version, by contrast, allocates temporaries on every call (the test can see them).
+    numpy_fx = build_effect(EFFECTS[effect_name], SAMPLE_RATE, "numpy")
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        numpy_fx.process(buffer, numpy_fx.initial_state(), out)
+        assert tracemalloc.get_traced_memory()[1] - base > 4096 * 4
+    finally:
+        tracemalloc.stop()
