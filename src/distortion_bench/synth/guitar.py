@@ -20,6 +20,7 @@ RING_OUT_SECONDS = 1.0
 #: Seconds of fade-out at the very end of a take, so that it ends in exact silence.
 FADE_OUT_SECONDS = 0.25
 #: Pick brightness range (softest, hardest pick) in Hz, and pickup pass band in Hz.
+GUITAR_TONE_HZ = (700.0, 7000.0)
 BASS_TONE_HZ = (250.0, 2500.0)
 GUITAR_BAND_HZ = (60.0, 5000.0)
 BASS_BAND_HZ = (30.0, 2500.0)
@@ -78,7 +79,7 @@ def _note(
     damping: float,
     length: int,
     release_seconds: float = 0.03,
-    tone_hz: tuple[float, float] = (700.0, 7000.0),
+    tone_hz: tuple[float, float] = GUITAR_TONE_HZ,
 ) -> np.ndarray:
     """One string note of ``length`` samples; ``f0_hz`` may be a per-sample pitch track."""
     f0 = np.broadcast_to(np.asarray(f0_hz, dtype=np.float64), (length,))
@@ -120,17 +121,32 @@ def _onsets(rng: np.random.Generator, seconds: float, gap: tuple[float, float]) 
     return times
 
 
-def render_pluck(rng: np.random.Generator, seconds: float, sample_rate: int) -> np.ndarray:
-    """Single notes E2..E5, let ring into the next, with varied pick strength."""
+def _single_notes(
+    rng: np.random.Generator, seconds: float, sample_rate: int, *,
+    notes: tuple[int, int], gap: tuple[float, float], strength: tuple[float, float],
+    t60: tuple[float, float], damping: tuple[float, float], tone_hz: tuple[float, float],
+    band_hz: tuple[float, float],
+) -> np.ndarray:
+    """Single notes (MIDI ``notes[0]`` up to ``notes[1]`` excluded) let ring into the next.
+
+    Every other argument is a (low, high) range that each note draws from.
+    """
     n = int(seconds * sample_rate)
     take = np.zeros(n)
-    for t in _onsets(rng, seconds, (0.15, 0.8)):
+    for t in _onsets(rng, seconds, gap):
         start = int(t * sample_rate)
-        f0 = midi_to_hz(float(rng.integers(40, 77)))
-        note = _note(rng, sample_rate, f0, rng.uniform(0.15, 1.0), rng.uniform(1.0, 4.0),
-                     rng.uniform(0.05, 0.5), n - start)
+        f0 = midi_to_hz(float(rng.integers(*notes)))
+        note = _note(rng, sample_rate, f0, rng.uniform(*strength), rng.uniform(*t60),
+                     rng.uniform(*damping), n - start, tone_hz=tone_hz)
         _add(take, note, start)
-    return _finish(take, sample_rate, GUITAR_BAND_HZ)
+    return _finish(take, sample_rate, band_hz)
+
+
+def render_pluck(rng: np.random.Generator, seconds: float, sample_rate: int) -> np.ndarray:
+    """Single notes E2..E5, let ring into the next, with varied pick strength."""
+    return _single_notes(rng, seconds, sample_rate, notes=(40, 77), gap=(0.15, 0.8),
+                         strength=(0.15, 1.0), t60=(1.0, 4.0), damping=(0.05, 0.5),
+                         tone_hz=GUITAR_TONE_HZ, band_hz=GUITAR_BAND_HZ)
 
 
 def render_chord(rng: np.random.Generator, seconds: float, sample_rate: int) -> np.ndarray:
@@ -202,16 +218,10 @@ def render_slide(rng: np.random.Generator, seconds: float, sample_rate: int) -> 
 
 
 def render_bass(rng: np.random.Generator, seconds: float, sample_rate: int) -> np.ndarray:
-    """Bass notes E1..G2 (41..98 Hz), long decays, darker loop filter."""
-    n = int(seconds * sample_rate)
-    take = np.zeros(n)
-    for t in _onsets(rng, seconds, (0.25, 1.0)):
-        start = int(t * sample_rate)
-        f0 = midi_to_hz(float(rng.integers(28, 44)))
-        note = _note(rng, sample_rate, f0, rng.uniform(0.2, 1.0), rng.uniform(1.5, 5.0),
-                     rng.uniform(0.2, 0.5), n - start, tone_hz=BASS_TONE_HZ)
-        _add(take, note, start)
-    return _finish(take, sample_rate, BASS_BAND_HZ)
+    """Bass notes E1..G2 (41..98 Hz), long decays, darker pick and loop filter."""
+    return _single_notes(rng, seconds, sample_rate, notes=(28, 44), gap=(0.25, 1.0),
+                         strength=(0.2, 1.0), t60=(1.5, 5.0), damping=(0.2, 0.5),
+                         tone_hz=BASS_TONE_HZ, band_hz=BASS_BAND_HZ)
 
 
 #: Guitar-like material by config name (``data.synth.guitar.takes.<name>``).
