@@ -1,0 +1,1 @@
+"""Measurement: quality metrics (and, later, timing, plots and the spectrum analyzer)."""

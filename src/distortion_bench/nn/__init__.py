@@ -1,0 +1,1 @@
+"""Neural models of the effects: streaming TCN and LSTM/GRU, their training and export."""
