@@ -8,12 +8,13 @@ STAMP := $(VENV)/.installed
 # DVC stage commands call `python`: make it the project's interpreter.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup system-deps repro test params help
+.PHONY: setup system-deps repro test params ui help
 
 help:
 	@echo "make repro   set up, then run the whole pipeline (dvc repro)"
 	@echo "make test    set up, then run the test suite"
 	@echo "make params  recompose params.yaml from conf/ (ARGS='experiment=smoke' for overrides)"
+	@echo "make ui      open the MLflow UI on the embedded store (http://127.0.0.1:5000)"
 
 system-deps:
 	@bash scripts/install_system_deps.sh
@@ -35,3 +36,7 @@ repro: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+# Run from the repository root: artifacts live in ./mlruns beside mlflow.db.
+ui: setup
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000

@@ -79,20 +79,23 @@ def test_training_loop_overfits_a_short_target(model_cfg):
     (["select.model=lstm", "train.loss_samples=0"], ConfigError, r"train\.loss_samples: expected a positive integer"),
     (["select.model=gru", "select.effect=fuzz"], ConfigError, r"select\.effect: 'fuzz' is not a key of effects"),
 ])
-def test_bad_config_is_refused_before_training(smoke_data, overrides, error, match):
+def test_bad_config_is_refused_before_training(smoke_data, overrides, error, match, monkeypatch):
+    monkeypatch.chdir(smoke_data)
     cfg = smoke_cfg(smoke_data, *overrides)
     with pytest.raises(error, match=match):
         train.run(cfg)
     assert not (smoke_data / "checkpoints").exists() and not (smoke_data / "mlflow.db").exists()
 
 
-def test_missing_dataset_is_refused(tmp_path):
+def test_missing_dataset_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     with pytest.raises(DistortionBenchError, match=r"datasets/tube/manifest\.json: missing; run the `build_dataset` stage"):
         train.run(smoke_cfg(tmp_path, "select.effect=tube", "select.model=lstm"))
     assert not (tmp_path / "checkpoints").exists()
 
 
-def test_train_reports_resumes_and_records_in_mlflow(smoke_data):
+def test_train_reports_resumes_and_records_in_mlflow(smoke_data, monkeypatch):
+    monkeypatch.chdir(smoke_data)  # MLflow puts artifacts in ./mlruns: keep them in the temp folder
     cfg = smoke_cfg(smoke_data, "select.effect=tube", "select.model=lstm", "train.max_epochs=1")
     first = train.train_pair(cfg, "tube", "lstm", dict(cfg.models.lstm))
     assert first["epochs"] == 1 and first["stopped_by"] == "max_epochs"
