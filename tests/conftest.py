@@ -14,6 +14,13 @@ REPO = Path(__file__).resolve().parent.parent
 SAMPLE_RATE = 48000
 
 
+@pytest.fixture(autouse=True)
+def _isolated_tracking_uri(monkeypatch):
+    """MLflow's set_tracking_uri (called by Lightning's MLFlowLogger) writes MLFLOW_TRACKING_URI
+    into os.environ; without this, one test's store would leak into later tests' subprocesses."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO

@@ -24,7 +24,8 @@ TRAIN_STAGES = ["train@tube-tcn", "train@tube-lstm", "train@bitcrush-tcn", "trai
 
 
 def run(cmd: list[str], cwd: Path) -> str:
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1",
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}  # the repo's own store
+    env = {**env, "DVC_NO_ANALYTICS": "1",
            # Stage commands call `python`: make it this interpreter.
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
