@@ -25,6 +25,12 @@ from distortion_bench.data.manifest import read_manifest
 from distortion_bench.errors import ConfigError, DistortionBenchError
 
 
+def valid_mask(lengths: Tensor, time: int) -> Tensor:
+    """``(takes, 1, time)`` mask: 1.0 on each take's first ``lengths[i]`` samples, 0.0 on padding."""
+    steps = torch.arange(time, device=lengths.device)
+    return (steps[None, :] < lengths[:, None]).to(torch.float32)[:, None, :]
+
+
 @dataclass(frozen=True)
 class WholeTakes:
     """Whole takes of one split, padded with zeros to a common length.
@@ -42,8 +48,7 @@ class WholeTakes:
 
     def mask(self) -> Tensor:
         """``(takes, 1, time)`` 1.0 on valid samples, 0.0 on padding."""
-        steps = torch.arange(self.dry.shape[2])
-        return (steps[None, :] < self.lengths[:, None]).to(self.dry.dtype)[:, None, :]
+        return valid_mask(self.lengths, self.dry.shape[2])
 
 
 class RandomCrops(Dataset):

@@ -18,6 +18,7 @@ import lightning as L
 import torch
 from torch import Tensor
 
+from distortion_bench.nn.data import valid_mask
 from distortion_bench.nn.losses import loss_from_config
 from distortion_bench.nn.models import StreamingModel, build_model
 
@@ -86,7 +87,7 @@ class EffectModule(L.LightningModule):
     def validation_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> None:
         dry, target, lengths = batch
         estimate = predict_whole(self.model, dry)
-        mask = (torch.arange(dry.shape[2], device=dry.device)[None, :] < lengths[:, None]).to(dry.dtype)[:, None, :]
+        mask = valid_mask(lengths, dry.shape[2])
         err = (((target - estimate) * mask) ** 2).sum(dtype=torch.float64)
         sig = ((target * mask) ** 2).sum(dtype=torch.float64)
         self.log("val/esr", (err / sig).float(), prog_bar=True, batch_size=1)
