@@ -1,0 +1,100 @@
+"""DSP processors: the project's NumPy/Numba effects, and Spotify's pedalboard as a peer."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from distortion_bench.dsp import build_effect
+from distortion_bench.dsp.base import Effect
+from distortion_bench.dsp.params import bitcrusher_params_from_config, tube_params_from_config
+from distortion_bench.engine.processor import GrowingBuffer, Processor, ProcessorFacts, check_input
+
+
+class DspProcessor(Processor):
+    """A :class:`~distortion_bench.dsp.base.Effect` (NumPy or Numba) with its own state."""
+
+    def __init__(self, effect: Effect[Any], effect_name: str) -> None:
+        self.effect = effect
+        self.effect_name = effect_name
+        self.state = effect.initial_state()
+        self.out = GrowingBuffer()
+
+    def process_buffer(self, x: np.ndarray) -> np.ndarray:
+        out = self.out.view(x.shape[0])
+        self.effect.process(x, self.state, out)  # validates x; writes out, updates state in place
+        return out
+
+    def reset(self) -> None:
+        self.state = self.effect.initial_state()
+
+    def facts(self) -> ProcessorFacts:
+        coeffs = getattr(self.effect, "sos", np.zeros(0))
+        state_bytes = sum(v.nbytes for v in vars(self.state).values())
+        return ProcessorFacts(
+            name=f"{self.effect.implementation}:{self.effect_name}", backend=self.effect.implementation,
+            effect=self.effect_name, parameters=0, weight_bytes=int(coeffs.nbytes),
+            state_bytes=int(state_bytes), tolerance=0.0, extra=self.effect.describe())
+
+
+class PedalboardProcessor(Processor):
+    """The same effect chain from Spotify's ``pedalboard``: what a user might pick instead.
+
+    An approximation where pedalboard's building blocks differ from the reference definition
+    (``facts().notes`` says how):
+
+    - tube saturator: ``Distortion(drive_db=gain_db)`` (``tanh(k x)``) then ``lowpass_order``
+      first-order ``LowpassFilter`` stages at the cutoff. No DC bias (pedalboard has no offset
+      stage), so no even harmonics; the low-pass is not Butterworth.
+    - bitcrusher: ``Bitcrush(bit_depth=bits - 1)``, which has the reference's step 2^(1-N) but a
+      symmetric range with 2^N + 1 levels; sample-rate reduction with ``Resample`` (zero-order
+      hold), which adds pedalboard's resampler latency.
+    """
+
+    def __init__(self, cfg: Mapping[str, Any], effect_name: str, sample_rate: int) -> None:
+        import pedalboard as pb  # optional peer: imported only when asked for
+
+        self.effect_name = effect_name
+        self.sample_rate = int(sample_rate)
+        key = f"effects.{effect_name}"
+        if cfg.get("kind") == "tube_saturator":
+            p = tube_params_from_config(cfg, sample_rate, key)
+            plugins = [pb.Distortion(drive_db=p.gain_db)] + [
+                pb.LowpassFilter(cutoff_frequency_hz=p.lowpass_hz) for _ in range(p.lowpass_order)]
+            self.notes = ("approximation: tanh without DC bias (no even harmonics); low-pass = "
+                          f"{p.lowpass_order} first-order sections, not Butterworth")
+        else:
+            b = bitcrusher_params_from_config(cfg, key)
+            plugins = [pb.Bitcrush(bit_depth=max(b.bits - 1, 0))]
+            if b.downsample > 1:
+                plugins.append(pb.Resample(target_sample_rate=self.sample_rate / b.downsample,
+                                           quality=pb.Resample.Quality.ZeroOrderHold))
+            self.notes = ("approximation: Bitcrush(bit_depth=N-1): same step, symmetric range with "
+                          "2^N+1 levels" + ("; Resample(zero-order hold) for the sample-and-hold"
+                                            if b.downsample > 1 else ""))
+        self.board = pb.Pedalboard(plugins)
+        self.out = GrowingBuffer()
+
+    def process_buffer(self, x: np.ndarray) -> np.ndarray:
+        check_input(x)
+        y = self.board(x[None, :], self.sample_rate, reset=False)  # (channels, time)
+        out = self.out.view(x.shape[0])
+        out[:] = y[0, :x.shape[0]]
+        return out
+
+    def reset(self) -> None:
+        self.board.reset()
+
+    def facts(self) -> ProcessorFacts:
+        return ProcessorFacts(
+            name=f"pedalboard:{self.effect_name}", backend="pedalboard", effect=self.effect_name,
+            parameters=0, weight_bytes=0, state_bytes=0, tolerance=1e-5, notes=self.notes)
+
+
+def dsp_processor(cfg: Mapping[str, Any], effect_name: str, sample_rate: int,
+                  implementation: str) -> DspProcessor:
+    """A NumPy or Numba processor for the effect configured under ``effects.<effect_name>``."""
+    effect = build_effect(cfg, sample_rate, implementation, key=f"effects.{effect_name}")
+    return DspProcessor(effect, effect_name)

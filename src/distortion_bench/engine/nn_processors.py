@@ -1,0 +1,114 @@
+"""Neural processors: PyTorch eager and ONNX Runtime, both streaming with carried state."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from distortion_bench.engine.processor import GrowingBuffer, Processor, ProcessorFacts, check_input
+
+
+class TorchProcessor(Processor):
+    """A trained model run in PyTorch eager mode (``inference_mode``), batch 1.
+
+    ``threads`` sets PyTorch's intra-op threads for the whole process (a global setting).
+    """
+
+    def __init__(self, checkpoint: str | os.PathLike[str], name: str, effect: str, threads: int = 1) -> None:
+        import torch
+
+        from distortion_bench.nn.module import EffectModule
+
+        if not Path(checkpoint).is_file():
+            from distortion_bench.errors import DistortionBenchError
+            raise DistortionBenchError(f"{checkpoint}: no such checkpoint; run the train stage")
+        torch.set_num_threads(int(threads))
+        self._torch = torch
+        self.model = EffectModule.load_from_checkpoint(str(checkpoint), map_location="cpu").model.eval()
+        self.name, self.effect = name, effect
+        self.state = self.model.initial_state(1)
+        self.out = GrowingBuffer()
+
+    def process_buffer(self, x: np.ndarray) -> np.ndarray:
+        check_input(x)
+        with self._torch.inference_mode():
+            y, self.state = self.model(self._torch.from_numpy(x).view(1, 1, -1), self.state)
+        out = self.out.view(x.shape[0])
+        out[:] = y.view(-1).numpy()
+        return out
+
+    def reset(self) -> None:
+        self.state = self.model.initial_state(1)
+
+    def facts(self) -> ProcessorFacts:
+        params = self.model.num_parameters()
+        return ProcessorFacts(
+            name=self.name, backend="torch", effect=self.effect, parameters=params,
+            weight_bytes=sum(p.numel() * p.element_size() for p in self.model.parameters()),
+            state_bytes=sum(s.numel() * s.element_size() for s in self.state), tolerance=1e-5,
+            extra=self.model.describe())
+
+
+class OnnxProcessor(Processor):
+    """An exported model run by ONNX Runtime's CPU execution provider.
+
+    Session: ``threads`` intra-op threads (1 by default, so backends compare fairly),
+    sequential execution, no thread spinning (idle threads would steal the audio thread's
+    core). I/O goes through an IOBinding on pre-allocated arrays: the input buffer is bound in
+    place, the output is written into a reused array, and the state alternates between two
+    pre-allocated sets (outputs of one call are bound as inputs of the next), so nothing is
+    copied or allocated per buffer.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], name: str, effect: str, threads: int = 1) -> None:
+        import onnxruntime as ort
+
+        from distortion_bench.nn.export import AUDIO_IN, AUDIO_OUT, read_onnx_contract
+
+        self.contract = read_onnx_contract(path)
+        self.name, self.effect = name, effect
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = int(threads)
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.binding = self.session.io_binding()
+        self._in, self._out = AUDIO_IN, AUDIO_OUT
+        shapes = self.contract.state_shapes
+        self.states = [[np.zeros(s, np.float32) for s in shapes] for _ in range(2)]
+        self.current = 0
+        self.out = GrowingBuffer()
+
+    def process_buffer(self, x: np.ndarray) -> np.ndarray:
+        check_input(x)
+        n = x.shape[0]
+        out = self.out.view(n)
+        b = self.binding
+        b.bind_input(self._in, "cpu", 0, np.float32, [1, 1, n], x.ctypes.data)
+        b.bind_output(self._out, "cpu", 0, np.float32, [1, 1, n], out.ctypes.data)
+        src, dst = self.states[self.current], self.states[1 - self.current]
+        for name, a, z in zip(self.contract.state_names, src, dst):
+            b.bind_input(name, "cpu", 0, np.float32, list(a.shape), a.ctypes.data)
+            b.bind_output(f"{name}_out", "cpu", 0, np.float32, list(z.shape), z.ctypes.data)
+        self.session.run_with_iobinding(b)
+        self.current = 1 - self.current
+        return out
+
+    def reset(self) -> None:
+        for state_set in self.states:
+            for a in state_set:
+                a.fill(0.0)
+        self.current = 0
+
+    def facts(self) -> ProcessorFacts:
+        meta = self.contract.metadata
+        return ProcessorFacts(
+            name=self.name, backend="onnxruntime", effect=self.effect, parameters=int(meta.get("params", 0)),
+            weight_bytes=int(4 * meta.get("params", 0)),
+            state_bytes=sum(a.nbytes for a in self.states[0]), tolerance=1e-5,
+            extra={k: meta[k] for k in ("model_type", "receptive_field_samples") if k in meta})

@@ -1,0 +1,98 @@
+"""One interface for every way of producing an effect (the plan's "wrapper").
+
+A :class:`Processor` keeps its own state: ``process_buffer(x) -> y`` takes the next buffer of a
+stream (1-D float32, shape ``(time,)``) and returns the processed buffer; ``reset()`` returns to
+the state after silence. Benchmarks and the audio engine drive processors without knowing
+which backend they are.
+
+The returned array belongs to the processor and is overwritten by the next call (outputs are
+pre-allocated and reused so the real-time path does not allocate): copy it to keep it.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ProcessorFacts:
+    """What reports say about a processor.
+
+    Attributes:
+        name: registry name, e.g. ``"onnx:tube-lstm"``.
+        backend: ``numpy``, ``numba``, ``torch``, ``onnxruntime`` or ``pedalboard``.
+        effect: the effect it produces (a key of ``effects``).
+        parameters: learned parameters (0 for DSP).
+        weight_bytes: bytes of weights or coefficients.
+        state_bytes: bytes of the state carried between buffers.
+        tolerance: max abs difference allowed between buffered and whole-signal output
+            (0.0 = bit-exact).
+        notes: e.g. how an approximation differs from the reference definition.
+    """
+
+    name: str
+    backend: str
+    effect: str
+    parameters: int
+    weight_bytes: int
+    state_bytes: int
+    tolerance: float
+    notes: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Processor(abc.ABC):
+    """A stateful effect on a mono float32 stream."""
+
+    @abc.abstractmethod
+    def process_buffer(self, x: np.ndarray) -> np.ndarray:
+        """Process the next buffer ``x`` (shape ``(time,)``, float32); returns ``(time,)`` float32.
+
+        The result is a view of a reused buffer, valid until the next call.
+        """
+
+    @abc.abstractmethod
+    def reset(self) -> None:
+        """Return to the initial state (the state after silence)."""
+
+    @abc.abstractmethod
+    def facts(self) -> ProcessorFacts:
+        """Facts for reports."""
+
+    def process_signal(self, x: np.ndarray, buffer_size: int) -> np.ndarray:
+        """Reset, then process ``x`` (``(time,)``) in buffers of ``buffer_size``; return a copy."""
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        self.reset()
+        out = np.empty_like(x)
+        for start in range(0, x.shape[0], buffer_size):
+            out[start:start + buffer_size] = self.process_buffer(x[start:start + buffer_size])
+        return out
+
+
+class GrowingBuffer:
+    """A float32 output array reused across calls; grows (rarely) to the largest size seen."""
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self.array = np.zeros(capacity, dtype=np.float32)
+
+    def view(self, n: int) -> np.ndarray:
+        """A C-contiguous ``(n,)`` view of the reused array."""
+        if n > self.array.shape[0]:
+            self.array = np.zeros(max(n, 2 * self.array.shape[0]), dtype=np.float32)
+        return self.array[:n]
+
+
+def check_input(x: np.ndarray) -> None:
+    """Cheap validation of a stream buffer (runs on every call)."""
+    if not isinstance(x, np.ndarray) or x.dtype != np.float32 or x.ndim != 1 or not x.flags.c_contiguous:
+        raise TypeError(
+            "process_buffer expects a C-contiguous 1-D float32 array of shape (time,), got "
+            f"{type(x).__name__} {getattr(x, 'dtype', '')} {getattr(x, 'shape', '')}"
+        )

@@ -1,0 +1,52 @@
+"""Processors built from config names, so Hydra (and the benchmarks) can select them.
+
+Names are ``<backend>:<target>``:
+
+- ``numpy:<effect>``, ``numba:<effect>``, ``pedalboard:<effect>``: DSP, ``<effect>`` a key of
+  ``effects`` (e.g. ``numba:tube``);
+- ``torch:<effect>-<model>``: the trained checkpoint ``<checkpoints>/<effect>-<model>/best.ckpt``;
+- ``onnx:<effect>-<model>``: the exported file ``<exported>/<effect>-<model>.onnx``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from distortion_bench.config import plain
+from distortion_bench.engine.dsp_processors import PedalboardProcessor, dsp_processor
+from distortion_bench.engine.nn_processors import OnnxProcessor, TorchProcessor
+from distortion_bench.engine.processor import Processor
+from distortion_bench.errors import ConfigError
+
+BACKENDS = ("numpy", "numba", "pedalboard", "torch", "onnx")
+
+
+def _effect_of(cfg: DictConfig, name: str, target: str) -> str:
+    effect = target.split("-", 1)[0]
+    if effect not in cfg.effects:
+        raise ConfigError(f"processor {name!r}: {effect!r} is not a key of effects; expected one of "
+                          f"{sorted(cfg.effects)}")
+    return effect
+
+
+def build_processor(name: str, cfg: DictConfig, threads: int = 1) -> Processor:
+    """Build the processor called ``name`` (see the module docstring) from the config.
+
+    ``threads``: intra-op threads for the neural backends (1 compares backends fairly).
+    """
+    backend, sep, target = name.partition(":")
+    if not sep or backend not in BACKENDS or not target:
+        raise ConfigError(f"processor {name!r}: expected '<backend>:<target>' with backend one of {list(BACKENDS)}")
+    effect = _effect_of(cfg, name, target)
+    sample_rate = int(cfg.audio.sample_rate)
+    if backend in ("numpy", "numba"):
+        return dsp_processor(plain(cfg.effects[effect]), effect, sample_rate, backend)
+    if backend == "pedalboard":
+        return PedalboardProcessor(plain(cfg.effects[effect]), effect, sample_rate)
+    if "-" not in target:
+        raise ConfigError(f"processor {name!r}: a neural processor is named '{backend}:<effect>-<model>'")
+    if backend == "torch":
+        return TorchProcessor(Path(cfg.paths.checkpoints) / target / "best.ckpt", name, effect, threads)
+    return OnnxProcessor(Path(cfg.paths.exported) / f"{target}.onnx", name, effect, threads)

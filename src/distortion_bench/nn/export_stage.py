@@ -1,0 +1,104 @@
+"""Stage ``export_onnx``: every trained (effect, model) pair to ``<exported>/<pair>.onnx``.
+
+After exporting, the file is checked against PyTorch on the pair's test takes, streamed
+buffer by buffer with the state carried (parity per buffer size into
+``<reports>/export/<pair>.json``), and logged to the pair's MLflow training run with
+``mlflow.onnx``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig
+
+from distortion_bench.atomic import write_json
+from distortion_bench.config import selected_effects
+from distortion_bench.engine.nn_processors import OnnxProcessor, TorchProcessor
+from distortion_bench.errors import DistortionBenchError
+from distortion_bench.nn.data import load_whole_takes
+from distortion_bench.nn.export import export_onnx, read_onnx_contract
+from distortion_bench.nn.module import EffectModule
+from distortion_bench.nn.train import selected_models
+from distortion_bench.tracking import tracking_uri
+
+log = logging.getLogger(__name__)
+
+#: Buffer sizes (samples) at which exported files are compared with PyTorch; 0 = a seeded random mix.
+PARITY_BUFFERS = (1, 32, 64, 512, 4096, 0)
+#: Test audio used for the parity check, in seconds (the first seconds of the test takes).
+PARITY_SECONDS = 2.0
+
+
+def _buffers(n: int, size: int, seed: int = 0) -> list[tuple[int, int]]:
+    if size:
+        return [(s, min(s + size, n)) for s in range(0, n, size)]
+    rng, out, s = np.random.default_rng(seed), [], 0
+    while s < n:
+        e = min(s + int(rng.integers(1, 2048)), n)
+        out.append((s, e))
+        s = e
+    return out
+
+
+def parity(onnx_proc: OnnxProcessor, torch_proc: TorchProcessor, signal: np.ndarray) -> dict[str, float]:
+    """Max abs difference between the two processors streaming ``signal`` per buffer size."""
+    result = {}
+    for size in PARITY_BUFFERS:
+        onnx_proc.reset()
+        torch_proc.reset()
+        worst = 0.0
+        for s, e in _buffers(signal.shape[0], size):
+            buf = signal[s:e]
+            a = onnx_proc.process_buffer(buf)
+            worst = max(worst, float(np.max(np.abs(a - torch_proc.process_buffer(buf)))))
+        result["random" if size == 0 else f"bs{size:04d}"] = worst
+    return result
+
+
+def export_pair(cfg: DictConfig, effect: str, model_name: str) -> dict[str, Any]:
+    pair = f"{effect}-{model_name}"
+    ckpt = Path(cfg.paths.checkpoints) / pair / "best.ckpt"
+    train_report = Path(cfg.paths.reports) / "train" / f"{pair}.json"
+    if not ckpt.is_file() or not train_report.is_file():
+        raise DistortionBenchError(f"{ckpt}: no trained model for {pair}; run the train stage first")
+    run_id = json.loads(train_report.read_text())["mlflow"]["run_id"]
+    model = EffectModule.load_from_checkpoint(str(ckpt), map_location="cpu").model
+    path = Path(cfg.paths.exported) / f"{pair}.onnx"
+    export_onnx(model, path, int(cfg.audio.sample_rate),
+                {"effect": effect, "model": model_name, "mlflow_run_id": run_id})
+    contract = read_onnx_contract(path)
+
+    test = load_whole_takes(Path(cfg.paths.datasets) / effect, "test")
+    n = int(PARITY_SECONDS * int(cfg.audio.sample_rate))
+    signal = np.concatenate([test.dry[i, 0, :int(k)].numpy() for i, k in enumerate(test.lengths)])[:n]
+    errors = parity(OnnxProcessor(path, f"onnx:{pair}", effect), TorchProcessor(ckpt, f"torch:{pair}", effect), signal)
+    report = {"effect": effect, "model": model_name, "onnx": str(path), "bytes": path.stat().st_size,
+              "state_names": contract.state_names, "state_shapes": [list(s) for s in contract.state_shapes],
+              "parity_max_abs": errors, "parity_seconds": round(signal.shape[0] / int(cfg.audio.sample_rate), 3),
+              "mlflow_run_id": run_id}
+    write_json(Path(cfg.paths.reports) / "export" / f"{pair}.json", report)
+
+    import mlflow
+    import onnx
+
+    client = mlflow.MlflowClient(tracking_uri(cfg.tracking.uri))
+    mlflow.set_tracking_uri(client.tracking_uri)
+    with mlflow.start_run(run_id=run_id):
+        mlflow.onnx.log_model(onnx.load(str(path)), name="onnx_model")
+        for key, value in errors.items():
+            mlflow.log_metric(f"onnx_parity_max_abs/{key}", value)
+    log.info("exported %s -> %s; parity (max abs vs PyTorch): %s", pair, path, errors)
+    return report
+
+
+def run(cfg: DictConfig) -> None:
+    """Stage ``export_onnx``: the selected pairs (``select.*``, else all of ``train_matrix``)."""
+    effects = list(selected_effects(cfg)) if cfg.select.get("effect") else list(cfg.train_matrix.effects)
+    for effect in effects:
+        for name in selected_models(cfg):
+            export_pair(cfg, effect, name)

@@ -1,0 +1,40 @@
+"""Helpers for tests that need a checkpoint or an exported model without training one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from conftest import SAMPLE_RATE, compose
+from distortion_bench.config import plain
+from distortion_bench.nn.export import export_onnx
+from distortion_bench.nn.module import EffectModule
+
+MODELS = {
+    "tcn": {"type": "tcn", "size": 4, "kernel_size": 3, "dilations": [1, 2, 4, 8, 16]},
+    "lstm": {"type": "lstm", "size": 8, "layers": 1, "skip": True, "warmup_samples": 64},
+    "gru": {"type": "gru", "size": 8, "layers": 2, "skip": True, "warmup_samples": 64},
+}
+
+
+def write_checkpoint(model_name: str, path: Path, seed: int = 0) -> EffectModule:
+    """A randomly initialised module saved in Lightning's checkpoint format."""
+    torch.manual_seed(seed)
+    module = EffectModule(MODELS[model_name], plain(compose().train), SAMPLE_RATE)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams),
+                "pytorch-lightning_version": L.__version__}, path)
+    return module
+
+
+def write_pair(root: Path, effect: str, model_name: str) -> tuple[Path, Path]:
+    """Checkpoint ``<root>/checkpoints/<effect>-<model>/best.ckpt`` and its ONNX export."""
+    pair = f"{effect}-{model_name}"
+    ckpt = root / "checkpoints" / pair / "best.ckpt"
+    module = write_checkpoint(model_name, ckpt)
+    onnx_path = root / "exported" / f"{pair}.onnx"
+    export_onnx(module.model, onnx_path, SAMPLE_RATE, {"effect": effect, "model": model_name,
+                                                        "mlflow_run_id": "test"})
+    return ckpt, onnx_path
