@@ -8,7 +8,6 @@ the overrides it was composed with, so a test can recompose it and fail on any d
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -21,8 +20,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from distortion_bench.atomic import write_text
 from distortion_bench.errors import ConfigError, DistortionBenchError
-
-log = logging.getLogger(__name__)
 
 SNAPSHOT_HEADER = """\
 # GENERATED from conf/ by `make params` (python -m pipeline.compose_params [overrides]).

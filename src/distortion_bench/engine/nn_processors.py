@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from distortion_bench.engine.processor import GrowingBuffer, Processor, ProcessorFacts, check_input
+from distortion_bench.errors import DistortionBenchError
 
 
 class TorchProcessor(Processor):
@@ -22,7 +23,6 @@ class TorchProcessor(Processor):
         from distortion_bench.nn.module import EffectModule
 
         if not Path(checkpoint).is_file():
-            from distortion_bench.errors import DistortionBenchError
             raise DistortionBenchError(f"{checkpoint}: no such checkpoint; run the train stage")
         torch.set_num_threads(int(threads))
         self._torch = torch

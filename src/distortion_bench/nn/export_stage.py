@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 from omegaconf import DictConfig
 
 from distortion_bench.atomic import write_json
@@ -83,11 +84,9 @@ def export_pair(cfg: DictConfig, effect: str, model_name: str) -> dict[str, Any]
               "mlflow_run_id": run_id}
     write_json(Path(cfg.paths.reports) / "export" / f"{pair}.json", report)
 
-    import mlflow
-    import onnx
+    import mlflow  # heavy: imported only when a model is logged
 
-    client = mlflow.MlflowClient(tracking_uri(cfg.tracking.uri))
-    mlflow.set_tracking_uri(client.tracking_uri)
+    mlflow.set_tracking_uri(tracking_uri(cfg.tracking.uri))
     with mlflow.start_run(run_id=run_id):
         mlflow.onnx.log_model(onnx.load(str(path)), name="onnx_model")
         for key, value in errors.items():
