@@ -119,3 +119,58 @@ class OnnxProcessor(Processor):
             weight_bytes=int(4 * meta.get("params", 0)),
             state_bytes=sum(a.nbytes for a in self.states[0]), tolerance=1e-5,
             extra={k: meta[k] for k in ("model_type", "receptive_field_samples") if k in meta})
+
+
+class NaiveOnnxTcnProcessor(Processor):
+    """An exported TCN run without its caches: every buffer recomputes the receptive field.
+
+    What a streaming implementation saves, measured: the processor keeps the last
+    ``receptive_field - 1`` input samples and, per buffer of N samples, runs the same graph on
+    those plus the buffer (from a zero state) and keeps the last N outputs, so a buffer costs
+    ``receptive_field - 1 + N`` positions of work instead of N. Same session settings and
+    binding discipline as :class:`OnnxProcessor`. Its output equals the streaming model's once
+    ``receptive_field - 1`` samples have been seen (before that, the zero history stands in for
+    the cached activations of silence).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], name: str, effect: str, threads: int = 1) -> None:
+        self.inner = OnnxProcessor(path, name, effect, threads)
+        self.name, self.effect = name, effect
+        rf = self.inner.contract.metadata.get("receptive_field_samples")
+        if not rf:
+            raise DistortionBenchError(
+                f"{path}: processor {name!r} needs a TCN (metadata receptive_field_samples), got "
+                f"model_type {self.inner.contract.metadata.get('model_type')!r}")
+        self.context = int(rf) - 1
+        self.history = np.zeros(self.context, dtype=np.float32)
+        self.window = GrowingBuffer(4096 + self.context)
+        self.full_out = GrowingBuffer(4096 + self.context)
+        # zero state in, state out discarded: one binding made once
+        zeros, scratch = ([np.zeros(s, np.float32) for s in self.inner.contract.state_shapes] for _ in range(2))
+        self._keep = (zeros, scratch)  # the binding points into these arrays
+        self.binding = self.inner._state_binding(zeros, scratch)
+
+    def process_buffer(self, x: np.ndarray) -> np.ndarray:
+        check_input(x)
+        n, c = x.shape[0], self.context
+        window = self.window.view(c + n)
+        window[:c] = self.history
+        window[c:] = x
+        full = self.full_out.view(c + n)
+        b = self.binding
+        b.bind_input(self.inner._in, "cpu", 0, np.float32, [1, 1, c + n], window.ctypes.data)
+        b.bind_output(self.inner._out, "cpu", 0, np.float32, [1, 1, c + n], full.ctypes.data)
+        self.inner.session.run_with_iobinding(b)
+        self.history[:] = window[n:]
+        return full[c:]
+
+    def reset(self) -> None:
+        self.history.fill(0.0)
+
+    def facts(self) -> ProcessorFacts:
+        inner = self.inner.facts()
+        return ProcessorFacts(
+            name=self.name, backend="onnxruntime", effect=self.effect, parameters=inner.parameters,
+            weight_bytes=inner.weight_bytes, state_bytes=self.history.nbytes, tolerance=1e-5,
+            notes=f"naive: recomputes the {self.context + 1}-sample receptive field every buffer",
+            extra=inner.extra)

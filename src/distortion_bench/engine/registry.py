@@ -5,7 +5,9 @@ Names are ``<backend>:<target>``:
 - ``numpy:<effect>``, ``numba:<effect>``, ``pedalboard:<effect>``: DSP, ``<effect>`` a key of
   ``effects`` (e.g. ``numba:tube``);
 - ``torch:<effect>-<model>``: the trained checkpoint ``<checkpoints>/<effect>-<model>/best.ckpt``;
-- ``onnx:<effect>-<model>``: the exported file ``<exported>/<effect>-<model>.onnx``.
+- ``onnx:<effect>-<model>``: the exported file ``<exported>/<effect>-<model>.onnx``;
+- ``onnx-naive:<effect>-<model>``: the same TCN file run without its caches, recomputing the
+  receptive field every buffer (the baseline that shows what streaming saves).
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ from omegaconf import DictConfig
 
 from distortion_bench.config import plain
 from distortion_bench.engine.dsp_processors import PedalboardProcessor, dsp_processor
-from distortion_bench.engine.nn_processors import OnnxProcessor, TorchProcessor
+from distortion_bench.engine.nn_processors import NaiveOnnxTcnProcessor, OnnxProcessor, TorchProcessor
 from distortion_bench.engine.processor import Processor
 from distortion_bench.errors import ConfigError
 
-BACKENDS = ("numpy", "numba", "pedalboard", "torch", "onnx")
+BACKENDS = ("numpy", "numba", "pedalboard", "torch", "onnx", "onnx-naive")
 
 
 def _effect_of(cfg: DictConfig, name: str, target: str) -> str:
@@ -49,4 +51,6 @@ def build_processor(name: str, cfg: DictConfig, threads: int = 1) -> Processor:
         raise ConfigError(f"processor {name!r}: a neural processor is named '{backend}:<effect>-<model>'")
     if backend == "torch":
         return TorchProcessor(Path(cfg.paths.checkpoints) / target / "best.ckpt", name, effect, threads)
+    if backend == "onnx-naive":
+        return NaiveOnnxTcnProcessor(Path(cfg.paths.exported) / f"{target}.onnx", name, effect, threads)
     return OnnxProcessor(Path(cfg.paths.exported) / f"{target}.onnx", name, effect, threads)

@@ -1,0 +1,81 @@
+"""Which processors a benchmark runs for an effect, and how report rows label them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from omegaconf import DictConfig
+
+from distortion_bench.errors import ConfigError
+
+#: report backend per registry backend
+BACKEND_LABELS = {"numpy": "numpy", "numba": "numba", "pedalboard": "pedalboard",
+                  "torch": "torch", "onnx": "onnxruntime", "onnx-naive": "onnxruntime"}
+DSP_BACKENDS = ("numpy", "numba", "pedalboard")
+NEURAL_BACKENDS = ("onnx", "torch")
+
+
+@dataclass(frozen=True)
+class BenchEntry:
+    """One processor of a benchmark.
+
+    Attributes:
+        name: registry name (``numba:tube``, ``onnx:tube-tcn``, ``onnx-naive:tube-tcn``).
+        effect: key of ``effects``.
+        processor: report label: ``dsp`` (project DSP), ``pedalboard``, a model key (``tcn``),
+            or ``<model>-naive``.
+        backend: ``numpy``, ``numba``, ``pedalboard``, ``onnxruntime`` or ``torch``.
+        model: the model key for neural processors, else None.
+    """
+
+    name: str
+    effect: str
+    processor: str
+    backend: str
+    model: str | None = None
+
+    @property
+    def is_reference(self) -> bool:
+        return self.name == f"numba:{self.effect}"
+
+    @property
+    def file_stem(self) -> str:
+        """A file-name-safe form of ``name``."""
+        return self.name.replace(":", "_")
+
+
+def bench_entries(cfg: DictConfig, effect: str) -> list[BenchEntry]:
+    """The processors benchmarked for ``effect``: ``bench.dsp``, then every model of
+    ``train_matrix.models`` on every backend of ``bench.neural`` (plus the naive TCN variant)."""
+    bench = cfg.bench
+    entries = []
+    dsp = list(bench.dsp)
+    if "numba" not in dsp:
+        raise ConfigError(f"bench.dsp: expected a list containing 'numba' (the reference), got {dsp}")
+    for backend in dsp:
+        if backend not in DSP_BACKENDS:
+            raise ConfigError(f"bench.dsp: {backend!r} is not one of {list(DSP_BACKENDS)}")
+        entries.append(BenchEntry(f"{backend}:{effect}", effect,
+                                  "pedalboard" if backend == "pedalboard" else "dsp", BACKEND_LABELS[backend]))
+    for model in cfg.train_matrix.models:
+        if model not in cfg.models:
+            raise ConfigError(f"train_matrix.models: {model!r} is not a key of models")
+        for backend in bench.neural:
+            if backend not in NEURAL_BACKENDS:
+                raise ConfigError(f"bench.neural: {backend!r} is not one of {list(NEURAL_BACKENDS)}")
+            entries.append(BenchEntry(f"{backend}:{effect}-{model}", effect, model, BACKEND_LABELS[backend], model))
+        if bench.naive_tcn and cfg.models[model].type == "tcn":
+            entries.append(BenchEntry(f"onnx-naive:{effect}-{model}", effect, f"{model}-naive",
+                                      "onnxruntime", model))
+    return entries
+
+
+def bench_effects(cfg: DictConfig) -> list[str]:
+    """Effects benchmarked: ``select.effect`` if set, else ``train_matrix.effects``."""
+    chosen = cfg.select.get("effect")
+    effects = [chosen] if chosen else list(cfg.train_matrix.effects)
+    for e in effects:
+        if e not in cfg.effects:
+            raise ConfigError(f"select.effect / train_matrix.effects: {e!r} is not a key of effects; "
+                              f"expected one of {sorted(cfg.effects)}")
+    return effects
