@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -55,7 +56,7 @@ def first_repro(smoke_repo) -> str:
 
 
 def test_repro_runs_every_stage_and_writes_outputs(smoke_repo, first_repro):
-    for stage in DATA_STAGES + TRAIN_STAGES:
+    for stage in DATA_STAGES + TRAIN_STAGES + ["offline_bench"]:
         assert f"Running stage '{stage}'" in first_repro
     dry = json.loads((smoke_repo / "data/dry/manifest.json").read_text())
     assert len(dry["files"]) == 15 + 3 + 6 + 3  # smoke: guitar takes + sweeps + tones + noise
@@ -81,6 +82,43 @@ def test_repro_runs_every_stage_and_writes_outputs(smoke_repo, first_repro):
     assert all(v > 0 for _, _, v in rows)
     # Hydra wrote nothing into the workspace.
     assert not (smoke_repo / "outputs").exists() and not list(smoke_repo.glob("*.log"))
+
+
+def test_offline_bench_writes_every_report(smoke_repo, first_repro):
+    assert "Running stage 'offline_bench'" in first_repro
+    with open(smoke_repo / "reports/offline_bench.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["effect", "processor", "backend", "buffer_size", "mean_us", "p50_us", "p99_us",
+                             "p999_us", "max_us", "jitter_us", "rtf", "rtf_worst", "throughput_sps",
+                             "deadline_misses", "params", "weight_bytes"]
+    # smoke: 2 effects x (numba, numpy, pedalboard, 2 models x (onnx, torch), naive TCN) x 2 buffer sizes
+    assert len(rows) == 2 * 8 * 2
+    assert {r["buffer_size"] for r in rows} == {"64", "512"}
+    assert any("naive" in r["processor"] for r in rows)
+    for r in rows:
+        assert 0 < float(r["p50_us"]) <= float(r["p99_us"]) <= float(r["max_us"])
+        assert float(r["rtf"]) == pytest.approx(float(r["mean_us"]) / (1e6 * int(r["buffer_size"]) / 48000), rel=1e-4)
+    quality = json.loads((smoke_repo / "reports/quality.json").read_text())
+    assert quality["tube"]["numba:tube"]["esr"] == 0.0  # the reference against itself
+    assert quality["tube"]["numpy:tube"]["esr"] < 1e-10
+    assert 0 < quality["tube"]["onnx:tube-lstm"]["esr"]
+    assert abs(quality["tube"]["onnx:tube-lstm"]["esr"] - quality["tube"]["torch:tube-lstm"]["esr"]) < 1e-4
+    assert len(quality["tube"]["pedalboard:tube"]["sines"]) == 2  # smoke: 440 Hz at 2 levels
+    summary = json.loads((smoke_repo / "reports/offline_bench.json").read_text())
+    assert set(summary) == {"tube", "bitcrush"} and "targets" in summary["tube"]
+    assert "| Complexity" in (smoke_repo / "reports/comparison.md").read_text()
+    for effect in ("tube", "bitcrush"):
+        for plot in ("latency", "rtf", "quality_vs_speed", "waveforms", "spectrograms", "harmonics"):
+            assert (smoke_repo / f"reports/plots/offline/{effect}_{plot}.png").stat().st_size > 10_000
+        assert (smoke_repo / f"data/processed/{effect}/onnx_{effect}-lstm.wav").is_file()
+    db = sqlite3.connect(smoke_repo / "mlflow.db")
+    keys = {(run, key) for run, key in db.execute(
+        "SELECT r.name, m.key FROM runs r JOIN latest_metrics m ON m.run_uuid = r.run_uuid")}
+    for run_name in ("tube-tcn", "bitcrush-lstm"):
+        assert {(run_name, "p99_us/bs0064"), (run_name, "torch/p99_us/bs0512"), (run_name, "quality/esr")} <= keys
+    assert ("dsp-baseline", "p99_us/bs0064") in keys and ("dsp-baseline", "numpy/rtf/bs0512") in keys
+    steps = {s for (s,) in db.execute("SELECT DISTINCT m.step FROM metrics m WHERE m.key = 'p99_us'")}
+    assert steps == {64, 512}
 
 
 def test_second_repro_has_nothing_to_do(smoke_repo, first_repro):

@@ -13,7 +13,7 @@ from nn_fixtures import write_pair
 
 NAMES = ["numpy:tube", "numba:tube", "pedalboard:tube", "numpy:bitcrush", "numba:bitcrush",
          "pedalboard:bitcrush", "torch:tube-lstm", "onnx:tube-lstm", "torch:tube-tcn", "onnx:tube-tcn",
-         "torch:bitcrush-gru", "onnx:bitcrush-gru"]
+         "torch:bitcrush-gru", "onnx:bitcrush-gru", "onnx-naive:tube-tcn"]
 SIGNAL = np.concatenate([sine(220.0, 0.8, 5000), noise(5000, 0.2, seed=9)])
 
 
@@ -68,3 +68,17 @@ def test_pedalboard_row_says_it_is_an_approximation():
 def test_bad_processor_names(name, match):
     with pytest.raises(ConfigError, match=match):
         build_processor(name, compose())
+
+
+def test_naive_tcn_equals_streaming_once_the_receptive_field_is_filled(cfg):
+    stream, naive = build_processor("onnx:tube-tcn", cfg), build_processor("onnx-naive:tube-tcn", cfg)
+    rf = naive.context + 1
+    assert rf == 1 + 2 * (1 + 2 + 4 + 8 + 16)  # the fixture's TCN: kernel 3, dilations 1..16
+    a, b = stream.process_signal(SIGNAL, 64), naive.process_signal(SIGNAL, 64)
+    assert np.max(np.abs(a[rf:] - b[rf:])) <= 1e-5
+    assert "naive" in naive.facts().notes and naive.facts().parameters == stream.facts().parameters
+
+
+def test_naive_variant_needs_a_tcn(cfg):
+    with pytest.raises(Exception, match="needs a TCN"):
+        build_processor("onnx-naive:tube-lstm", cfg)

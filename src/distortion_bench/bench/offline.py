@@ -21,8 +21,6 @@ Outputs (``paths.reports`` = R):
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import os
@@ -44,13 +42,13 @@ from distortion_bench.analysis.timing import AudioBenchmark, TimingConfig, Timin
 from distortion_bench.atomic import atomic_directory, write_json, write_text
 from distortion_bench.audio_io import write_audio
 from distortion_bench.bench import mlflow_log
+from distortion_bench.bench.common import csv_text, test_takes
 from distortion_bench.bench.comparison import comparison_markdown, effect_table
 from distortion_bench.bench.selection import BenchEntry, bench_effects, bench_entries
 from distortion_bench.config import plain
 from distortion_bench.engine.processor import Processor, ProcessorFacts
 from distortion_bench.engine.registry import build_processor
 from distortion_bench.errors import ConfigError, DistortionBenchError
-from distortion_bench.nn.data import load_whole_takes
 from distortion_bench.tracking import flatten, tracking_uri
 
 log = logging.getLogger(__name__)
@@ -75,15 +73,6 @@ class EffectResult:
     timing: dict[int, dict[str, TimingStats]] = field(default_factory=dict)
     memory: dict[str, dict[str, int]] = field(default_factory=dict)
     listen: dict[str, np.ndarray] = field(default_factory=dict)
-
-
-def test_takes(cfg: DictConfig, effect: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """The effect's test takes: dry and Numba-rendered target, ``(time,)`` float32 each."""
-    takes = load_whole_takes(Path(cfg.paths.datasets) / effect, "test")
-    lengths = [int(n) for n in takes.lengths]
-    dry = [takes.dry[i, 0, :n].numpy().copy() for i, n in enumerate(lengths)]
-    target = [takes.target[i, 0, :n].numpy().copy() for i, n in enumerate(lengths)]
-    return dry, target
 
 
 def sine_specs(cfg: DictConfig) -> tuple[list[SineSpec], SineSpec]:
@@ -187,33 +176,28 @@ def table_rows(result: EffectResult) -> list[dict[str, Any]]:
     return rows
 
 
-def _csv_text(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(columns)
-    for r in rows:
-        w.writerow([f"{r[c]:.6g}" if isinstance(r[c], float) else r[c] for c in columns])
-    return buf.getvalue()
-
-
 def _find(rows: Sequence[Mapping[str, Any]], name: str, bs: int) -> Mapping[str, Any] | None:
     return next((r for r in rows if r["name"] == name and r["buffer_size"] == bs), None)
 
 
-def speed_targets(rows: Sequence[Mapping[str, Any]], effect: str, entries: Sequence[BenchEntry]) -> dict[str, Any]:
-    """The speed targets of the offline benchmark issue, measured (only where rows exist)."""
+def speed_targets(rows: Sequence[Mapping[str, Any]], effect: str, entries: Sequence[BenchEntry],
+                  dsp_targets: bool = True) -> dict[str, Any]:
+    """The speed targets of the offline benchmark issue, measured (only where rows exist).
+
+    ``dsp_targets``: include the Numba ones (set for the tube saturator, which they are about).
+    """
     out: dict[str, Any] = {}
     sizes = sorted({int(r["buffer_size"]) for r in rows if r["effect"] == effect})
     numba, pb = f"numba:{effect}", f"pedalboard:{effect}"
-    big = [b for b in sizes if b >= 1024]
+    big = [b for b in sizes if b >= 1024] if dsp_targets else []
     if big and _find(rows, pb, big[0]) and _find(rows, numba, big[0]):
         ratios = {b: _find(rows, numba, b)["throughput_sps"] / _find(rows, pb, b)["throughput_sps"] for b in big}
         out["numba_vs_pedalboard_throughput_min"] = {"value": min(ratios.values()), "target": ">= 2",
                                                      "met": min(ratios.values()) >= 2.0}
-    if 4096 in sizes and _find(rows, numba, 4096):
+    if dsp_targets and 4096 in sizes and _find(rows, numba, 4096):
         ns = 1000.0 * _find(rows, numba, 4096)["p50_us"] / 4096
         out["numba_ns_per_sample_bs4096"] = {"value": ns, "target": "<= about 10", "met": ns <= 10.5}
-    if 32 in sizes and _find(rows, numba, 32):
+    if dsp_targets and 32 in sizes and _find(rows, numba, 32):
         us = _find(rows, numba, 32)["p50_us"]
         out["numba_us_bs0032"] = {"value": us, "target": "< 5", "met": us < 5.0}
     for e in entries:
@@ -309,7 +293,7 @@ def _quality_report(result: EffectResult) -> dict[str, Any]:
             for e in result.entries}
 
 
-def _summary(results: Sequence[EffectResult], rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def _summary(cfg: DictConfig, results: Sequence[EffectResult], rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for res in results:
         eff: dict[str, Any] = {}
@@ -322,7 +306,8 @@ def _summary(results: Sequence[EffectResult], rows: Sequence[Mapping[str, Any]])
                     item[f"p99_us_bs{bs:04d}"] = r["p99_us"]
                     item[f"rtf_bs{bs:04d}"] = r["rtf"]
             eff[e.name] = item
-        out[res.effect] = {"processors": eff, "targets": speed_targets(rows, res.effect, res.entries)}
+        tube = cfg.effects[res.effect].kind == "tube_saturator"
+        out[res.effect] = {"processors": eff, "targets": speed_targets(rows, res.effect, res.entries, tube)}
     return as_jsonable(out)
 
 
@@ -343,7 +328,7 @@ def _latency_long(rows: Sequence[Mapping[str, Any]], sample_rate: int) -> str:
     long = [{"series": f"{r['effect']} {r['name'].split(':')[0]} {r['processor']}", "buffer_size": r["buffer_size"],
              "p50_us": r["p50_us"], "p99_us": r["p99_us"],
              "deadline_us": 1e6 * r["buffer_size"] / sample_rate} for r in rows]
-    return _csv_text(long, ("series", "buffer_size", "p50_us", "p99_us", "deadline_us"))
+    return csv_text(long, ("series", "buffer_size", "p50_us", "p99_us", "deadline_us"))
 
 
 def log_to_mlflow(cfg: DictConfig, result: EffectResult, rows: Sequence[Mapping[str, Any]],
@@ -388,9 +373,9 @@ def run(cfg: DictConfig) -> None:
     results = [bench_effect(cfg, effect) for effect in effects]
     rows = [r for res in results for r in table_rows(res)]
     reports = Path(cfg.paths.reports)
-    write_text(reports / "offline_bench.csv", _csv_text(rows, CSV_COLUMNS))
+    write_text(reports / "offline_bench.csv", csv_text(rows, CSV_COLUMNS))
     write_json(reports / "quality.json", as_jsonable({res.effect: _quality_report(res) for res in results}))
-    write_json(reports / "offline_bench.json", _summary(results, rows))
+    write_json(reports / "offline_bench.json", _summary(cfg, results, rows))
     with atomic_directory(reports / "offline") as tmp:
         write_json(tmp / "details.json", _details(results, rows))
         write_text(tmp / "latency.csv", _latency_long(rows, sr))

@@ -1,0 +1,122 @@
+"""Audio backends for the engine (``audio.backend``) and running one stream on them.
+
+- ``default``: PortAudio's default devices (a desktop with a sound card);
+- ``jack_dummy``: a private JACK server with the dummy driver (:mod:`.jack_server`), reached
+  through PortAudio's JACK host API; for CI and machines without a sound card.
+
+There is no fallback to a simulated clock: a backend that cannot open says why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from distortion_bench.engine.audio_engine import CallbackEngine, StreamStats
+from distortion_bench.engine.jack_server import JackDummyServer
+from distortion_bench.errors import ConfigError, DistortionBenchError
+
+BACKENDS = ("default", "jack_dummy")
+
+
+class AudioDeviceError(DistortionBenchError):
+    """No usable audio device or host API for the chosen backend."""
+
+
+def import_pyaudio() -> Any:
+    try:
+        import pyaudio
+    except ImportError as exc:
+        raise AudioDeviceError(
+            "PyAudio is not installed: `sudo apt-get install portaudio19-dev` then "
+            "`pip install -e .[realtime]` (`make setup` does both)") from exc
+    return pyaudio
+
+
+@dataclass
+class AudioHost:
+    """An initialised PortAudio with the devices a backend uses (and its JACK server, if any)."""
+
+    backend: str
+    pa: Any
+    output_device: int
+    input_device: int | None
+    server: JackDummyServer | None
+
+
+@contextlib.contextmanager
+def audio_host(backend: str, sample_rate: int, buffer_size: int) -> Iterator[AudioHost]:
+    """PortAudio set up for ``backend``; for ``jack_dummy`` a JACK server at ``sample_rate``
+    with a period of ``buffer_size`` frames, stopped on exit (also on error or Ctrl-C)."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"audio.backend: expected one of {list(BACKENDS)}, got {backend!r}")
+    pyaudio = import_pyaudio()
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(JackDummyServer(sample_rate, buffer_size)) if backend == "jack_dummy" else None
+        pa = pyaudio.PyAudio()  # after the server: PortAudio looks for JACK when it starts
+        stack.callback(pa.terminate)
+        try:
+            if server is not None:
+                api = pa.get_host_api_info_by_type(pyaudio.paJACK)
+                out, inp = int(api["defaultOutputDevice"]), int(api["defaultInputDevice"])
+            else:
+                out = int(pa.get_default_output_device_info()["index"])
+                try:
+                    inp = int(pa.get_default_input_device_info()["index"])
+                except OSError:
+                    inp = -1
+        except OSError as exc:
+            hint = ("PortAudio was built without JACK support" if server is not None
+                    else "no default output device: on a machine without a sound card use audio.backend=jack_dummy")
+            raise AudioDeviceError(f"audio backend {backend!r}: {exc} ({hint})") from exc
+        if out < 0:
+            raise AudioDeviceError(f"audio backend {backend!r}: no output device")
+        yield AudioHost(backend, pa, out, inp if inp >= 0 else None, server)
+
+
+def list_devices() -> list[dict[str, Any]]:
+    """Every PortAudio device: index, name, host API, channels, default rate."""
+    pyaudio = import_pyaudio()
+    pa = pyaudio.PyAudio()
+    try:
+        out = []
+        for i in range(pa.get_device_count()):
+            d = pa.get_device_info_by_index(i)
+            out.append({"index": i, "name": d["name"], "host_api": pa.get_host_api_info_by_index(d["hostApi"])["name"],
+                        "inputs": d["maxInputChannels"], "outputs": d["maxOutputChannels"],
+                        "default_rate": d["defaultSampleRate"]})
+        return out
+    finally:
+        pa.terminate()
+
+
+def run_stream(host: AudioHost, engine: CallbackEngine, sample_rate: int, seconds: float,
+               capture: bool = False, poll_s: float = 0.01) -> StreamStats:
+    """Stream through ``engine`` for ``seconds`` of wall-clock time on ``host``'s devices.
+
+    Output only, unless ``capture`` (duplex: the engine's input is the capture device).
+    """
+    pyaudio = import_pyaudio()
+    if capture and host.input_device is None:
+        raise AudioDeviceError(f"audio backend {host.backend!r}: no input device to capture from")
+    stream = host.pa.open(
+        format=pyaudio.paFloat32, channels=1, rate=int(sample_rate), output=True, input=capture,
+        frames_per_buffer=engine.buffer_size, output_device_index=host.output_device,
+        input_device_index=host.input_device if capture else None, stream_callback=engine.callback, start=False)
+    mark = host.server.mark() if host.server is not None else 0
+    try:
+        start = time.monotonic()
+        stream.start_stream()
+        while time.monotonic() - start < seconds and stream.is_active():
+            time.sleep(poll_s)
+        stream.stop_stream()
+        elapsed = time.monotonic() - start
+        out_latency = float(stream.get_output_latency())
+        in_latency = float(stream.get_input_latency()) if capture else None
+    finally:
+        stream.close()
+    xruns = host.server.xruns_since(mark) if host.server is not None else None
+    return engine.stats(host.backend, sample_rate, elapsed, xruns, out_latency, in_latency)

@@ -1,0 +1,174 @@
+"""The real-time engine: PyAudio (PortAudio) in callback mode, on a real audio clock (DESIGN 6).
+
+:class:`CallbackEngine` is the callback and what it records; :func:`run_stream` opens a stream
+on a backend (:mod:`.audio_backends`), lets the audio clock drive the callback for a duration,
+and returns :class:`StreamStats`.
+
+The callback reads the next input buffer (from a signal, looped, or from the capture device),
+runs the processor, writes the output to the stream and to a recording, and records its
+processing time, the time since the previous callback and PortAudio's status flags. It never
+raises into PortAudio: an exception from the processor is counted as a fault and the buffer is
+silent. Everything it writes is pre-allocated; the only allocation per callback is the
+``bytes`` object PyAudio requires as the return value.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from distortion_bench.engine.processor import Processor
+
+# PortAudio status flags (portaudio.h), as PyAudio passes them to the callback
+INPUT_UNDERFLOW, INPUT_OVERFLOW, OUTPUT_UNDERFLOW, OUTPUT_OVERFLOW, PRIMING_OUTPUT = 1, 2, 4, 8, 16
+CONTINUE, COMPLETE = 0, 1  # pyaudio.paContinue, pyaudio.paComplete
+
+#: ``tap(dry, wet)``: called in the callback with *copies* of the buffers (for an analyzer thread)
+Tap = Callable[[np.ndarray, np.ndarray], None]
+
+
+@dataclass
+class StreamStats:
+    """What one stream did. Times in nanoseconds (arrays) or seconds.
+
+    ``underruns``: callbacks flagged output underflow (the device ran out of output: a
+    glitch the listener hears); ``overruns``: flagged input overflow; ``xruns``: reported by the
+    JACK server (None on other backends); ``faults``: processor exceptions.
+    """
+
+    backend: str
+    buffer_size: int
+    sample_rate: int
+    seconds: float
+    callbacks: int
+    underruns: int
+    overruns: int
+    xruns: int | None
+    faults: int
+    process_ns: np.ndarray
+    interval_ns: np.ndarray
+    output_latency_s: float | None
+    input_latency_s: float | None
+    first_fault: str | None = None
+
+    @property
+    def expected_callbacks(self) -> int:
+        """Callbacks the audio clock owes for ``seconds`` of streaming."""
+        return int(round(self.seconds * self.sample_rate / self.buffer_size))
+
+    def summary(self) -> dict[str, Any]:
+        """Counts, and processing time statistics in microseconds with RTF (mean and worst)."""
+        deadline_us = 1e6 * self.buffer_size / self.sample_rate
+        us = self.process_ns.astype(np.float64) / 1e3
+        have = us.size > 0
+        mean = float(us.mean()) if have else float("nan")
+        worst = float(us.max()) if have else float("nan")
+        return {
+            "backend": self.backend, "buffer_size": self.buffer_size, "seconds": round(self.seconds, 3),
+            "callbacks": self.callbacks, "expected_callbacks": self.expected_callbacks,
+            "underruns": self.underruns, "overruns": self.overruns, "xruns": self.xruns, "faults": self.faults,
+            "mean_us": mean, "p99_us": float(np.percentile(us, 99)) if have else float("nan"), "max_us": worst,
+            "rtf": mean / deadline_us, "rtf_worst": worst / deadline_us,
+            "interval_p99_us": float(np.percentile(self.interval_ns / 1e3, 99)) if self.interval_ns.size else None,
+            "output_latency_s": self.output_latency_s, "input_latency_s": self.input_latency_s,
+        }
+
+
+class CallbackEngine:
+    """The PortAudio callback for one processor, with pre-allocated records.
+
+    Args:
+        processor: any :class:`~distortion_bench.engine.processor.Processor` (reset here).
+        buffer_size: frames per callback (PortAudio may pass fewer; handled).
+        source: the input signal ``(time,)``, looped; None = the capture device (duplex stream).
+        max_callbacks: capacity of the records (callbacks beyond it are processed, not recorded).
+        tap: optional ``tap(dry, wet)`` given copies of each buffer (runs in the callback: keep it cheap).
+    """
+
+    def __init__(self, processor: Processor, buffer_size: int, source: np.ndarray | None,
+                 max_callbacks: int, tap: Tap | None = None) -> None:
+        self.processor = processor
+        self.buffer_size = int(buffer_size)
+        self.source = None if source is None else np.ascontiguousarray(source, dtype=np.float32)
+        if self.source is not None and self.source.size == 0:
+            raise ValueError("source: expected a non-empty signal")
+        self.tap = tap
+        self.capacity = int(max_callbacks)
+        self.process_ns = np.zeros(self.capacity, dtype=np.int64)
+        self.enter_ns = np.zeros(self.capacity, dtype=np.int64)
+        self.recording = np.zeros(self.capacity * self.buffer_size, dtype=np.float32)
+        self.dry = np.zeros(self.capacity * self.buffer_size, dtype=np.float32)
+        self._in = np.zeros(max(self.buffer_size, 1), dtype=np.float32)
+        self.silence = np.zeros(self.buffer_size, dtype=np.float32)
+        self.callbacks = self.underruns = self.overruns = self.faults = 0
+        self.recorded_samples = 0
+        self.position = 0
+        self.first_fault: str | None = None
+        processor.reset()
+
+    def _next_input(self, in_data: bytes | None, frames: int) -> np.ndarray:
+        if self.source is None:
+            return np.frombuffer(in_data, dtype=np.float32)[:frames] if in_data else self.silence[:frames]
+        x = self._in if frames <= self._in.size else np.zeros(frames, np.float32)
+        x = x[:frames]
+        n, pos, src = 0, self.position, self.source
+        while n < frames:  # loop the source
+            take = min(frames - n, src.size - pos)
+            x[n:n + take] = src[pos:pos + take]
+            n += take
+            pos = (pos + take) % src.size
+        self.position = pos
+        return x
+
+    def callback(self, in_data: bytes | None, frame_count: int, time_info: Any, status: int) -> tuple[bytes, int]:
+        """PyAudio's ``stream_callback``: never raises."""
+        t_enter = time.perf_counter_ns()
+        i = self.callbacks
+        self.callbacks += 1
+        if status & OUTPUT_UNDERFLOW:
+            self.underruns += 1
+        if status & INPUT_OVERFLOW:
+            self.overruns += 1
+        try:
+            x = self._next_input(in_data, frame_count)
+            t0 = time.perf_counter_ns()
+            try:
+                y = self.processor.process_buffer(x)
+                t1 = time.perf_counter_ns()
+            except Exception as exc:  # a processor failure: count it, play silence, carry on
+                t1 = time.perf_counter_ns()
+                self.faults += 1
+                if self.first_fault is None:
+                    self.first_fault = f"{type(exc).__name__}: {exc}"
+                y = self.silence[:frame_count]
+            if i < self.capacity:
+                self.enter_ns[i] = t_enter
+                self.process_ns[i] = t1 - t0
+                s = self.recorded_samples
+                if s + frame_count <= self.recording.size:
+                    self.recording[s:s + frame_count] = y
+                    self.dry[s:s + frame_count] = x
+                    self.recorded_samples = s + frame_count
+            if self.tap is not None:
+                self.tap(x.copy(), np.array(y, dtype=np.float32, copy=True))
+            return y.tobytes(), CONTINUE
+        except Exception as exc:  # the engine itself must not take PortAudio down either
+            self.faults += 1
+            if self.first_fault is None:
+                self.first_fault = f"engine: {type(exc).__name__}: {exc}"
+            return self.silence[:frame_count].tobytes(), CONTINUE
+
+    def stats(self, backend: str, sample_rate: int, seconds: float, xruns: int | None,
+              output_latency_s: float | None, input_latency_s: float | None) -> StreamStats:
+        n = min(self.callbacks, self.capacity)
+        enter = self.enter_ns[:n]
+        return StreamStats(
+            backend=backend, buffer_size=self.buffer_size, sample_rate=int(sample_rate), seconds=seconds,
+            callbacks=self.callbacks, underruns=self.underruns, overruns=self.overruns, xruns=xruns,
+            faults=self.faults, process_ns=self.process_ns[:n].copy(),
+            interval_ns=np.diff(enter) if n > 1 else np.zeros(0, np.int64),
+            output_latency_s=output_latency_s, input_latency_s=input_latency_s, first_fault=self.first_fault)

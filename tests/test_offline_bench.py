@@ -1,0 +1,87 @@
+"""Pieces of the offline benchmark stage: processor selection, targets, cost model, memory probe."""
+
+from __future__ import annotations
+
+import pytest
+from omegaconf import OmegaConf
+
+from conftest import compose
+from distortion_bench.analysis.memory_probe import probe
+from distortion_bench.bench import mlflow_log
+from distortion_bench.bench.comparison import cost_model, smallest_safe_buffer
+from distortion_bench.bench.offline import CSV_COLUMNS, speed_targets
+from distortion_bench.bench.selection import bench_entries
+from distortion_bench.errors import ConfigError
+
+
+def test_default_selection_labels_rows():
+    entries = bench_entries(compose(), "tube")
+    got = [(e.name, e.processor, e.backend) for e in entries]
+    assert got == [
+        ("numba:tube", "dsp", "numba"), ("numpy:tube", "dsp", "numpy"),
+        ("pedalboard:tube", "pedalboard", "pedalboard"),
+        ("onnx:tube-tcn", "tcn", "onnxruntime"), ("torch:tube-tcn", "tcn", "torch"),
+        ("onnx-naive:tube-tcn", "tcn-naive", "onnxruntime"),
+        ("onnx:tube-lstm", "lstm", "onnxruntime"), ("torch:tube-lstm", "lstm", "torch"),
+    ]
+    assert len({(e.processor, e.backend) for e in entries}) == len(entries)  # rows are unique
+
+
+@pytest.mark.parametrize("override, match", [
+    ("bench.dsp=[numpy]", "containing 'numba'"),
+    ("bench.dsp=[numba,matlab]", "'matlab' is not one of"),
+    ("bench.neural=[tensorrt]", "'tensorrt' is not one of"),
+])
+def test_bad_selection_names_the_key(override, match):
+    with pytest.raises(ConfigError, match=match):
+        bench_entries(compose(override), "tube")
+
+
+def test_cost_model_recovers_fixed_and_per_sample_cost():
+    rows = [{"buffer_size": b, "p50_us": 10.0 + 0.005 * b} for b in (32, 64, 512, 4096)]
+    fixed, per_sample_ns = cost_model(rows)
+    assert fixed == pytest.approx(10.0) and per_sample_ns == pytest.approx(5.0)
+    rows = [{"buffer_size": b, "p99_us": p} for b, p in ((32, 400.0), (64, 600.0), (128, 1000.0))]
+    assert smallest_safe_buffer(rows, 48000) == 64  # 32 samples = 667 us: 400 > 333
+
+
+def _row(name, bs, p50, thr=None):
+    return {"effect": "tube", "name": name, "buffer_size": bs, "p50_us": p50,
+            "throughput_sps": thr if thr is not None else bs / (p50 * 1e-6)}
+
+
+def test_speed_targets_are_computed_from_rows():
+    entries = bench_entries(compose(), "tube")
+    rows = [_row("numba:tube", 32, 2.0), _row("numba:tube", 1024, 8.0), _row("numba:tube", 4096, 36.0),
+            _row("pedalboard:tube", 1024, 20.0), _row("pedalboard:tube", 4096, 60.0),
+            _row("onnx:tube-tcn", 32, 40.0), _row("onnx-naive:tube-tcn", 32, 100.0),
+            _row("torch:tube-tcn", 32, 120.0), _row("onnx:tube-lstm", 32, 30.0), _row("torch:tube-lstm", 32, 25.0)]
+    t = speed_targets(rows, "tube", entries)
+    assert t["numba_vs_pedalboard_throughput_min"]["value"] == pytest.approx(60.0 / 36.0)
+    assert not t["numba_vs_pedalboard_throughput_min"]["met"]
+    assert t["numba_ns_per_sample_bs4096"]["value"] == pytest.approx(1000 * 36.0 / 4096)
+    assert t["numba_us_bs0032"]["met"]
+    assert t["tcn_streaming_over_naive_bs0032"]["value"] == pytest.approx(0.4)
+    assert t["tcn_onnx_over_torch_worst_le512"]["met"] and not t["lstm_onnx_over_torch_worst_le512"]["met"]
+
+
+def test_mlflow_keys_series_and_flat():
+    row = {"processor": "tcn", "backend": "torch", "buffer_size": 64,
+           **{k: 1.0 for k in mlflow_log.LATENCY_KEYS}}
+    metrics = mlflow_log.latency_metrics([row])
+    assert ("torch/p99_us", 1.0, 64) in metrics and ("torch/p99_us/bs0064", 1.0, 0) in metrics
+    assert mlflow_log.metric_prefix({"processor": "tcn", "backend": "onnxruntime"}) == ""
+    assert mlflow_log.metric_prefix({"processor": "tcn-naive", "backend": "onnxruntime"}) == "naive/"
+
+
+def test_csv_columns_are_the_documented_ones():
+    assert CSV_COLUMNS == ("effect", "processor", "backend", "buffer_size", "mean_us", "p50_us", "p99_us",
+                           "p999_us", "max_us", "jitter_us", "rtf", "rtf_worst", "throughput_sps",
+                           "deadline_misses", "params", "weight_bytes")
+
+
+def test_memory_probe_runs_in_a_fresh_process():
+    cfg = OmegaConf.to_container(compose(), resolve=True)
+    cfg.pop("hydra", None)
+    got = probe(cfg, "numba:tube", buffer_size=256, seconds=0.5)
+    assert 10 * 2**20 < got["baseline_rss_bytes"] <= got["peak_rss_bytes"] < 4 * 2**30
