@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import collections
 import os
+import tempfile
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -158,18 +160,20 @@ class SpectrumAnalyzer:
         import matplotlib.pyplot as plt
         from matplotlib import animation
 
-        from distortion_bench.atomic import atomic_path
-
         self.update()
         if not self.frames:
             raise ValueError("spectrum analyzer: no frames to render (fed less than fft_size samples)")
         fig, lines, markers, title = self._figure()
         anim = animation.FuncAnimation(fig, lambda i: self._draw(self.frames[i], lines, markers, title),
                                        frames=len(self.frames), blit=False)
-        suffix = os.fspath(path).rsplit(".", 1)[-1].lower()
-        writer = animation.FFMpegWriter(fps=fps) if suffix == "mp4" else animation.PillowWriter(fps=fps)
-        with atomic_path(path, suffix=f".{suffix}") as tmp:
-            anim.save(str(tmp), writer=writer, dpi=80)
+        target = Path(path)
+        writer = animation.FFMpegWriter(fps=fps) if target.suffix.lower() == ".mp4" else animation.PillowWriter(fps=fps)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # the writers pick the format from the file name: save under the real name in a
+        # private folder beside the target, then rename (atomic, nothing half-written)
+        with tempfile.TemporaryDirectory(prefix=f".{target.name}.", dir=target.parent) as tmp:
+            anim.save(str(Path(tmp) / target.name), writer=writer, dpi=80)
+            os.replace(Path(tmp) / target.name, target)
         plt.close(fig)
         return len(self.frames)
 

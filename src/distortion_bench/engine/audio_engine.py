@@ -36,7 +36,8 @@ class StreamStats:
     """What one stream did. Times in nanoseconds (arrays) or seconds.
 
     ``underruns``: callbacks flagged output underflow (the device ran out of output: a
-    glitch the listener hears); ``overruns``: flagged input overflow; ``xruns``: reported by the
+    glitch the listener hears); ``overruns``: flagged input overflow (capture streams only:
+    PortAudio's JACK host flags both on every xrun, also for output-only streams); ``xruns``: reported by the
     JACK server (None on other backends); ``faults``: processor exceptions.
     """
 
@@ -131,7 +132,7 @@ class CallbackEngine:
         self.callbacks += 1
         if status & OUTPUT_UNDERFLOW:
             self.underruns += 1
-        if status & INPUT_OVERFLOW:
+        if self.source is None and status & INPUT_OVERFLOW:  # meaningful only when capturing
             self.overruns += 1
         try:
             x = self._next_input(in_data, frame_count)

@@ -1,0 +1,130 @@
+"""The real-time engine on a real audio clock: a private JACK server with the dummy driver."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import compose, noise
+from distortion_bench.analysis.spectrum_analyzer import SpectrumAnalyzer
+from distortion_bench.engine import jack_server
+from distortion_bench.engine.audio_backends import audio_host, run_stream
+from distortion_bench.engine.audio_engine import CallbackEngine
+from distortion_bench.engine.jack_server import JackDummyServer, JackError
+from distortion_bench.engine.processor import Processor, ProcessorFacts
+from distortion_bench.engine.registry import build_processor
+
+SR = 48000
+SIGNAL = noise(SR, 0.3, seed=4)
+
+
+class Scripted(Processor):
+    """Pass-through, optionally sleeping ``sleep_s`` or raising on every ``raise_every``-th call."""
+
+    def __init__(self, sleep_s: float = 0.0, raise_every: int = 0) -> None:
+        self.sleep_s, self.raise_every, self.calls = sleep_s, raise_every, 0
+        self.out = np.zeros(8192, np.float32)
+
+    def process_buffer(self, x):
+        self.calls += 1
+        if self.raise_every and self.calls % self.raise_every == 0:
+            raise RuntimeError("scripted failure")
+        if self.sleep_s:
+            time.sleep(self.sleep_s)
+        out = self.out[:x.shape[0]]
+        out[:] = x
+        return out
+
+    def reset(self):
+        self.calls = 0
+
+    def facts(self):
+        return ProcessorFacts("scripted", "test", "none", 0, 0, 0, 0.0)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:  # a zombie is not running either
+        return f.read().split()[2] != "Z"
+
+
+def stream(processor: Processor, buffer_size: int, seconds: float, source=SIGNAL):
+    with audio_host("jack_dummy", SR, buffer_size) as host:
+        pid = host.server.pid
+        engine = CallbackEngine(processor, buffer_size, source, max_callbacks=int(seconds * SR / buffer_size * 2))
+        stats = run_stream(host, engine, SR, seconds)
+    assert not alive(pid), "the JACK server must be stopped when the stream is done"
+    return stats, engine
+
+
+def test_pass_through_gets_every_callback_and_no_underruns():
+    stats, _ = stream(Scripted(), 256, 2.0)
+    assert abs(stats.callbacks - stats.expected_callbacks) <= 0.05 * stats.expected_callbacks
+    assert stats.expected_callbacks == pytest.approx(2.0 * SR / 256, rel=0.05)
+    assert stats.underruns == 0 and stats.xruns == 0 and stats.faults == 0
+    assert stats.output_latency_s > 0
+    # callbacks arrive on the audio clock: one period (5.33 ms) apart, give or take
+    assert np.median(stats.interval_ns) == pytest.approx(1e9 * 256 / SR, rel=0.1)
+
+
+def test_a_processor_slower_than_the_period_underruns():
+    stats, _ = stream(Scripted(sleep_s=0.008), 256, 1.0)  # 8 ms of work per 5.33 ms period
+    assert stats.underruns > 10 and stats.xruns > 10
+    assert stats.callbacks < 0.9 * stats.expected_callbacks  # the clock kept going, we did not
+    assert stats.summary()["rtf_worst"] > 1.0
+
+
+def test_a_raising_processor_is_counted_and_the_stream_carries_on():
+    stats, engine = stream(Scripted(raise_every=3), 256, 1.0)
+    assert stats.faults == pytest.approx(stats.callbacks / 3, abs=1)
+    assert stats.first_fault == "RuntimeError: scripted failure"
+    assert abs(stats.callbacks - stats.expected_callbacks) <= 0.05 * stats.expected_callbacks
+    n = engine.recorded_samples
+    third = engine.recording[2 * 256:3 * 256]  # the 3rd callback failed: silence was played
+    assert np.all(third == 0.0) and np.any(engine.recording[:256] != 0.0) and n > 0
+
+
+def test_recorded_output_equals_offline_processing():
+    proc = build_processor("numba:tube", compose())
+    stats, engine = stream(proc, 128, 1.0, source=SIGNAL[:20_000])  # the source loops
+    n = engine.recorded_samples
+    assert n == 128 * min(stats.callbacks, engine.capacity) and n > 20_000
+    looped = np.tile(SIGNAL[:20_000], 1 + n // 20_000)[:n]
+    np.testing.assert_array_equal(engine.dry[:n], looped)  # no buffer dropped or repeated
+    offline = build_processor("numba:tube", compose()).process_signal(looped, 128)
+    np.testing.assert_array_equal(engine.recording[:n], offline)  # bit-exact
+
+
+def test_server_is_stopped_on_error_and_a_missing_jackd_says_what_to_install(monkeypatch):
+    with pytest.raises(RuntimeError, match="boom"):
+        with JackDummyServer(SR, 256) as server:
+            pid = server.pid
+            assert alive(pid) and os.environ["JACK_DEFAULT_SERVER"] == server.name
+            raise RuntimeError("boom")
+    assert not alive(pid) and "JACK_DEFAULT_SERVER" not in os.environ
+    monkeypatch.setattr(jack_server.shutil, "which", lambda name: None)
+    with pytest.raises(JackError, match="apt-get install jackd2"):
+        JackDummyServer(SR, 256).start()
+
+
+def test_analyzer_renders_the_expected_number_of_frames(tmp_path):
+    reference = build_processor("numba:tube", compose())
+    analyzer = SpectrumAnalyzer(SR, reference, "wet", fft_size=2048)
+    x = noise(2048 * 5 + 1000, 0.3, seed=1)
+    for s in range(0, x.size, 256):  # what the audio callback's tap hands over
+        analyzer.feed(x[s:s + 256].copy(), x[s:s + 256].copy())
+    frames = analyzer.render(tmp_path / "spectrum.gif", fps=5)
+    assert frames == 5
+    with Image.open(tmp_path / "spectrum.gif") as gif:
+        assert gif.n_frames == 5
+    # the DSP panel is the reference run on the dry copies, with its state carried
+    ref = build_processor("numba:tube", compose()).process_signal(x[:2048], 2048)
+    want = 20 * np.log10(np.maximum(np.abs(np.fft.rfft(ref * np.hanning(2048))) / 512.0, 1e-12))
+    np.testing.assert_allclose(analyzer.frames[0].spectra_db["DSP reference"], want, atol=1e-6)
