@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from PIL import Image
 
 from conftest import REPO
 
@@ -56,7 +57,7 @@ def first_repro(smoke_repo) -> str:
 
 
 def test_repro_runs_every_stage_and_writes_outputs(smoke_repo, first_repro):
-    for stage in DATA_STAGES + TRAIN_STAGES + ["offline_bench"]:
+    for stage in DATA_STAGES + TRAIN_STAGES + ["offline_bench", "realtime_bench"]:
         assert f"Running stage '{stage}'" in first_repro
     dry = json.loads((smoke_repo / "data/dry/manifest.json").read_text())
     assert len(dry["files"]) == 15 + 3 + 6 + 3  # smoke: guitar takes + sweeps + tones + noise
@@ -119,6 +120,27 @@ def test_offline_bench_writes_every_report(smoke_repo, first_repro):
     assert ("dsp-baseline", "p99_us/bs0064") in keys and ("dsp-baseline", "numpy/rtf/bs0512") in keys
     steps = {s for (s,) in db.execute("SELECT DISTINCT m.step FROM metrics m WHERE m.key = 'p99_us'")}
     assert steps == {64, 512}
+
+
+def test_realtime_bench_streams_every_processor_on_jack(smoke_repo, first_repro):
+    assert "Running stage 'realtime_bench'" in first_repro
+    with open(smoke_repo / "reports/realtime_bench.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["effect", "processor", "backend", "buffer_size", "seconds", "callbacks",
+                             "expected_callbacks", "underruns", "overruns", "xruns", "faults", "mean_us", "p99_us",
+                             "max_us", "rtf", "rtf_worst"]
+    # smoke: the tube effect, 7 processors (no naive TCN), buffer 256, 1 s each
+    assert [r["processor"] for r in rows] == ["numba:tube", "numpy:tube", "pedalboard:tube", "onnx:tube-tcn",
+                                              "torch:tube-tcn", "onnx:tube-lstm", "torch:tube-lstm"]
+    for r in rows:
+        assert r["backend"] == "jack_dummy" and r["buffer_size"] == "256" and r["faults"] == "0"
+        assert abs(int(r["callbacks"]) - int(r["expected_callbacks"])) <= 0.1 * int(r["expected_callbacks"])
+    assert (smoke_repo / "reports/plots/realtime/underruns_rtf.png").is_file()
+    with Image.open(smoke_repo / "reports/plots/realtime/spectrum_tube.gif") as gif:
+        assert gif.n_frames == 48000 // 2048  # smoke: a 1 s sweep, 2048-sample frames
+    summary = json.loads((smoke_repo / "reports/realtime_bench.json").read_text())
+    assert summary["backend"] == "jack_dummy" and "processors_that_glitched" in summary
+    assert not subprocess.run(["pgrep", "-x", "jackd"], capture_output=True).stdout  # no server left behind
 
 
 def test_second_repro_has_nothing_to_do(smoke_repo, first_repro):
