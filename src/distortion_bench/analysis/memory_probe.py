@@ -6,13 +6,12 @@ libraries and buffers cost is not mixed with another's.
 (``{"config": {...}, "processor": "onnx:tube-lstm", "buffer_size": 512, "seconds": 2.0}``),
 builds the processor from the config, streams ``seconds`` of seeded noise through it and prints
 ``{"baseline_rss_bytes", "peak_rss_bytes"}``: RSS after Python and the registry were imported,
-and the process's peak (``ru_maxrss``) after processing.
+and the process's peak (``VmHWM``) after processing.
 """
 
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
 from typing import Any
@@ -20,11 +19,13 @@ from typing import Any
 from distortion_bench.errors import DistortionBenchError
 
 
-def _current_rss_bytes() -> int:
-    import os
-
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+def _status_bytes(field: str) -> int:
+    """A ``kB`` field of ``/proc/self/status`` in bytes (``VmRSS`` now, ``VmHWM`` peak)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise OSError(f"/proc/self/status has no {field}")
 
 
 def probe(config: dict[str, Any], processor: str, buffer_size: int, seconds: float,
@@ -46,15 +47,16 @@ def _main() -> None:
     from distortion_bench.engine.registry import build_processor
 
     request = json.loads(sys.stdin.read())
-    baseline = _current_rss_bytes()
+    baseline = _status_bytes("VmRSS")
     cfg = OmegaConf.create(request["config"])
     proc = build_processor(request["processor"], cfg, int(cfg.bench.threads))
     bs = int(request["buffer_size"])
     n = int(request["seconds"] * int(cfg.audio.sample_rate))
     x = (0.3 * np.random.default_rng(0).standard_normal(max(n, bs))).astype(np.float32)
     proc.process_signal(x, bs)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kB on Linux
-    print(json.dumps({"baseline_rss_bytes": baseline, "peak_rss_bytes": int(peak)}))
+    # VmHWM, not getrusage's ru_maxrss: the latter survives exec, so every probe would report
+    # the (much larger) benchmark process that spawned it
+    print(json.dumps({"baseline_rss_bytes": baseline, "peak_rss_bytes": _status_bytes("VmHWM")}))
 
 
 if __name__ == "__main__":

@@ -170,12 +170,13 @@ def run(cfg: DictConfig) -> None:
                "streams": {f"{r['name']}@bs{r['buffer_size']:04d}": {
                    k: r[k] for k in ("callbacks", "expected_callbacks", "underruns", "xruns", "faults", "rtf_worst")}
                    for r in rows}}
-    write_json(reports / "realtime_bench.json", as_jsonable(summary))
     with atomic_directory(reports / "plots" / "realtime") as tmp:
         plot_glitches([{**r, "name": f"{r['effect']} {r['name'].split(':')[0]} {r['processor']}"} for r in rows],
                       tmp / "underruns_rtf.png")
         if rt.analyzer.enabled:
             frames = analyzer_animation(cfg, tmp / f"spectrum_{rt.analyzer.effect}.gif")
+            summary["analyzer"] = {"animation": f"plots/realtime/spectrum_{rt.analyzer.effect}.gif", "frames": frames}
             log.info("spectrum analyzer: %d frames", frames)
+    write_json(reports / "realtime_bench.json", as_jsonable(summary))
     log_to_mlflow(cfg, [{**r, "backend": r["processor_backend"]} for r in rows])
     log.info("realtime_bench: %d streams; glitched: %s", len(rows), glitching or "none")

@@ -10,6 +10,7 @@ There is no fallback to a simulated clock: a backend that cannot open says why.
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,6 +37,25 @@ def import_pyaudio() -> Any:
     return pyaudio
 
 
+@contextlib.contextmanager
+def _quiet_stderr(quiet: bool) -> Iterator[None]:
+    """Silence file descriptor 2 while PortAudio probes its host APIs: on a machine without a
+    sound card ALSA prints a screen of errors about missing cards, none of which matter to a
+    JACK stream."""
+    if not quiet:
+        yield
+        return
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(devnull)
+        os.close(saved)
+
+
 @dataclass
 class AudioHost:
     """An initialised PortAudio with the devices a backend uses (and its JACK server, if any)."""
@@ -56,7 +76,8 @@ def audio_host(backend: str, sample_rate: int, buffer_size: int) -> Iterator[Aud
     pyaudio = import_pyaudio()
     with contextlib.ExitStack() as stack:
         server = stack.enter_context(JackDummyServer(sample_rate, buffer_size)) if backend == "jack_dummy" else None
-        pa = pyaudio.PyAudio()  # after the server: PortAudio looks for JACK when it starts
+        with _quiet_stderr(server is not None):
+            pa = pyaudio.PyAudio()  # after the server: PortAudio looks for JACK when it starts
         stack.callback(pa.terminate)
         try:
             if server is not None:

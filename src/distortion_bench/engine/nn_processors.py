@@ -66,7 +66,7 @@ class OnnxProcessor(Processor):
     def __init__(self, path: str | os.PathLike[str], name: str, effect: str, threads: int = 1) -> None:
         import onnxruntime as ort
 
-        from distortion_bench.nn.export import AUDIO_IN, AUDIO_OUT, read_onnx_contract
+        from distortion_bench.onnx_contract import AUDIO_IN, AUDIO_OUT, read_onnx_contract
 
         self.contract = read_onnx_contract(path)
         self.name, self.effect = name, effect

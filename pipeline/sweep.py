@@ -1,0 +1,27 @@
+"""Sweep entry point: one job = one (effect, model, size) benchmarked at one buffer size.
+
+    python -m pipeline.sweep -m model=lstm,tcn model.size=4,8,16,32 bench.buffer_size=32,64,128,256,512
+    python -m pipeline.sweep -m hydra/launcher=joblib hydra.launcher.n_jobs=2 experiment=smoke ...
+
+See conf/sweep.yaml and the README ("Sweeps").
+"""
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from distortion_bench.config import user_errors
+from distortion_bench.sweep import job
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="sweep")
+def main(cfg: DictConfig) -> dict:
+    hc = HydraConfig.get()
+    with user_errors("sweep"):
+        sweep_dir = str(hc.sweep.dir) if hc.mode == RunMode.MULTIRUN else None
+        return job.run(cfg, list(hc.overrides.task), sweep_dir)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Hydra multirun sweeps of model size against buffer size, tracked in MLflow."""

@@ -1,0 +1,87 @@
+"""Hydra callback: a multirun is one MLflow parent run; its summary is written when it ends.
+
+``on_multirun_start`` (the launching process, before any job) creates the sweep's experiment
+and the parent run, and hands the parent's id to the jobs through the environment
+(``DISTORTION_BENCH_PARENT_RUN``, inherited by joblib workers, submitit processes and SLURM jobs)
+and a file in the sweep folder. ``on_multirun_end`` reads every child run back from the
+tracking server, writes the summary table and plots into the sweep folder and logs them to the
+parent: heatmaps of ESR, RTF and p99 latency over model size x buffer size (one row of panels
+per model type) and the quality-vs-latency Pareto front. Failed jobs are listed; if any failed,
+the callback raises after logging, so the multirun exits non-zero with everything recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from distortion_bench.atomic import write_json
+from distortion_bench.errors import DistortionBenchError
+from distortion_bench.sweep.job import PARENT_ENV, PARENT_FILE, SUMMARY_METRICS
+from distortion_bench.tracking import tracking_uri
+
+log = logging.getLogger(__name__)
+
+
+class MlflowSweepCallback(Callback):
+    """See the module docstring."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from mlflow import MlflowClient
+
+        client = MlflowClient(tracking_uri(config.tracking.uri))
+        name = str(config.sweep.experiment)
+        exp = client.get_experiment_by_name(name)
+        exp_id = exp.experiment_id if exp else client.create_experiment(name)  # once, before any job
+        overrides = list(OmegaConf.to_container(config.hydra.overrides.task, resolve=False))
+        run = client.create_run(exp_id, run_name=f"sweep-{time.strftime('%Y%m%d-%H%M%S')}",
+                                tags={"distortion_bench.role": "sweep_parent",
+                                      "launcher": str(config.hydra.launcher.get("_target_", "")).rsplit(".", 1)[-1]})
+        client.log_param(run.info.run_id, "overrides", " ".join(overrides)[:6000])
+        os.environ[PARENT_ENV] = run.info.run_id
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        write_json(sweep_dir / PARENT_FILE, {"run_id": run.info.run_id, "experiment_id": exp_id})
+        log.info("sweep parent run %s in experiment %r", run.info.run_id, name)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from mlflow import MlflowClient
+
+        from distortion_bench.sweep.summary import write_summary
+
+        parent = os.environ.get(PARENT_ENV)
+        if not parent:
+            return
+        client = MlflowClient(tracking_uri(config.tracking.uri))
+        run = client.get_run(parent)
+        children = client.search_runs([run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent}'",
+                                      max_results=10_000)
+        rows = [{"run_id": c.info.run_id, "name": c.info.run_name, "status": c.info.status,
+                 "model": c.data.tags.get("model"), "size": _num(c.data.tags.get("size")),
+                 "buffer_size": _num(c.data.tags.get("buffer_size")), "error": c.data.tags.get("error"),
+                 **{k: c.data.metrics.get(k) for k in SUMMARY_METRICS}} for c in children]
+        out = Path(str(config.hydra.sweep.dir)) / "summary"
+        files = write_summary(rows, out)
+        for f in files:
+            client.log_artifact(parent, str(f), "summary")
+        failed = [r for r in rows if r["status"] != "FINISHED"]
+        client.log_metric(parent, "jobs", float(len(rows)))
+        client.log_metric(parent, "failed_jobs", float(len(failed)))
+        client.set_terminated(parent, "FINISHED" if not failed else "FAILED")
+        os.environ.pop(PARENT_ENV, None)
+        log.info("sweep summary: %d jobs, %d failed -> %s", len(rows), len(failed), out)
+        if failed:
+            raise DistortionBenchError("sweep: failed jobs (recorded as FAILED child runs): " +
+                                       "; ".join(f"{r['name']}: {r['error']}" for r in failed))
+
+
+def _num(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None

@@ -1,0 +1,128 @@
+"""One sweep job: (effect, model, size) at one buffer size -> an MLflow child run.
+
+The job gets its trained model from :func:`..training.trained_model` (trained once per training
+config, whatever the buffer size), then measures it the way the offline stage does: quality of
+the ONNX model against the Numba DSP on the test takes, and per-buffer time of the ONNX model
+and the Numba reference interleaved in blocks at ``bench.buffer_size``; with
+``sweep.realtime``, also a real-time stream on ``audio.backend``.
+
+Its child run (under the multirun's parent, see :mod:`.callbacks`) gets the job's overrides as
+params and the metrics; a job that fails becomes a FAILED child run with the error as a tag,
+and the job returns instead of raising, so the other jobs and the parent's summary still run
+(the parent then reports the failure and the multirun exits non-zero).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig
+
+from distortion_bench.analysis.quality import signal_quality, stream_takes
+from distortion_bench.analysis.timing import AudioBenchmark, TimingConfig
+from distortion_bench.bench.common import test_takes
+from distortion_bench.config import plain
+from distortion_bench.engine.dsp_processors import dsp_processor
+from distortion_bench.engine.nn_processors import OnnxProcessor
+from distortion_bench.errors import ConfigError
+from distortion_bench.sweep.training import trained_model
+
+log = logging.getLogger(__name__)
+PARENT_FILE = "mlflow_parent.json"
+PARENT_ENV = "DISTORTION_BENCH_PARENT_RUN"
+#: child-run metrics the parent's summary reads
+SUMMARY_METRICS = ("esr", "residual_esr", "rtf", "rtf_worst", "p50_us", "p99_us", "params")
+
+
+def _measure(cfg: DictConfig, effect: str, model: dict[str, Any]) -> dict[str, float]:
+    sr = int(cfg.audio.sample_rate)
+    bs = int(cfg.bench.buffer_size)
+    onnx = OnnxProcessor(model["onnx"], f"onnx:{effect}-{model['key']}", effect, int(cfg.bench.threads))
+    numba = dsp_processor(plain(cfg.effects[effect]), effect, sr, "numba")
+    dry_takes, target_takes = test_takes(cfg, effect)
+    dry, target = np.concatenate(dry_takes), np.concatenate(target_takes)
+    quality = signal_quality(dry, target, stream_takes(onnx, dry_takes, int(cfg.bench.quality.buffer_size)))
+    timing = AudioBenchmark({"onnx": onnx, "numba": numba}, sr, TimingConfig(**plain(cfg.bench.timing))).run(dry, bs)
+    t, ref = timing["onnx"], timing["numba"]
+    out = {k: v for k, v in quality.items() if v is not None}
+    out.update({"rtf": t.rtf, "rtf_worst": t.rtf_worst, "p50_us": t.p50_us, "p99_us": t.p99_us,
+                "p999_us": t.p999_us, "max_us": t.max_us, "jitter_us": t.jitter_us,
+                "deadline_misses": float(t.deadline_misses), "throughput_sps": t.throughput_sps,
+                "numba_p50_us": ref.p50_us, "params": float(onnx.facts().parameters),
+                "train_seconds": float(model["report"]["train_seconds"]), "reused_model": float(model["reused"])})
+    if cfg.sweep.realtime:
+        from distortion_bench.bench.realtime import stream_one
+        from distortion_bench.engine.audio_backends import audio_host
+
+        with audio_host(str(cfg.audio.backend), sr, bs) as host:
+            rt, _ = stream_one(host, onnx, dry, bs, sr, float(cfg.bench.realtime.seconds))
+        out.update({f"rt/{k}": float(rt[k]) for k in ("underruns", "faults", "rtf_worst")})
+        if rt["xruns"] is not None:
+            out["rt/xruns"] = float(rt["xruns"])
+    return out
+
+
+def parent_run_id(sweep_dir: str | Path | None) -> str | None:
+    """The multirun's parent run id: from the environment the callback set (inherited by
+    every launcher's workers), else its file in the sweep folder; None outside a multirun."""
+    if os.environ.get(PARENT_ENV):
+        return os.environ[PARENT_ENV]
+    f = Path(sweep_dir) / PARENT_FILE if sweep_dir else None
+    return json.loads(f.read_text())["run_id"] if f is not None and f.is_file() else None
+
+
+def run(cfg: DictConfig, overrides: list[str], sweep_dir: str | None) -> dict[str, Any]:
+    """Run one job; never raises for a job failure (see the module docstring)."""
+    from mlflow import MlflowClient
+
+    from distortion_bench.tracking import tracking_uri
+
+    effect = str(cfg.sweep.effect)
+    model_cfg = plain(cfg.model)
+    client = MlflowClient(tracking_uri(cfg.tracking.uri))
+    parent = parent_run_id(sweep_dir)
+    experiment = client.get_experiment_by_name(str(cfg.sweep.experiment))
+    exp_id = experiment.experiment_id if experiment else client.create_experiment(str(cfg.sweep.experiment))
+    name = f"{effect}-{model_cfg.get('type')}-s{model_cfg.get('size')}-bs{cfg.bench.buffer_size}"
+    tags = {"effect": effect, "model": str(model_cfg.get("type")), "size": str(model_cfg.get("size")),
+            "buffer_size": str(cfg.bench.buffer_size)}
+    if parent:
+        tags["mlflow.parentRunId"] = parent
+    child = client.create_run(exp_id, run_name=name, tags=tags)
+    run_id = child.info.run_id
+    for o in overrides:
+        k, _, v = o.lstrip("+~").partition("=")
+        client.log_param(run_id, k, v)
+    try:
+        if effect not in cfg.effects:
+            raise ConfigError(f"sweep.effect: {effect!r} is not a key of effects; expected one of {sorted(cfg.effects)}")
+        bs = int(cfg.bench.buffer_size)
+        if bs < 1:
+            raise ConfigError(f"bench.buffer_size: expected a positive integer, got {bs}")
+        size = model_cfg.get("size")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ConfigError(f"model.size: expected a positive integer, got {size!r}")
+        model = trained_model(cfg, effect, model_cfg)
+        client.set_tag(run_id, "model_key", model["key"])
+        client.set_tag(run_id, "training_run_id", model["report"]["mlflow"]["run_id"])
+        metrics = _measure(cfg, effect, model)
+        for k, v in metrics.items():
+            if math.isfinite(v):
+                client.log_metric(run_id, k, v)
+        client.set_terminated(run_id, "FINISHED")
+        log.info("%s: %s", name, {k: round(v, 6) for k, v in metrics.items()})
+        return {"status": "FINISHED", "run_id": run_id, "metrics": metrics}
+    except Exception as exc:  # recorded, not raised: see the module docstring
+        error = f"{type(exc).__name__}: {exc}"
+        client.set_tag(run_id, "error", error[:5000])
+        client.set_tag(run_id, "traceback", traceback.format_exc()[-5000:])
+        client.set_terminated(run_id, "FAILED")
+        log.error("%s failed: %s", name, error)
+        return {"status": "FAILED", "run_id": run_id, "error": error}

@@ -1,0 +1,130 @@
+"""The sweep's summary: a table, heatmaps over model size x buffer size, the Pareto front."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from distortion_bench.atomic import atomic_path, write_text
+from distortion_bench.bench.common import csv_text
+
+COLUMNS = ("name", "status", "model", "size", "buffer_size", "params", "esr", "residual_esr", "rtf", "rtf_worst",
+           "p50_us", "p99_us", "error")
+HEATMAPS = (("esr", "test ESR", "{:.3g}"), ("rtf", "RTF (mean)", "{:.3f}"), ("p99_us", "p99 time per buffer (us)", "{:.0f}"))
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats in both coordinates (lower is better in both)."""
+    front = []
+    for i, (x, y) in enumerate(points):
+        if not any((x2 <= x and y2 <= y) and (x2 < x or y2 < y) for j, (x2, y2) in enumerate(points) if j != i):
+            front.append(i)
+    return sorted(front, key=lambda i: points[i])
+
+
+def grid(rows: Sequence[Mapping[str, Any]], model: str, metric: str) -> tuple[list[int], list[int], np.ndarray]:
+    """``(sizes, buffer_sizes, values)`` of one model type; NaN where a job failed or is missing."""
+    mine = [r for r in rows if r["model"] == model and r["status"] == "FINISHED"]
+    sizes = sorted({r["size"] for r in rows if r["model"] == model and r["size"] is not None})
+    buffers = sorted({r["buffer_size"] for r in rows if r["buffer_size"] is not None})
+    values = np.full((len(sizes), len(buffers)), np.nan)
+    for r in mine:
+        if r.get(metric) is not None:
+            values[sizes.index(r["size"]), buffers.index(r["buffer_size"])] = r[metric]
+    return sizes, buffers, values
+
+
+def _save(fig: Any, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+    plt.close(fig)
+
+
+def plot_heatmaps(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = sorted({r["model"] for r in rows if r["model"]})
+    fig, axes = plt.subplots(len(models), len(HEATMAPS), figsize=(5 * len(HEATMAPS), 3.6 * len(models)),
+                             squeeze=False)
+    for i, model in enumerate(models):
+        for j, (metric, title, fmt) in enumerate(HEATMAPS):
+            ax = axes[i, j]
+            sizes, buffers, values = grid(rows, model, metric)
+            shown = np.log10(values) if metric == "esr" else values
+            im = ax.imshow(np.ma.masked_invalid(shown), cmap="viridis_r", aspect="auto", origin="lower")
+            for a in range(len(sizes)):
+                for b in range(len(buffers)):
+                    v = values[a, b]
+                    ax.text(b, a, "failed" if np.isnan(v) else fmt.format(v), ha="center", va="center",
+                            fontsize=8, color="red" if np.isnan(v) else "white")
+            ax.set_xticks(range(len(buffers)), [str(b) for b in buffers])
+            ax.set_yticks(range(len(sizes)), [str(s) for s in sizes])
+            ax.set_xlabel("buffer size (samples)")
+            ax.set_ylabel(f"{model} size")
+            ax.set_title(f"{model}: {title}" + (" (colour: log10)" if metric == "esr" else ""), fontsize=9)
+            fig.colorbar(im, ax=ax, shrink=0.8)
+    _save(fig, path)
+
+
+def plot_pareto(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
+    """ESR vs p99 time per buffer (as a share of the deadline: RTF at p99) for every finished job."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = [r for r in rows if r["status"] == "FINISHED" and r.get("esr") and r.get("p99_us")]
+    fig, ax = plt.subplots(figsize=(7, 5))
+    pts = [(r["p99_us"] / (1e6 * r["buffer_size"] / 48000), r["esr"]) for r in ok]
+    for k, model in enumerate(sorted({r["model"] for r in ok})):
+        sel = [i for i, r in enumerate(ok) if r["model"] == model]
+        ax.scatter([pts[i][0] for i in sel], [pts[i][1] for i in sel], color=f"C{k}", label=model, s=30)
+        for i in sel:
+            ax.annotate(f"s{ok[i]['size']} bs{ok[i]['buffer_size']}", pts[i], fontsize=6, xytext=(3, 2),
+                        textcoords="offset points")
+    front = pareto_front(pts)
+    if front:
+        ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], "k--", lw=1, label="Pareto front")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("p99 time per buffer / buffer duration (lower: more headroom)")
+    ax.set_ylabel("test ESR (lower: closer to the DSP)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def markdown(rows: Sequence[Mapping[str, Any]]) -> str:
+    """ESR and RTF per size x buffer size, one table per model type."""
+    out = []
+    for model in sorted({r["model"] for r in rows if r["model"]}):
+        sizes, buffers, esr = grid(rows, model, "esr")
+        _, _, rtf = grid(rows, model, "rtf")
+        out += [f"### {model}: test ESR / RTF", "", "| size | " + " | ".join(f"bs {b}" for b in buffers) + " |",
+                "|---|" + "---|" * len(buffers)]
+        for a, s in enumerate(sizes):
+            cells = ["failed" if np.isnan(esr[a, b]) else f"{100 * esr[a, b]:.3g} % / {rtf[a, b]:.4f}"
+                     for b in range(len(buffers))]
+            out.append(f"| {s} | " + " | ".join(cells) + " |")
+        out.append("")
+    return "\n".join(out)
+
+
+def write_summary(rows: Sequence[Mapping[str, Any]], folder: Path) -> list[Path]:
+    """``summary.csv``, ``summary.md``, ``heatmaps.png``, ``pareto.png`` in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = sorted(rows, key=lambda r: (str(r["model"]), r["size"] or 0, r["buffer_size"] or 0))
+    files = [folder / "summary.csv", folder / "summary.md", folder / "heatmaps.png", folder / "pareto.png"]
+    write_text(files[0], csv_text(rows, COLUMNS))
+    write_text(files[1], markdown(rows))
+    plot_heatmaps(rows, files[2])
+    plot_pareto(rows, files[3])
+    return files

@@ -1,0 +1,90 @@
+"""Models for sweep jobs: trained once per training config, shared by every job that needs one.
+
+A job's model is keyed by what determines its weights alone (effect and its parameters, the
+model config, the training config, the seed and the dataset's manifest), never by the buffer
+size it is benchmarked at. ``<sweep.models_dir>/<effect>-<key>/`` holds the checkpoint, the ONNX export
+and ``done.json``. Concurrent jobs that need the same model serialise on an exclusive lock
+(``fcntl.flock`` on ``<key>.lock``, which works across processes and, on most cluster file
+systems, across nodes): the first trains and exports, the others wait and reuse its files.
+A crashed job leaves no ``done.json``, so the next one trains again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from distortion_bench.atomic import write_json
+from distortion_bench.config import plain
+from distortion_bench.errors import DistortionBenchError
+from distortion_bench.nn.train import train_pair
+
+log = logging.getLogger(__name__)
+
+
+def model_key(cfg: DictConfig, effect: str, model_cfg: dict[str, Any]) -> str:
+    """``<type>-s<size>-<hash>``; the hash covers everything that shapes the weights (the
+    training budget included: a 2-epoch model is not a 40-epoch one)."""
+    manifest = Path(cfg.paths.datasets) / effect / "manifest.json"
+    if not manifest.is_file():
+        raise DistortionBenchError(f"{manifest}: no dataset for effect {effect!r}; run `dvc repro build_dataset` first")
+    parts = [effect, plain(cfg.effects[effect]), model_cfg, plain(cfg.train), int(cfg.seed),
+             hashlib.sha256(manifest.read_bytes()).hexdigest()]
+    digest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    return f"{model_cfg['type']}-s{model_cfg['size']}-{digest}"
+
+
+@contextlib.contextmanager
+def exclusive(path: Path) -> Iterator[None]:
+    """An exclusive inter-process lock on ``path`` (created if missing), held for the block."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def trained_model(cfg: DictConfig, effect: str, model_cfg: dict[str, Any]) -> dict[str, Any]:
+    """The trained and exported model for (effect, model config), training it if nobody has.
+
+    Returns ``done.json``: ``key``, ``onnx``, ``checkpoint``, ``report`` (the training report),
+    ``trained_by`` (the process id that trained it) and ``reused`` (True when this call did not train).
+    """
+    from distortion_bench.nn.export import export_onnx
+    from distortion_bench.nn.module import EffectModule
+
+    key = model_key(cfg, effect, model_cfg)
+    root = Path(cfg.sweep.models_dir)
+    folder = root / f"{effect}-{key}"
+    done = folder / "done.json"
+    with exclusive(root / f"{effect}-{key}.lock"):
+        if done.is_file():
+            info = json.loads(done.read_text())
+            return {**info, "reused": True}
+        job_cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+        with open_dict(job_cfg):
+            job_cfg.paths.checkpoints = str(folder / "checkpoints")
+            job_cfg.paths.reports = str(folder / "reports")
+            job_cfg.models = {key: model_cfg}
+        log.info("training %s", key)
+        report = train_pair(job_cfg, effect, key, model_cfg)
+        ckpt = folder / "checkpoints" / f"{effect}-{key}" / "best.ckpt"
+        onnx_path = folder / "model.onnx"
+        module = EffectModule.load_from_checkpoint(str(ckpt), map_location="cpu")
+        export_onnx(module.model, onnx_path, int(cfg.audio.sample_rate),
+                    {"effect": effect, "model": key, "mlflow_run_id": report["mlflow"]["run_id"]})
+        info = {"key": key, "onnx": str(onnx_path), "checkpoint": str(ckpt), "report": report,
+                "trained_by": os.getpid()}
+        write_json(done, info)
+        return {**info, "reused": False}
