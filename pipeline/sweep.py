@@ -6,13 +6,15 @@
 See conf/sweep.yaml and the README ("Sweeps").
 """
 
+import sys
+
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from distortion_bench.config import user_errors
-from distortion_bench.sweep import job
+from distortion_bench.sweep import callbacks, job
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="sweep")
@@ -25,3 +27,7 @@ def main(cfg: DictConfig) -> dict:
 
 if __name__ == "__main__":
     main()
+    if callbacks.FAILED_JOBS:
+        print("sweep: failed jobs (recorded as FAILED child runs):\n  " + "\n  ".join(callbacks.FAILED_JOBS),
+              file=sys.stderr)
+        sys.exit(1)
