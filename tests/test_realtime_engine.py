@@ -128,3 +128,29 @@ def test_analyzer_renders_the_expected_number_of_frames(tmp_path):
     ref = build_processor("numba:tube", compose()).process_signal(x[:2048], 2048)
     want = 20 * np.log10(np.maximum(np.abs(np.fft.rfft(ref * np.hanning(2048))) / 512.0, 1e-12))
     np.testing.assert_allclose(analyzer.frames[0].spectra_db["DSP reference"], want, atol=1e-6)
+
+
+def test_live_command_streams_a_file_and_writes_the_output(tmp_path, capsys):
+    from distortion_bench.audio_io import read_audio, write_audio
+    from distortion_bench.cli import main
+    from conftest import REPO
+
+    write_audio(tmp_path / "in.wav", SIGNAL[:24_000], SR)
+    code = main(["live", "--processor", "numba:tube", "--buffer", "256", "--input", str(tmp_path / "in.wav"),
+                 "--output", str(tmp_path / "out.wav"), "--config-dir", str(REPO / "conf")])
+    assert code == 0
+    report = capsys.readouterr().out
+    assert '"callbacks"' in report and '"underruns"' in report
+    out = read_audio(tmp_path / "out.wav", SR).samples
+    assert 0.4 * SR <= out.size <= 0.6 * SR  # 0.5 s of input, played for its length
+    n = out.size
+    np.testing.assert_array_equal(out, build_processor("numba:tube", compose()).process_signal(
+        np.tile(SIGNAL[:24_000], 2)[:n], 256))
+
+
+def test_live_command_refuses_an_unknown_processor(capsys):
+    from distortion_bench.cli import main
+    from conftest import REPO
+
+    assert main(["live", "--processor", "matlab:tube", "--config-dir", str(REPO / "conf")]) == 2
+    assert "processor 'matlab:tube'" in capsys.readouterr().err

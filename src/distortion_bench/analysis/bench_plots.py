@@ -33,6 +33,18 @@ def _by_name(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, A
     return {k: sorted(v, key=lambda r: r["buffer_size"]) for k, v in series.items()}
 
 
+def _buffer_axes(ax: Any, sizes: Sequence[int], ylabel: str, title: str) -> None:
+    """Log-log axes over buffer sizes (ticks at the sizes measured), grid and legend."""
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xticks(sizes, [str(s) for s in sizes])
+    ax.set_xlabel("buffer size (samples)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+
+
 def plot_latency(rows: Sequence[Mapping[str, Any]], sample_rate: int, title: str,
                  path: str | os.PathLike[str]) -> None:
     """Per-buffer time (p50 solid, p99 dashed) vs buffer size, log-log, with the deadline."""
@@ -45,14 +57,7 @@ def plot_latency(rows: Sequence[Mapping[str, Any]], sample_rate: int, title: str
         b = [r["buffer_size"] for r in rs]
         ax.plot(b, [r["p50_us"] for r in rs], "-o", color=c, ms=3, label=f"{name} p50")
         ax.plot(b, [r["p99_us"] for r in rs], "--", color=c, lw=1)
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.set_xticks(sizes, [str(s) for s in sizes])
-    ax.set_xlabel("buffer size (samples)")
-    ax.set_ylabel("time per buffer (us); dashed: p99")
-    ax.set_title(title)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
+    _buffer_axes(ax, sizes, "time per buffer (us); dashed: p99", title)
     _save(fig, path)
 
 
@@ -65,15 +70,7 @@ def plot_rtf(rows: Sequence[Mapping[str, Any]], title: str, path: str | os.PathL
         ax.plot(b, [r["rtf"] for r in rs], "-o", color=c, ms=3, label=name)
         ax.plot(b, [r["rtf_worst"] for r in rs], ":", color=c, lw=1)
     ax.axhline(1.0, color="black", lw=2, label="RTF 1 (deadline)")
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    sizes = sorted({int(r["buffer_size"]) for r in rows})
-    ax.set_xticks(sizes, [str(s) for s in sizes])
-    ax.set_xlabel("buffer size (samples)")
-    ax.set_ylabel("real-time factor (dotted: worst case)")
-    ax.set_title(title)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
+    _buffer_axes(ax, sorted({int(r["buffer_size"]) for r in rows}), "real-time factor (dotted: worst case)", title)
     _save(fig, path)
 
 
