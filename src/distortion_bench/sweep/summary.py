@@ -71,6 +71,7 @@ def plot_heatmaps(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
             ax.set_ylabel(f"{model} size")
             ax.set_title(f"{model}: {title}" + (" (colour: log10)" if metric == "esr" else ""), fontsize=9)
             fig.colorbar(im, ax=ax, shrink=0.8)
+    fig.tight_layout()
     _save(fig, path)
 
 
