@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +23,40 @@ def _isolated_tracking_uri(monkeypatch):
     """MLflow's set_tracking_uri (called by Lightning's MLFlowLogger) writes MLFLOW_TRACKING_URI
     into os.environ; without this, one test's store would leak into later tests' subprocesses."""
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
+def run(cmd: list[str], cwd: Path) -> str:
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}  # the repo's own store
+    env = {**env, "DVC_NO_ANALYTICS": "1",
+           # Stage commands call `python`: make it this interpreter.
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout + result.stderr
+
+
+@pytest.fixture(scope="session")
+def smoke_repo(tmp_path_factory) -> Path:
+    """A copy of the repository's tracked (and not ignored) files, composed for `smoke`.
+
+    Session-wide: the end-to-end and the sweep tests share one smoke repository and its
+    first `dvc repro` (a few minutes), instead of building it once per module."""
+    dst = tmp_path_factory.mktemp("repo")
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO,
+                            capture_output=True, text=True, check=True).stdout
+    for rel in filter(None, listed.split("\0")):
+        src = REPO / rel
+        if src.is_file():
+            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst / rel)
+    run(["git", "init", "-q"], dst)
+    run([sys.executable, "-m", "pipeline.compose_params", "experiment=smoke"], dst)
+    return dst
+
+
+@pytest.fixture(scope="session")
+def first_repro(smoke_repo) -> str:
+    return run([sys.executable, "-m", "dvc", "repro"], smoke_repo)
 
 
 @pytest.fixture(scope="session")

@@ -70,8 +70,8 @@ def test_mlflow_keys_series_and_flat():
            **{k: 1.0 for k in mlflow_log.LATENCY_KEYS}}
     metrics = mlflow_log.latency_metrics([row])
     assert ("torch/p99_us", 1.0, 64) in metrics and ("torch/p99_us/bs0064", 1.0, 0) in metrics
-    assert mlflow_log.metric_prefix({"processor": "tcn", "backend": "onnxruntime"}) == ""
-    assert mlflow_log.metric_prefix({"processor": "tcn-naive", "backend": "onnxruntime"}) == "naive/"
+    assert mlflow_log.metric_prefix("tcn", "onnxruntime") == ""
+    assert mlflow_log.metric_prefix("tcn-naive", "onnxruntime") == "naive/"
 
 
 def test_csv_columns_are_the_documented_ones():

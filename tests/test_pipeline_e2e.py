@@ -4,56 +4,22 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import shutil
 import sqlite3
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 from PIL import Image
 
-from conftest import REPO
+from conftest import run
 
 pytestmark = pytest.mark.e2e
 
 DATA_STAGES = ["prepare_dry", "render_targets@tube", "render_targets@bitcrush",
                "build_dataset@tube", "build_dataset@bitcrush"]
 TRAIN_STAGES = ["train@tube-tcn", "train@tube-lstm", "train@bitcrush-tcn", "train@bitcrush-lstm"]
-
-
-def run(cmd: list[str], cwd: Path) -> str:
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}  # the repo's own store
-    env = {**env, "DVC_NO_ANALYTICS": "1",
-           # Stage commands call `python`: make it this interpreter.
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stdout}\n{result.stderr}"
-    return result.stdout + result.stderr
-
-
-@pytest.fixture(scope="module")
-def smoke_repo(tmp_path_factory) -> Path:
-    """A copy of the repository's tracked (and not ignored) files, composed for `smoke`."""
-    dst = tmp_path_factory.mktemp("repo")
-    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO,
-                            capture_output=True, text=True, check=True).stdout
-    for rel in filter(None, listed.split("\0")):
-        src = REPO / rel
-        if src.is_file():
-            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dst / rel)
-    run(["git", "init", "-q"], dst)
-    run([sys.executable, "-m", "pipeline.compose_params", "experiment=smoke"], dst)
-    return dst
-
-
-@pytest.fixture(scope="module")
-def first_repro(smoke_repo) -> str:
-    return run([sys.executable, "-m", "dvc", "repro"], smoke_repo)
 
 
 def test_repro_runs_every_stage_and_writes_outputs(smoke_repo, first_repro):

@@ -110,8 +110,10 @@ def test_server_is_stopped_on_error_and_a_missing_jackd_says_what_to_install(mon
             raise RuntimeError("boom")
     assert not alive(pid) and "JACK_DEFAULT_SERVER" not in os.environ
     monkeypatch.setattr(jack_server.shutil, "which", lambda name: None)
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", "the_users_own")
     with pytest.raises(JackError, match="apt-get install jackd2"):
         JackDummyServer(SR, 256).start()
+    assert os.environ["JACK_DEFAULT_SERVER"] == "the_users_own"  # a failed start changes nothing
 
 
 def test_analyzer_renders_the_expected_number_of_frames(tmp_path):

@@ -1,6 +1,6 @@
 """Sweeps: Hydra multiruns against a real `mlflow server`, with the joblib and submitit launchers.
 
-Runs in the smoke repository of the end-to-end test (its datasets are built there).
+Runs in the session's smoke repository (conftest: its datasets are built there).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from distortion_bench.sweep.summary import pareto_front
-from test_pipeline_e2e import first_repro, smoke_repo  # noqa: F401 - the shared smoke repository
 
 pytestmark = pytest.mark.e2e
 SWEEP = ["experiment=smoke", "sweep.effect=tube", "model=lstm", "model.warmup_samples=64"]
@@ -79,7 +78,7 @@ def check_children(children, n: int) -> None:
         assert c.data.params["model.size"] in ("4", "8") and c.data.params["bench.buffer_size"] in ("64", "256")
 
 
-def test_joblib_sweep_trains_each_model_once_and_records_every_job(smoke_repo, first_repro, mlflow_server):  # noqa: F811
+def test_joblib_sweep_trains_each_model_once_and_records_every_job(smoke_repo, first_repro, mlflow_server):
     done = sweep(smoke_repo, mlflow_server, "model.size=4,8", "bench.buffer_size=64,256",
                  "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
     assert done.returncode == 0, done.stderr[-4000:]
@@ -97,7 +96,7 @@ def test_joblib_sweep_trains_each_model_once_and_records_every_job(smoke_repo, f
     assert {"summary/summary.csv", "summary/heatmaps.png", "summary/pareto.png", "summary/summary.md"} <= artifacts
 
 
-def test_submitit_local_sweep_reuses_the_trained_models(smoke_repo, first_repro, mlflow_server):  # noqa: F811
+def test_submitit_local_sweep_reuses_the_trained_models(smoke_repo, first_repro, mlflow_server):
     done = sweep(smoke_repo, mlflow_server, "model.size=4,8", "bench.buffer_size=64,256",
                  "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=15")
     assert done.returncode == 0, done.stderr[-4000:]
@@ -108,7 +107,7 @@ def test_submitit_local_sweep_reuses_the_trained_models(smoke_repo, first_repro,
         assert all(c.data.metrics["reused_model"] == 1.0 for c in children)
 
 
-def test_a_failing_job_is_a_failed_child_and_the_others_complete(smoke_repo, first_repro, mlflow_server):  # noqa: F811
+def test_a_failing_job_is_a_failed_child_and_the_others_complete(smoke_repo, first_repro, mlflow_server):
     done = sweep(smoke_repo, mlflow_server, "model.size=0,4", "bench.buffer_size=64")
     assert done.returncode != 0 and "failed jobs" in done.stderr
     _, parent, children = runs_of(mlflow_server)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import threading
@@ -67,7 +66,7 @@ def _live(args: argparse.Namespace) -> int:
     from distortion_bench.audio_io import read_audio, write_audio
     from distortion_bench.config import compose_config
     from distortion_bench.engine.audio_backends import audio_host, run_stream
-    from distortion_bench.engine.audio_engine import CallbackEngine
+    from distortion_bench.engine.audio_engine import CallbackEngine, record_capacity
     from distortion_bench.engine.registry import build_processor
     from distortion_bench.synth.measurement import log_sweep
 
@@ -87,7 +86,7 @@ def _live(args: argparse.Namespace) -> int:
         effect = processor.facts().effect
         reference = None if args.processor == f"numba:{effect}" else build_processor(f"numba:{effect}", cfg)
         analyzer = SpectrumAnalyzer(sr, reference, args.processor, fft_size=4096)
-    engine = CallbackEngine(processor, args.buffer, source, math.ceil(seconds * sr / args.buffer * 1.5) + 64,
+    engine = CallbackEngine(processor, args.buffer, source, record_capacity(seconds, sr, args.buffer),
                             tap=analyzer.feed if analyzer else None)
     window = analyzer is not None and bool(os.environ.get("DISPLAY") or sys.platform == "darwin")
     result: dict[str, Any] = {}

@@ -17,13 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from distortion_bench.analysis.harmonics import FLOOR_DB  # noqa: E402
-from distortion_bench.atomic import atomic_path  # noqa: E402
-
-
-def _save(fig: Any, path: str | os.PathLike[str]) -> None:
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
-    plt.close(fig)
+from distortion_bench.analysis.plotting import save_png  # noqa: E402
 
 
 def _by_name(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
@@ -58,7 +52,7 @@ def plot_latency(rows: Sequence[Mapping[str, Any]], sample_rate: int, title: str
         ax.plot(b, [r["p50_us"] for r in rs], "-o", color=c, ms=3, label=f"{name} p50")
         ax.plot(b, [r["p99_us"] for r in rs], "--", color=c, lw=1)
     _buffer_axes(ax, sizes, "time per buffer (us); dashed: p99", title)
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def plot_rtf(rows: Sequence[Mapping[str, Any]], title: str, path: str | os.PathLike[str]) -> None:
@@ -71,7 +65,7 @@ def plot_rtf(rows: Sequence[Mapping[str, Any]], title: str, path: str | os.PathL
         ax.plot(b, [r["rtf_worst"] for r in rs], ":", color=c, lw=1)
     ax.axhline(1.0, color="black", lw=2, label="RTF 1 (deadline)")
     _buffer_axes(ax, sorted({int(r["buffer_size"]) for r in rows}), "real-time factor (dotted: worst case)", title)
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def plot_quality_vs_speed(points: Sequence[tuple[str, float, float | None]], buffer_size: int, title: str,
@@ -95,7 +89,7 @@ def plot_quality_vs_speed(points: Sequence[tuple[str, float, float | None]], buf
     ax.set_ylabel("test ESR vs Numba DSP (lower is better)")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def plot_waveforms(signals: Mapping[str, np.ndarray], sample_rate: int, title: str,
@@ -110,7 +104,7 @@ def plot_waveforms(signals: Mapping[str, np.ndarray], sample_rate: int, title: s
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7)
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def plot_spectrograms(signals: Mapping[str, np.ndarray], sample_rate: int, title: str,
@@ -127,7 +121,7 @@ def plot_spectrograms(signals: Mapping[str, np.ndarray], sample_rate: int, title
         ax.set_title(name, fontsize=8, loc="left")
     axes[-1, 0].set_xlabel("time (s)")
     fig.suptitle(title)
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def plot_harmonic_bars(levels: Mapping[float, Mapping[str, Sequence[float | None]]], freq_hz: float,
@@ -153,4 +147,4 @@ def plot_harmonic_bars(levels: Mapping[float, Mapping[str, Sequence[float | None
     axes[0, 0].set_ylabel(f"level re fundamental (dB; floor {FLOOR_DB:g})")
     axes[0, 0].legend(fontsize=7)
     fig.suptitle(title)
-    _save(fig, path)
+    save_png(fig, path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import Any
 
 import matplotlib
 
@@ -11,6 +12,13 @@ matplotlib.use("Agg")  # files only: works without a display
 import matplotlib.pyplot as plt  # noqa: E402
 
 from distortion_bench.atomic import atomic_path  # noqa: E402
+
+
+def save_png(fig: Any, path: str | os.PathLike[str], dpi: int = 110) -> None:
+    """Write ``fig`` as a PNG atomically (cropped to its content) and close it."""
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
+    plt.close(fig)
 
 
 def plot_training_curves(

@@ -85,7 +85,8 @@ class SpectrumAnalyzer:
             if parts:
                 dry = np.concatenate([p[0] for p in parts])
                 wet = np.concatenate([p[1] for p in parts])
-                ref = self._run_reference(dry) if self.reference is not None else None
+                # the reference keeps its state from call to call, as if it streamed
+                ref = self.reference.process_signal(dry, 4096, reset=False) if self.reference is not None else None
                 self._dry = np.concatenate([self._dry, dry])
                 self._wet = np.concatenate([self._wet, wet])
                 if ref is not None:
@@ -99,14 +100,6 @@ class SpectrumAnalyzer:
                 if self.reference is not None:
                     self._ref = self._ref[self.hop:]
             return added
-
-    def _run_reference(self, dry: np.ndarray) -> np.ndarray:
-        assert self.reference is not None
-        out = np.empty_like(dry)
-        step = 4096
-        for s in range(0, dry.size, step):  # keeps the reference's state: no reset between calls
-            out[s:s + step] = self.reference.process_buffer(np.ascontiguousarray(dry[s:s + step]))
-        return out
 
     def _spectrum_db(self, x: np.ndarray) -> np.ndarray:
         mag = np.abs(np.fft.rfft(x[:self.fft_size].astype(np.float64) * self.window))

@@ -177,12 +177,3 @@ class AudioBenchmark:
         return {name: summarize(times[j], buffer_size, self.sample_rate, first[name])
                 for j, name in enumerate(names)}
 
-
-def timer_overhead_ns(samples: int = 10_000) -> float:
-    """Median cost of an empty ``perf_counter_ns`` pair (included in every timed call), in ns."""
-    clock = time.perf_counter_ns
-    t = np.empty(samples, dtype=np.int64)
-    for i in range(samples):
-        t0 = clock()
-        t[i] = clock() - t0
-    return float(np.median(t))

@@ -13,34 +13,54 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
+
+from omegaconf import DictConfig
+
+from distortion_bench.config import plain
+from distortion_bench.errors import DistortionBenchError
+from distortion_bench.tracking import flatten
 
 ROLE_TAG = "distortion_bench.role"
 LATENCY_KEYS = ("mean_us", "p50_us", "p99_us", "p999_us", "max_us", "jitter_us", "rtf", "rtf_worst",
                 "throughput_sps", "deadline_misses")
 
 
-def metric_prefix(row: Mapping[str, Any]) -> str:
-    """'' for the deployment backend of a processor kind, else ``<backend>/`` or ``naive/``."""
-    if str(row["processor"]).endswith("-naive"):
+def metric_prefix(processor: str, backend: str) -> str:
+    """'' for the deployment backend of a processor kind, else ``<backend>/`` or ``naive/``.
+
+    ``processor`` and ``backend`` are the report labels (``tcn``, ``tcn-naive``, ``dsp``;
+    ``onnxruntime``, ``torch``, ``numba``, ...).
+    """
+    if processor.endswith("-naive"):
         return "naive/"
-    if row["backend"] in ("onnxruntime", "numba"):
+    if backend in ("onnxruntime", "numba"):
         return ""
-    return f"{row['backend']}/"
+    return f"{backend}/"
 
 
-def latency_metrics(rows: Iterable[Mapping[str, Any]], prefix_of: Any = metric_prefix
-                    ) -> list[tuple[str, float, int]]:
-    """``(key, value, step)`` triples: a series per key (step = buffer size) and flat keys (step 0)."""
+def per_buffer_metrics(rows: Iterable[Mapping[str, Any]], keys: Sequence[str],
+                       prefix_of: Callable[[Mapping[str, Any]], str]) -> list[tuple[str, float, int]]:
+    """``(key, value, step)`` triples for each row's ``keys`` (None skipped): a series per key
+    (step = the row's ``buffer_size``) and a flat key per buffer size (``p99_us/bs0064``, step 0)."""
     out = []
     for r in rows:
         p, bs = prefix_of(r), int(r["buffer_size"])
-        for k in LATENCY_KEYS:
+        for k in keys:
+            if r[k] is None:
+                continue
             v = float(r[k])
             out.append((f"{p}{k}", v, bs))
             out.append((f"{p}{k}/bs{bs:04d}", v, 0))
     return out
+
+
+def latency_metrics(rows: Iterable[Mapping[str, Any]]) -> list[tuple[str, float, int]]:
+    """:func:`per_buffer_metrics` of the offline table's latency columns."""
+    return per_buffer_metrics(rows, LATENCY_KEYS, lambda r: metric_prefix(str(r["processor"]), str(r["backend"])))
 
 
 def log_metrics(run_id: str, metrics: Sequence[tuple[str, float, int]], tracking: str) -> None:
@@ -79,3 +99,16 @@ def dsp_baseline_run(effect: str, params: Mapping[str, str], tracking: str) -> s
         client.log_param(run.info.run_id, k, v[:500])
     client.set_terminated(run.info.run_id)
     return run.info.run_id
+
+
+def bench_run_id(cfg: DictConfig, effect: str, model: str | None, tracking: str) -> str:
+    """The run that benchmark results of (effect, model) belong to: the model's training run
+    (id from ``<reports>/train/<effect>-<model>.json``), or for DSP (``model`` None) the
+    effect's ``dsp-baseline`` run, created with the effect's parameters on first use."""
+    if model is None:
+        params = flatten({"effect": plain(cfg.effects[effect])}) | {"sample_rate": str(cfg.audio.sample_rate)}
+        return dsp_baseline_run(effect, params, tracking)
+    report = Path(cfg.paths.reports) / "train" / f"{effect}-{model}.json"
+    if not report.is_file():
+        raise DistortionBenchError(f"{report}: no training report for {effect}-{model}; run the train stage first")
+    return str(json.loads(report.read_text())["mlflow"]["run_id"])

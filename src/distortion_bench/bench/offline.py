@@ -21,7 +21,6 @@ Outputs (``paths.reports`` = R):
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import platform
@@ -48,8 +47,8 @@ from distortion_bench.bench.selection import BenchEntry, bench_effects, bench_en
 from distortion_bench.config import plain
 from distortion_bench.engine.processor import Processor, ProcessorFacts
 from distortion_bench.engine.registry import build_processor
-from distortion_bench.errors import ConfigError, DistortionBenchError
-from distortion_bench.tracking import flatten, tracking_uri
+from distortion_bench.errors import ConfigError
+from distortion_bench.tracking import tracking_uri
 
 log = logging.getLogger(__name__)
 
@@ -340,19 +339,11 @@ def log_to_mlflow(cfg: DictConfig, result: EffectResult, rows: Sequence[Mapping[
     for e in result.entries:
         groups.setdefault(e.model, []).append(e)
     for model, entries in groups.items():
-        if model is None:
-            params = flatten({"effect": plain(cfg.effects[result.effect])}) | {"sample_rate": str(cfg.audio.sample_rate)}
-            run_id = mlflow_log.dsp_baseline_run(result.effect, params, uri)
-        else:
-            report = Path(cfg.paths.reports) / "train" / f"{result.effect}-{model}.json"
-            if not report.is_file():
-                raise DistortionBenchError(f"{report}: no training report for {result.effect}-{model}; "
-                                           "run the train stage first")
-            run_id = json.loads(report.read_text())["mlflow"]["run_id"]
+        run_id = mlflow_log.bench_run_id(cfg, result.effect, model, uri)
         names = {e.name for e in entries}
         metrics = mlflow_log.latency_metrics([r for r in mine if r["name"] in names])
         for e in entries:
-            p = mlflow_log.metric_prefix({"processor": e.processor, "backend": e.backend})
+            p = mlflow_log.metric_prefix(e.processor, e.backend)
             q = result.quality[e.name]
             for key in ("esr", "esr_pre", "residual_esr", "mrstft", "harmonic_diff_db"):
                 if q.get(key) is not None:

@@ -14,9 +14,7 @@ and on the effect's ``dsp-baseline`` run (``rt/underruns/bs0064``, ...).
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,21 +22,21 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
+from distortion_bench.analysis.plotting import save_png
 from distortion_bench.analysis.quality import as_jsonable
 from distortion_bench.analysis.spectrum_analyzer import SpectrumAnalyzer
 from distortion_bench.atomic import atomic_directory, write_json, write_text
 from distortion_bench.bench import mlflow_log
 from distortion_bench.bench.common import csv_text, test_takes
 from distortion_bench.bench.selection import BenchEntry, bench_entries
-from distortion_bench.config import plain
 from distortion_bench.engine.audio_backends import audio_host, run_stream
-from distortion_bench.engine.audio_engine import CallbackEngine
+from distortion_bench.engine.audio_engine import CallbackEngine, record_capacity
 from distortion_bench.engine.cpu_load import CpuLoad
 from distortion_bench.engine.processor import Processor
 from distortion_bench.engine.registry import build_processor
 from distortion_bench.errors import ConfigError
 from distortion_bench.synth.measurement import log_sweep
-from distortion_bench.tracking import flatten, tracking_uri
+from distortion_bench.tracking import tracking_uri
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +53,7 @@ def realtime_entries(cfg: DictConfig, effect: str) -> list[BenchEntry]:
 def stream_one(host: Any, processor: Processor, source: np.ndarray, buffer_size: int, sample_rate: int,
                seconds: float, tap: Any = None) -> tuple[dict[str, Any], CallbackEngine]:
     """One stream of ``processor``; returns its summary and the engine (recording, records)."""
-    capacity = math.ceil(seconds * sample_rate / buffer_size * 1.5) + 64
-    engine = CallbackEngine(processor, buffer_size, source, capacity, tap=tap)
+    engine = CallbackEngine(processor, buffer_size, source, record_capacity(seconds, sample_rate, buffer_size), tap=tap)
     stats = run_stream(host, engine, sample_rate, seconds)
     summary = stats.summary()
     if stats.first_fault:
@@ -70,8 +67,6 @@ def plot_glitches(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from distortion_bench.atomic import atomic_path
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.8))
     names = sorted({(r["effect"], r["name"]) for r in rows})
@@ -91,9 +86,7 @@ def plot_glitches(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
     b.set_ylabel("worst-case RTF (max callback time / buffer duration)")
     a.legend(fontsize=7)
     fig.suptitle(f"real-time streams ({rows[0]['backend']}, {rows[0]['seconds']:.0f} s each)" if rows else "")
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
-    plt.close(fig)
+    save_png(fig, path)
 
 
 def analyzer_animation(cfg: DictConfig, path: Path) -> int:
@@ -115,21 +108,10 @@ def log_to_mlflow(cfg: DictConfig, rows: Sequence[Mapping[str, Any]]) -> None:
     uri = tracking_uri(cfg.tracking.uri)
     runs: dict[str, list[Mapping[str, Any]]] = {}
     for r in rows:
-        if r["model"] is None:
-            params = flatten({"effect": plain(cfg.effects[r["effect"]])}) | {"sample_rate": str(cfg.audio.sample_rate)}
-            run_id = mlflow_log.dsp_baseline_run(r["effect"], params, uri)
-        else:
-            report = Path(cfg.paths.reports) / "train" / f"{r['effect']}-{r['model']}.json"
-            run_id = json.loads(report.read_text())["mlflow"]["run_id"]
-        runs.setdefault(run_id, []).append(r)
+        runs.setdefault(mlflow_log.bench_run_id(cfg, r["effect"], r["model"], uri), []).append(r)
     for run_id, rs in runs.items():
-        metrics = []
-        for r in rs:
-            p = "rt/" + mlflow_log.metric_prefix(r)
-            for k in RT_METRICS:
-                if r[k] is not None:
-                    metrics.append((f"{p}{k}", float(r[k]), int(r["buffer_size"])))
-                    metrics.append((f"{p}{k}/bs{int(r['buffer_size']):04d}", float(r[k]), 0))
+        metrics = mlflow_log.per_buffer_metrics(
+            rs, RT_METRICS, lambda r: "rt/" + mlflow_log.metric_prefix(r["processor"], r["processor_backend"]))
         mlflow_log.log_metrics(run_id, metrics, uri)
 
 
@@ -178,5 +160,5 @@ def run(cfg: DictConfig) -> None:
             summary["analyzer"] = {"animation": f"plots/realtime/spectrum_{rt.analyzer.effect}.gif", "frames": frames}
             log.info("spectrum analyzer: %d frames", frames)
     write_json(reports / "realtime_bench.json", as_jsonable(summary))
-    log_to_mlflow(cfg, [{**r, "backend": r["processor_backend"]} for r in rows])
+    log_to_mlflow(cfg, rows)
     log.info("realtime_bench: %d streams; glitched: %s", len(rows), glitching or "none")

@@ -14,6 +14,7 @@ silent. Everything it writes is pre-allocated; the only allocation per callback 
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +30,12 @@ CONTINUE, COMPLETE = 0, 1  # pyaudio.paContinue, pyaudio.paComplete
 
 #: ``tap(dry, wet)``: called in the callback with *copies* of the buffers (for an analyzer thread)
 Tap = Callable[[np.ndarray, np.ndarray], None]
+
+
+def record_capacity(seconds: float, sample_rate: int, buffer_size: int) -> int:
+    """Callbacks to pre-allocate records for, for a stream of ``seconds``: half as many again as
+    the clock owes (PortAudio may call with fewer frames), plus slack for start and stop."""
+    return math.ceil(seconds * sample_rate / buffer_size * 1.5) + 64
 
 
 @dataclass

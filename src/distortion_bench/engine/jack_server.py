@@ -61,6 +61,7 @@ class JackDummyServer:
         self.process: subprocess.Popen[str] | None = None
         self._log: list[str] = []
         self._reader: threading.Thread | None = None
+        self._env_set = False
         self._previous_env: str | None = None
 
     @property
@@ -83,6 +84,7 @@ class JackDummyServer:
             raise
         self._previous_env = os.environ.get("JACK_DEFAULT_SERVER")
         os.environ["JACK_DEFAULT_SERVER"] = self.name  # PortAudio's JACK host API connects here
+        self._env_set = True
         return self
 
     def _read_log(self) -> None:
@@ -122,10 +124,12 @@ class JackDummyServer:
 
     def stop(self) -> None:
         """Stop the server this object started (SIGTERM, then SIGKILL after 5 s)."""
-        if self._previous_env is None:
-            os.environ.pop("JACK_DEFAULT_SERVER", None)
-        else:
-            os.environ["JACK_DEFAULT_SERVER"] = self._previous_env
+        if self._env_set:  # a start that failed never changed it: leave the user's value alone
+            if self._previous_env is None:
+                os.environ.pop("JACK_DEFAULT_SERVER", None)
+            else:
+                os.environ["JACK_DEFAULT_SERVER"] = self._previous_env
+            self._env_set = False
         p, self.process = self.process, None
         if p is None or p.poll() is not None:
             return

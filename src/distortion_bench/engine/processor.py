@@ -66,10 +66,14 @@ class Processor(abc.ABC):
     def facts(self) -> ProcessorFacts:
         """Facts for reports."""
 
-    def process_signal(self, x: np.ndarray, buffer_size: int) -> np.ndarray:
-        """Reset, then process ``x`` (``(time,)``) in buffers of ``buffer_size``; return a copy."""
+    def process_signal(self, x: np.ndarray, buffer_size: int, reset: bool = True) -> np.ndarray:
+        """Process ``x`` (``(time,)``) in buffers of ``buffer_size``; return a copy.
+
+        ``reset``: start from the initial state (default), else carry on from the current one.
+        """
         x = np.ascontiguousarray(x, dtype=np.float32)
-        self.reset()
+        if reset:
+            self.reset()
         out = np.empty_like(x)
         for start in range(0, x.shape[0], buffer_size):
             out[start:start + buffer_size] = self.process_buffer(x[start:start + buffer_size])

@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from distortion_bench.atomic import atomic_path, write_text
+from distortion_bench.analysis.plotting import save_png
+from distortion_bench.atomic import write_text
 from distortion_bench.bench.common import csv_text
 
 COLUMNS = ("name", "status", "model", "size", "buffer_size", "params", "esr", "residual_esr", "rtf", "rtf_worst",
@@ -35,14 +36,6 @@ def grid(rows: Sequence[Mapping[str, Any]], model: str, metric: str) -> tuple[li
         if r.get(metric) is not None:
             values[sizes.index(r["size"]), buffers.index(r["buffer_size"])] = r[metric]
     return sizes, buffers, values
-
-
-def _save(fig: Any, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
-    plt.close(fig)
 
 
 def plot_heatmaps(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
@@ -72,7 +65,7 @@ def plot_heatmaps(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
             ax.set_title(f"{model}: {title}" + (" (colour: log10)" if metric == "esr" else ""), fontsize=9)
             fig.colorbar(im, ax=ax, shrink=0.8)
     fig.tight_layout()
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def plot_pareto(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
@@ -100,7 +93,7 @@ def plot_pareto(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
     ax.set_ylabel("test ESR (lower: closer to the DSP)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def markdown(rows: Sequence[Mapping[str, Any]]) -> str:
