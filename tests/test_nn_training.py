@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from conftest import SAMPLE_RATE, compose
 from distortion_bench.analysis.metrics import esr
+from distortion_bench.config import plain
 from distortion_bench.data import dataset, dry_corpus, render
 from distortion_bench.dsp import build_effect
 from distortion_bench.errors import ConfigError, DistortionBenchError
@@ -98,16 +99,28 @@ def test_train_reports_resumes_and_records_in_mlflow(smoke_data, monkeypatch):
     monkeypatch.chdir(smoke_data)  # MLflow puts artifacts in ./mlruns: keep them in the temp folder
     cfg = smoke_cfg(smoke_data, "select.effect=tube", "select.model=lstm", "train.max_epochs=1")
     first = train.train_pair(cfg, "tube", "lstm", dict(cfg.models.lstm))
-    assert first["epochs"] == 1 and first["stopped_by"] == "max_epochs"
+    assert first["epochs"] == 1 and first["stopped_by"] == "max_epochs" and first["max_epochs"] == 1
+    assert first["machine_dependent"] is False and first["warning"] is None
     ckpt = smoke_data / "checkpoints" / "tube-lstm"
     assert {"best.ckpt", "last.ckpt", "history.json", "run.json"} <= {p.name for p in ckpt.iterdir()}
 
-    # A larger budget with the same learning config continues the same run from last.ckpt.
+    # A completed training is never continued: a larger budget trains afresh from the seed
+    # (so the model equals what a fresh clone trains with that budget).
     cfg2 = smoke_cfg(smoke_data, "select.effect=tube", "select.model=lstm", "train.max_epochs=2")
     second = train.train_pair(cfg2, "tube", "lstm", dict(cfg2.models.lstm))
-    assert second["mlflow"]["run_id"] == first["mlflow"]["run_id"]
+    assert second["mlflow"]["run_id"] != first["mlflow"]["run_id"] and second["resumed"] is False
     assert second["epochs"] == 2
     assert [r["epoch"] for r in json.loads((ckpt / "history.json").read_text())] == [0, 1]
+
+    # An interrupted training (run.json without `completed`) resumes from last.ckpt, same run.
+    run_json = json.loads((ckpt / "run.json").read_text())
+    (ckpt / "run.json").write_text(json.dumps({k: run_json[k] for k in ("fingerprint", "run_id", "train_seconds")}))
+    cfg_more = smoke_cfg(smoke_data, "select.effect=tube", "select.model=lstm", "train.max_epochs=3")
+    resumed = train.train_pair(cfg_more, "tube", "lstm", dict(cfg_more.models.lstm))
+    assert resumed["resumed"] is True and resumed["mlflow"]["run_id"] == second["mlflow"]["run_id"]
+    assert resumed["epochs"] == 3
+    assert [r["epoch"] for r in json.loads((ckpt / "history.json").read_text())] == [0, 1, 2]
+    second = resumed
 
     report = json.loads((smoke_data / "reports" / "train" / "tube-lstm.json").read_text())
     assert report["mlflow"]["run_id"] == second["mlflow"]["run_id"]
@@ -118,13 +131,21 @@ def test_train_reports_resumes_and_records_in_mlflow(smoke_data, monkeypatch):
     examples = sorted(p.name for p in (smoke_data / "reports" / "train" / "tube-lstm" / "examples").iterdir())
     assert len(examples) == 3 and {e.rsplit("_", 1)[1] for e in examples} == {"dry.wav", "target.wav", "model.wav"}
 
-    # The run, read straight from the sqlite store: one per pair, with params and metrics.
+    # The runs, read straight from the sqlite store, with params and metrics.
     db = sqlite3.connect(smoke_data / "mlflow.db")
     runs = db.execute("SELECT r.run_uuid, e.name FROM runs r JOIN experiments e "
                       "ON r.experiment_id = e.experiment_id WHERE r.name = 'tube-lstm'").fetchall()
-    assert runs == [(report["mlflow"]["run_id"], "tube")]
+    # one run per training (the first, and the second that was resumed once)
+    assert sorted(runs) == sorted([(first["mlflow"]["run_id"], "tube"), (report["mlflow"]["run_id"], "tube")])
+    runs = [(report["mlflow"]["run_id"], "tube")]
     metrics = {k for (k,) in db.execute("SELECT DISTINCT key FROM metrics WHERE run_uuid = ?", (runs[0][0],))}
     assert {"test/esr", "test/residual_esr", "test/mrstft", "val/esr", "train/loss", "params"} <= metrics
+    # quality per kind of material beside the pooled figure, in the report and in MLflow
+    by_category = report["test"]["by_category"]
+    assert set(by_category) == {"pluck", "chord", "palm_mute", "slide", "bass", "sweep", "tone", "noise"}
+    assert sum(c["takes"] for c in by_category.values()) == report["test"]["takes"]
+    assert sum(c["share_of_error"] for c in by_category.values()) == pytest.approx(1.0)
+    assert {f"test/{c}/esr" for c in by_category} <= metrics
     params = dict(db.execute("SELECT key, value FROM params WHERE run_uuid = ?", (runs[0][0],)).fetchall())
     assert params["model.size"] == "8" and params["effect.kind"] == "tube_saturator"
 
@@ -132,3 +153,58 @@ def test_train_reports_resumes_and_records_in_mlflow(smoke_data, monkeypatch):
     cfg3 = smoke_cfg(smoke_data, "select.effect=tube", "select.model=lstm", "train.max_epochs=1", "train.lr=0.001")
     third = train.train_pair(cfg3, "tube", "lstm", dict(cfg3.models.lstm))
     assert third["mlflow"]["run_id"] != first["mlflow"]["run_id"] and third["epochs"] == 1
+
+
+def test_training_stops_on_its_epoch_budget_without_a_clock(smoke_data, monkeypatch):
+    """The default budget is work (epochs): no wall-clock cap unless one is asked for."""
+    monkeypatch.chdir(smoke_data)
+    cfg = smoke_cfg(smoke_data, "select.effect=tube", "select.model=tcn")
+    assert cfg.train.max_minutes is None and compose().train.max_minutes is None
+    report = train.train_pair(cfg, "tube", "tcn", plain(cfg.models.tcn))
+    assert (report["epochs"], report["stopped_by"], report["machine_dependent"]) == (2, "max_epochs", False)
+
+
+def test_a_wall_clock_cap_that_fires_is_reported_loudly(smoke_data, monkeypatch, caplog):
+    monkeypatch.chdir(smoke_data)
+    # 0.001 min = 60 ms: Lightning's timer stops after the first epoch
+    cfg = smoke_cfg(smoke_data, "select.effect=tube", "select.model=tcn", "train.max_epochs=50",
+                    "train.max_minutes=0.001", "train.lr=0.002")
+    with caplog.at_level("WARNING"):
+        report = train.train_pair(cfg, "tube", "tcn", plain(cfg.models.tcn))
+    assert report["stopped_by"] == "max_time" and report["epochs"] < 50
+    assert report["machine_dependent"] is True and "depends on the machine" in report["warning"]
+    assert any("ended by max_time" in r.getMessage() for r in caplog.records)
+    saved = json.loads((smoke_data / "reports" / "train" / "tube-tcn.json").read_text())
+    assert saved["stopped_by"] == "max_time" and saved["machine_dependent"] is True
+
+
+@pytest.mark.parametrize("value", [0, -1.5, "soon"])
+def test_a_bad_time_cap_is_refused(smoke_data, value, monkeypatch):
+    monkeypatch.chdir(smoke_data)
+    cfg = smoke_cfg(smoke_data, "select.effect=tube", "select.model=lstm", f"train.max_minutes={value}")
+    with pytest.raises(ConfigError, match=r"train\.max_minutes: expected null \(no wall-clock cap\) or a positive"):
+        train.run(cfg)
+
+
+def test_stopped_by():
+    assert train.stopped_by(5, 5, 40, None) == "early_stopping"
+    assert train.stopped_by(0, 40, 40, None) == "max_epochs"
+    assert train.stopped_by(0, 12, 40, 6.0) == "max_time"
+    assert train.stopped_by(0, 12, 40, None) == "interrupted"
+
+
+def test_two_trainings_of_the_smoke_model_give_identical_weights(smoke_data, tmp_path, monkeypatch):
+    """Seeded and deterministic: the same config trains the same weights, bit for bit."""
+    monkeypatch.chdir(tmp_path)
+    weights = []
+    for attempt in ("a", "b"):
+        cfg = smoke_cfg(smoke_data, "select.effect=tube", "select.model=lstm",
+                        f"paths.checkpoints={tmp_path}/{attempt}/checkpoints",
+                        f"paths.reports={tmp_path}/{attempt}/reports", f"tracking.uri=sqlite:///{tmp_path}/{attempt}.db")
+        report = train.train_pair(cfg, "tube", "lstm", dict(cfg.models.lstm))
+        state = torch.load(tmp_path / attempt / "checkpoints" / "tube-lstm" / "best.ckpt", map_location="cpu",
+                           weights_only=False)["state_dict"]
+        weights.append((report["test"]["esr"], state))
+    (esr_a, a), (esr_b, b) = weights
+    assert esr_a == esr_b
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -37,6 +37,8 @@ def test_repro_runs_every_stage_and_writes_outputs(smoke_repo, first_repro):
     for pair in ("tube-tcn", "tube-lstm", "bitcrush-tcn", "bitcrush-lstm"):
         report = json.loads((smoke_repo / f"reports/train/{pair}.json").read_text())
         assert report["test"]["esr"] > 0 and report["params"] > 0 and report["epochs"] == 2
+        assert report["stopped_by"] == "max_epochs" and not report["machine_dependent"]
+        assert "noise" in report["test"]["by_category"]
         assert (smoke_repo / f"models/checkpoints/{pair}/best.ckpt").is_file()
         assert (smoke_repo / f"reports/train/{pair}/loss_curve.png").is_file()
     # The MLflow runs, read straight from the embedded sqlite store in the repository.
@@ -71,6 +73,15 @@ def test_offline_bench_writes_every_report(smoke_repo, first_repro):
     assert 0 < quality["tube"]["onnx:tube-lstm"]["esr"]
     assert abs(quality["tube"]["onnx:tube-lstm"]["esr"] - quality["tube"]["torch:tube-lstm"]["esr"]) < 1e-4
     assert len(quality["tube"]["pedalboard:tube"]["sines"]) == 2  # smoke: 440 Hz at 2 levels
+    # quality per kind of material beside the pooled figure
+    lstm = quality["tube"]["onnx:tube-lstm"]
+    assert set(lstm["by_group"]) == {"guitar", "measurement"}
+    assert {"pluck", "chord", "bass", "sweep", "tone", "noise"} <= set(lstm["by_category"])
+    assert sum(c["takes"] for c in lstm["by_category"].values()) == lstm["takes"]
+    assert sum(c["share_of_error"] for c in lstm["by_category"].values()) == pytest.approx(1.0, abs=1e-4)
+    assert lstm["by_group"]["guitar"]["share_of_error"] + lstm["by_group"]["measurement"]["share_of_error"] \
+        == pytest.approx(1.0, abs=1e-4)
+    assert "### tube: quality per kind of material" in (smoke_repo / "reports/comparison.md").read_text()
     summary = json.loads((smoke_repo / "reports/offline_bench.json").read_text())
     assert set(summary) == {"tube", "bitcrush"} and "targets" in summary["tube"]
     assert "| Complexity" in (smoke_repo / "reports/comparison.md").read_text()
@@ -82,7 +93,8 @@ def test_offline_bench_writes_every_report(smoke_repo, first_repro):
     keys = {(run, key) for run, key in db.execute(
         "SELECT r.name, m.key FROM runs r JOIN latest_metrics m ON m.run_uuid = r.run_uuid")}
     for run_name in ("tube-tcn", "bitcrush-lstm"):
-        assert {(run_name, "p99_us/bs0064"), (run_name, "torch/p99_us/bs0512"), (run_name, "quality/esr")} <= keys
+        assert {(run_name, "p99_us/bs0064"), (run_name, "torch/p99_us/bs0512"), (run_name, "quality/esr"),
+                (run_name, "quality/guitar/esr"), (run_name, "quality/noise/residual_esr")} <= keys
     assert ("dsp-baseline", "p99_us/bs0064") in keys and ("dsp-baseline", "numpy/rtf/bs0512") in keys
     steps = {s for (s,) in db.execute("SELECT DISTINCT m.step FROM metrics m WHERE m.key = 'p99_us'")}
     assert steps == {64, 512}
@@ -92,17 +104,28 @@ def test_realtime_bench_streams_every_processor_on_jack(smoke_repo, first_repro)
     assert "Running stage 'realtime_bench'" in first_repro
     with open(smoke_repo / "reports/realtime_bench.csv") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["effect", "processor", "backend", "buffer_size", "seconds", "callbacks",
-                             "expected_callbacks", "underruns", "overruns", "xruns", "faults", "mean_us", "p99_us",
-                             "max_us", "rtf", "rtf_worst"]
-    # smoke: the tube effect, 7 processors (no naive TCN), buffer 256, 1 s each
-    assert [r["processor"] for r in rows] == ["numba:tube", "numpy:tube", "pedalboard:tube", "onnx:tube-tcn",
-                                              "torch:tube-tcn", "onnx:tube-lstm", "torch:tube-lstm"]
+    assert list(rows[0]) == ["effect", "processor", "backend", "buffer_size", "scheduling", "priority", "seconds",
+                             "callbacks", "expected_callbacks", "underruns", "overruns", "xruns",
+                             "processor_glitches", "scheduler_glitches", "processor_xruns", "scheduler_xruns",
+                             "faults", "mean_us", "p99_us", "p999_us", "max_us", "rtf", "rtf_worst"]
+    summary = json.loads((smoke_repo / "reports/realtime_bench.json").read_text())
+    # smoke: the tube effect, 7 processors (no naive TCN), buffer 256, 1 s each, under each
+    # scheduling mode this machine permits (real time first)
+    processors = ["numba:tube", "numpy:tube", "pedalboard:tube", "onnx:tube-tcn", "torch:tube-tcn",
+                  "onnx:tube-lstm", "torch:tube-lstm"]
+    modes = [m for m in ("realtime", "normal") if m in summary["scheduling"]]  # the JSON's keys are sorted
+    assert "normal" in modes and len(rows) == len(processors) * len(modes)
+    assert [r["processor"] for r in rows] == processors * len(modes)
+    wanted = ["fifo" if summary["scheduling"][m]["realtime"] else "other" for m in modes]
+    assert [r["scheduling"] for r in rows] == [w for w in wanted for _ in processors]
     for r in rows:
         assert r["backend"] == "jack_dummy" and r["buffer_size"] == "256" and r["faults"] == "0"
         assert abs(int(r["callbacks"]) - int(r["expected_callbacks"])) <= 0.1 * int(r["expected_callbacks"])
-    assert (smoke_repo / "reports/plots/realtime/underruns_rtf.png").is_file()
-    summary = json.loads((smoke_repo / "reports/realtime_bench.json").read_text())
+        # every glitch is attributed to one cause
+        assert int(r["processor_glitches"]) + int(r["scheduler_glitches"]) == int(r["underruns"])
+        assert int(r["processor_xruns"]) + int(r["scheduler_xruns"]) == int(r["xruns"])
+        assert float(r["p999_us"]) >= float(r["p99_us"]) > 0
+    assert (smoke_repo / "reports/plots/realtime/glitches_rtf.png").is_file()
     with Image.open(smoke_repo / "reports/plots/realtime/spectrum_tube.gif") as gif:
         # smoke: a 1.05 s sweep (with its fade-out tail) in 2048-sample frames, minus what the
         # stream's start-up may cost
@@ -142,3 +165,47 @@ def test_changing_one_effect_reruns_only_its_stages(smoke_repo, first_repro):
     for stage in ("prepare_dry", "render_targets@tube", "build_dataset@tube", "train@tube-tcn",
                   "train@tube-lstm"):
         assert f"Running stage '{stage}'" not in out
+
+
+def test_dvc_experiment_with_hydra_overrides(smoke_repo, first_repro, tmp_path):
+    """`dvc exp run -S <hydra override>` composes conf/ into params.yaml, re-runs what changed,
+    `dvc exp show` lists its metrics, and the drift check accepts the experiment's workspace."""
+    import os
+    import shutil
+
+    repo = tmp_path / "exp"
+    shutil.copytree(smoke_repo, repo, symlinks=True)
+    env_git = {"GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
+               "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.invalid"}
+    os.environ.update(env_git)  # dvc exp commits the experiment
+    try:
+        run(["git", "add", "-A"], repo)
+        run(["git", "commit", "-q", "-m", "smoke baseline"], repo)
+        # DVC composes conf/ with the -S overrides only: the smoke snapshot's own override is repeated
+        out = run([sys.executable, "-m", "dvc", "exp", "run", "-n", "lstm4", "-S", "experiment=smoke",
+                   "-S", "models.lstm.size=4"], repo)
+        assert "Running stage 'train@tube-lstm'" in out and "Running stage 'train@bitcrush-lstm'" in out
+        assert "Running stage 'train@tube-tcn'" not in out and "Running stage 'prepare_dry'" not in out
+        params = yaml.safe_load((repo / "params.yaml").read_text())
+        assert params["models"]["lstm"]["size"] == 4 and params["data"]["segment_seconds"] == 0.25
+        listed = subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--json"], cwd=repo,
+                                capture_output=True, text=True)
+        assert listed.returncode == 0, listed.stderr
+        shown = json.loads(listed.stdout)
+        exps = [e for base in shown for e in (base.get("experiments") or [])]
+        named = [e for e in exps if any(r.get("name") == "lstm4" for r in e.get("revs", []))]
+        assert named, shown
+        rev = named[0]["revs"][0]["data"]
+        metrics = rev["metrics"]
+        train_report = metrics["reports/train/tube-lstm.json"]["data"]
+        assert train_report["size"] == 4 and train_report["test"]["esr"] > 0
+        bench = metrics["reports/offline_bench.json"]["data"]
+        assert "p99_us_bs0064" in bench["tube"]["processors"]["onnx:tube-lstm"]
+        assert rev["params"]["params.yaml"]["data"]["models"]["lstm"]["size"] == 4
+        check = subprocess.run([sys.executable, "-m", "pipeline.compose_params", "--check", "--repo", str(repo)],
+                               cwd=repo, capture_output=True, text=True)
+        assert check.returncode == 0, check.stderr
+        assert "models.lstm.size=4" in check.stdout
+    finally:
+        for key in env_git:
+            os.environ.pop(key, None)

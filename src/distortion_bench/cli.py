@@ -1,14 +1,18 @@
-"""``distortion-bench``: run one processor live through the real-time engine, or list devices.
+"""``distortion-bench``: run one processor live, evaluate your own recordings, or list devices.
 
 Examples (from the repository root, after ``make repro`` has trained and exported the models)::
 
     distortion-bench devices
+    distortion-bench evaluate --input my_di/ --processors onnx:tube-lstm,onnx:tube-tcn
+    distortion-bench evaluate --input my_di/ --levels -18,-6,0 --output reports/evaluate/my_di
     distortion-bench live --processor onnx:tube-lstm --buffer 128
     distortion-bench live --processor numba:tube --input guitar.wav --output out.wav --analyzer
     distortion-bench live --processor onnx:tube-tcn --backend default --capture --seconds 30
 
 ``--backend`` defaults to ``audio.backend`` of the config (``jack_dummy``: no sound card
-needed, nothing is heard); ``default`` plays through the sound card. Without ``--input`` or
+needed, nothing is heard); ``default`` plays through the sound card. ``--realtime`` defaults to
+``audio.realtime`` (``auto``: SCHED_FIFO where permitted); the scheduling in force is printed.
+Without ``--input`` or
 ``--capture`` the input is a 5 s sine sweep. Extra ``key=value`` arguments are Hydra overrides
 of ``conf/`` (e.g. ``paths.exported=elsewhere``).
 """
@@ -25,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from distortion_bench.errors import DistortionBenchError
+from distortion_bench.errors import ConfigError, DistortionBenchError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     live.add_argument("--processor", required=True, help="registry name, e.g. onnx:tube-lstm, numba:tube")
     live.add_argument("--buffer", type=int, default=128, help="frames per callback (default 128)")
     live.add_argument("--backend", choices=["default", "jack_dummy"], help="audio backend (default: audio.backend)")
+    live.add_argument("--realtime", choices=["auto", "on", "off"],
+                      help="real-time scheduling of the audio thread (default: audio.realtime)")
     live.add_argument("--input", type=Path, help="WAV/FLAC file to play through the processor")
     live.add_argument("--capture", action="store_true", help="process the capture device instead (duplex)")
     live.add_argument("--seconds", type=float, help="stream duration (default: the input's length)")
@@ -46,6 +52,17 @@ def _parser() -> argparse.ArgumentParser:
                       help="where the headless analyzer writes its animation (.gif or .mp4)")
     live.add_argument("--config-dir", type=Path, default=Path("conf"), help="Hydra config folder (default conf)")
     live.add_argument("overrides", nargs="*", help="Hydra overrides, key=value")
+    ev = sub.add_parser("evaluate", help="your own recordings through the DSP reference and every processor")
+    ev.add_argument("--input", type=Path, required=True, help="folder of WAV/FLAC files (searched recursively)")
+    ev.add_argument("--processors", help="comma-separated registry names (default: evaluate.processors, "
+                                         "else every trained model in ONNX Runtime and pedalboard)")
+    ev.add_argument("--levels", help="comma-separated peak levels in dBFS (default: evaluate.peak_levels_dbfs)")
+    ev.add_argument("--no-file-level", action="store_true", help="skip the files' own level")
+    ev.add_argument("--buffer", type=int, help="buffer size in samples (default: evaluate.buffer_size)")
+    ev.add_argument("--output", type=Path, help="output folder (default: reports/evaluate/<input folder name>)")
+    ev.add_argument("--no-audio", action="store_true", help="write the tables only")
+    ev.add_argument("--config-dir", type=Path, default=Path("conf"), help="Hydra config folder (default conf)")
+    ev.add_argument("overrides", nargs="*", help="Hydra overrides, key=value")
     return p
 
 
@@ -61,18 +78,35 @@ def _devices() -> int:
     return 0
 
 
+#: largest buffer the live command accepts (frames): JACK's own limit
+MAX_BUFFER = 8192
+
+
+def check_live_args(args: argparse.Namespace) -> None:
+    """Refuse bad ``live`` options with the option named (as config values are refused)."""
+    if not 1 <= args.buffer <= MAX_BUFFER:
+        raise ConfigError(f"--buffer: expected a number of frames in 1..{MAX_BUFFER}, got {args.buffer}")
+    if args.seconds is not None and not (args.seconds > 0 and np.isfinite(args.seconds)):
+        raise ConfigError(f"--seconds: expected a positive number of seconds, got {args.seconds}")
+    if args.input is not None and args.capture:
+        raise ConfigError("--input and --capture: expected one source, got both")
+
+
 def _live(args: argparse.Namespace) -> int:
     from distortion_bench.analysis.spectrum_analyzer import SpectrumAnalyzer
     from distortion_bench.audio_io import read_audio, write_audio
     from distortion_bench.config import compose_config
     from distortion_bench.engine.audio_backends import audio_host, run_stream
     from distortion_bench.engine.audio_engine import CallbackEngine, record_capacity
+    from distortion_bench.engine.realtime import decide
     from distortion_bench.engine.registry import build_processor
     from distortion_bench.synth.measurement import log_sweep
 
+    check_live_args(args)
     cfg = compose_config(args.config_dir, args.overrides)
     sr = int(cfg.audio.sample_rate)
     backend = args.backend or str(cfg.audio.backend)
+    decision = decide(args.realtime or str(cfg.audio.realtime), int(cfg.audio.rt_priority))
     processor = build_processor(args.processor, cfg, int(cfg.bench.threads))
     if args.capture:
         source = None
@@ -92,7 +126,8 @@ def _live(args: argparse.Namespace) -> int:
     result: dict[str, Any] = {}
 
     def stream() -> None:
-        with audio_host(backend, sr, args.buffer) as host:
+        with audio_host(backend, sr, args.buffer, decision) as host:
+            result["locked"] = host.memory_locked
             result["stats"] = run_stream(host, engine, sr, seconds, capture=args.capture)
 
     if window:  # the GUI needs the main thread; audio runs beside it
@@ -103,6 +138,9 @@ def _live(args: argparse.Namespace) -> int:
     else:
         stream()
     stats = result["stats"]
+    print(f"scheduling in force: audio callback thread {stats.scheduling} priority {stats.priority} "
+          f"({'real time: ' + decision.reason if decision.enabled else decision.reason}; "
+          f"memory {'locked' if result['locked'] else 'not locked'})")
     print(json.dumps({"processor": args.processor, **stats.summary()}, indent=2, default=float))
     if args.output is not None:
         write_audio(args.output, engine.recording[:engine.recorded_samples].copy(), sr)
@@ -113,10 +151,48 @@ def _live(args: argparse.Namespace) -> int:
     return 0
 
 
+def _floats(text: str, option: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"{option}: expected comma-separated numbers, got {text!r}") from None
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from distortion_bench.bench.evaluate_files import evaluate_folder, plan_from_config
+    from distortion_bench.config import compose_config
+
+    cfg = compose_config(args.config_dir, args.overrides)
+    names = [n.strip() for n in args.processors.split(",") if n.strip()] if args.processors else None
+    plan = plan_from_config(cfg, names)
+    if args.levels is not None:
+        levels = _floats(args.levels, "--levels")
+        if any(not -120.0 <= v <= 0.0 for v in levels):
+            raise ConfigError(f"--levels: expected peak levels in -120..0 dBFS, got {levels}")
+        plan = replace(plan, peak_levels_dbfs=tuple(levels))
+    if args.buffer is not None:
+        if args.buffer < 1:
+            raise ConfigError(f"--buffer: expected a positive number of samples, got {args.buffer}")
+        plan = replace(plan, buffer_size=args.buffer)
+    plan = replace(plan, file_level=plan.file_level and not args.no_file_level,
+                   write_audio=plan.write_audio and not args.no_audio)
+    if not plan.file_level and not plan.peak_levels_dbfs:
+        raise ConfigError("--levels: expected at least one level with --no-file-level")
+    out = args.output or Path(cfg.paths.reports) / "evaluate" / args.input.resolve().name
+    rows = evaluate_folder(cfg, args.input, out, plan)
+    print((out / "evaluate.md").read_text().split("## Every file")[0].rstrip())
+    print(f"\n{len(rows)} rows: {out / 'evaluate.csv'}, {out / 'evaluate.md'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return _devices() if args.command == "devices" else _live(args)
+        if args.command == "devices":
+            return _devices()
+        return _evaluate(args) if args.command == "evaluate" else _live(args)
     except DistortionBenchError as exc:
         print(f"distortion-bench: {exc}", file=sys.stderr)
         return 2

@@ -1,16 +1,29 @@
 """Composing the Hydra config and writing its snapshot, ``params.yaml``.
 
 ``conf/`` is edited by hand; ``params.yaml`` is the composed, resolved snapshot that DVC tracks
-and that the DVC stages run on (``--config-dir . --config-name params``). The snapshot records
-the overrides it was composed with, so a test can recompose it and fail on any drift.
+and that the DVC stages run on (``--config-dir . --config-name params`` plus Hydra's runtime
+settings on the command line, see ``dvc.yaml``). Two things write it, byte for byte alike:
+
+- ``make params [ARGS="overrides"]`` (:func:`write_snapshot`): the overrides, if any, are
+  recorded under ``compose_overrides`` at the end, so a check can recompose it;
+- ``dvc exp run -S <hydra override>``: DVC's own Hydra composition (``hydra.enabled`` in
+  ``.dvc/config``) composes ``conf/`` with the ``-S`` overrides into ``params.yaml`` before the
+  experiment runs (``OmegaConf.to_yaml`` of the resolved config: the format used here too).
+
+:func:`snapshot_status` is the drift check: ``params.yaml`` must be the composition of
+``conf/`` with its recorded overrides, or, in a DVC experiment's workspace, differ from the
+committed ``params.yaml`` only by the experiment's overrides while the committed one is still
+the composition of ``conf/`` (so ``conf/`` was not edited without ``make params``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
 import sys
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,18 +34,12 @@ from omegaconf import DictConfig, OmegaConf
 from distortion_bench.atomic import write_text
 from distortion_bench.errors import ConfigError, DistortionBenchError
 
-SNAPSHOT_HEADER = """\
-# GENERATED from conf/ by `make params` (python -m pipeline.compose_params [overrides]).
-# Do not edit: change conf/ and regenerate. DVC tracks these values and its stages run on
-# this file; `compose_overrides` records the overrides it was composed with.
-"""
-
-# When params.yaml is Hydra's primary config these settings keep Hydra from writing anything
-# into the workspace (no outputs/<date>/ folder, no .hydra/, no log file).
-HYDRA_RUNTIME: dict[str, Any] = {
-    "defaults": [{"override hydra/job_logging": "stdout"}, "_self_"],
-    "hydra": {"run": {"dir": "."}, "output_subdir": None, "job": {"chdir": False}},
-}
+#: Hydra's runtime settings the DVC stages pass on the command line (``dvc.yaml``'s
+#: ``hydra_runtime``): run in the repository root, write nothing of Hydra's into the workspace.
+HYDRA_RUNTIME_OVERRIDES = ("hydra.run.dir=.", "hydra.output_subdir=null", "hydra.job.chdir=false",
+                           "hydra/job_logging=stdout")
+#: The key under which ``make params`` records the overrides it composed with.
+OVERRIDES_KEY = "compose_overrides"
 
 
 def compose_config(conf_dir: str | os.PathLike[str], overrides: Sequence[str] = ()) -> DictConfig:
@@ -42,12 +49,16 @@ def compose_config(conf_dir: str | os.PathLike[str], overrides: Sequence[str] = 
 
 
 def snapshot_text(cfg: DictConfig, overrides: Sequence[str] = ()) -> str:
-    """The text of ``params.yaml`` for a composed config: header, Hydra runtime, resolved values."""
-    values = OmegaConf.to_container(cfg, resolve=True)
-    assert isinstance(values, dict)
-    values.pop("hydra", None)
-    body = {**HYDRA_RUNTIME, "compose_overrides": list(overrides), **values}
-    return SNAPSHOT_HEADER + yaml.safe_dump(body, sort_keys=False, default_flow_style=False)
+    """The text of ``params.yaml`` for a composed config: the resolved values as DVC's Hydra
+    composition writes them, then the recorded overrides (only when there are any)."""
+    cfg = cfg.copy()
+    OmegaConf.resolve(cfg)
+    with contextlib.suppress(Exception):
+        cfg.pop("hydra", None)
+    text = OmegaConf.to_yaml(cfg)
+    if overrides:
+        text += yaml.safe_dump({OVERRIDES_KEY: list(overrides)}, sort_keys=False, default_flow_style=False)
+    return text
 
 
 def write_snapshot(conf_dir: str | os.PathLike[str], path: str | os.PathLike[str],
@@ -58,10 +69,77 @@ def write_snapshot(conf_dir: str | os.PathLike[str], path: str | os.PathLike[str
     return text
 
 
-def recorded_overrides(snapshot_path: str | os.PathLike[str]) -> list[str]:
-    """The overrides a snapshot was composed with (its ``compose_overrides`` key)."""
-    data = yaml.safe_load(Path(snapshot_path).read_text(encoding="utf-8")) or {}
-    return [str(o) for o in data.get("compose_overrides", [])]
+def recorded_overrides(snapshot: str | os.PathLike[str] | Mapping[str, Any]) -> list[str]:
+    """The overrides a snapshot (a path, or its parsed content) was composed with."""
+    data = (snapshot if isinstance(snapshot, Mapping)
+            else yaml.safe_load(Path(snapshot).read_text(encoding="utf-8")) or {})
+    return [str(o) for o in data.get(OVERRIDES_KEY, [])]
+
+
+def leaf_differences(a: Any, b: Any, prefix: str = "") -> list[str]:
+    """``key=value`` (value from ``b``) for every leaf where the nested mappings differ."""
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        out = []
+        for key in list(a) + [k for k in b if k not in a]:
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if key not in b:
+                out.append(f"~{name}")
+            elif key not in a:
+                out.append(f"+{name}={b[key]!r}")
+            else:
+                out += leaf_differences(a[key], b[key], name)
+        return out
+    return [] if a == b else [f"{prefix}={b!r}"]
+
+
+@dataclass(frozen=True)
+class SnapshotStatus:
+    """The drift check's verdict: ``fresh`` (params.yaml is conf/ composed with its recorded
+    overrides), ``experiment`` (a DVC experiment's workspace: the committed params.yaml is
+    fresh and the workspace differs from it by ``experiment_overrides``) or ``stale``."""
+
+    state: str
+    message: str
+    experiment_overrides: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.state != "stale"
+
+
+def _committed(repo: Path, name: str) -> str | None:
+    try:
+        out = subprocess.run(["git", "show", f"HEAD:{name}"], cwd=repo, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout if out.returncode == 0 else None
+
+
+def snapshot_status(repo: str | os.PathLike[str], params_name: str = "params.yaml") -> SnapshotStatus:
+    """Is ``repo/params.yaml`` the composition of ``repo/conf`` (see the module docstring)?"""
+    root = Path(repo)
+    path = root / params_name
+    text = path.read_text(encoding="utf-8")
+    data = yaml.safe_load(text) or {}
+    overrides = recorded_overrides(data)
+    if text == snapshot_text(compose_config(root / "conf", overrides), overrides):
+        return SnapshotStatus("fresh", f"{path} is up to date (overrides: {overrides})")
+    stale = SnapshotStatus("stale", f"{path} is stale: conf/ changed without `make params` (or params.yaml was "
+                                    f"edited by hand); run `make params` (overrides: {overrides})")
+    committed = _committed(root, params_name)
+    if committed is None or committed == text:
+        return stale
+    head = yaml.safe_load(committed) or {}
+    head_overrides = recorded_overrides(head)
+    if committed != snapshot_text(compose_config(root / "conf", head_overrides), head_overrides):
+        return stale
+    changes = tuple(leaf_differences({k: v for k, v in head.items() if k != OVERRIDES_KEY},
+                                     {k: v for k, v in data.items() if k != OVERRIDES_KEY}))
+    return SnapshotStatus(
+        "experiment", f"{path} holds a DVC experiment's parameters (dvc exp run -S, or a hand edit) on top of "
+        f"the committed composition of conf/: {', '.join(changes) or 'no value changed'}. To keep them, put them "
+        "in conf/ and run `make params` (or `dvc exp apply`/`dvc exp branch`); to drop them, "
+        f"`git checkout {params_name}`", changes)
 
 
 def selected_effects(cfg: DictConfig | Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -76,6 +154,35 @@ def selected_effects(cfg: DictConfig | Mapping[str, Any]) -> dict[str, dict[str,
     if chosen not in by_name:
         raise ConfigError(f"select.effect: {chosen!r} is not a key of effects; expected one of {sorted(by_name)}")
     return {chosen: by_name[chosen]}
+
+
+def selected_models(cfg: DictConfig | Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The models a stage works on: ``select.model`` if set, else ``train_matrix.models``."""
+    models = plain(cfg.get("models")) or {}
+    chosen = (cfg.get("select") or {}).get("model")
+    names = [chosen] if chosen is not None else list(cfg["train_matrix"]["models"])
+    for name in names:
+        if name not in models:
+            raise ConfigError(f"select.model / train_matrix.models: {name!r} is not a key of models; "
+                              f"expected one of {sorted(models)}")
+    return {name: models[name] for name in names}
+
+
+def selected_pairs(cfg: DictConfig | Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """The ``(effect, model name, model config)`` pairs the train and export stages work on.
+
+    Effects: ``select.effect`` if set, else ``train_matrix.effects``; models: see
+    :func:`selected_models`. An effect that is not a key of ``effects`` is refused.
+    """
+    if (cfg.get("select") or {}).get("effect") is not None:
+        effects = list(selected_effects(cfg))
+    else:
+        effects = [str(e) for e in cfg["train_matrix"]["effects"]]
+        for effect in effects:
+            if effect not in (cfg.get("effects") or {}):
+                raise ConfigError(f"train_matrix.effects: {effect!r} is not a key of effects")
+    models = selected_models(cfg)
+    return [(effect, name, model_cfg) for effect in effects for name, model_cfg in models.items()]
 
 
 def plain(value: Any) -> Any:

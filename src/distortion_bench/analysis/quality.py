@@ -12,35 +12,53 @@ from typing import Any
 import numpy as np
 
 from distortion_bench.analysis.harmonics import Fingerprint, SineSpec, fingerprint, make_sine
-from distortion_bench.analysis.metrics import esr, esr_pre_emphasis, residual_esr
+from distortion_bench.analysis.metrics import category_of, mrstft_distance, quality_by_category, signal_quality
 from distortion_bench.engine.processor import Processor
 
+__all__ = ["as_jsonable", "mrstft_distance", "quality_by_category", "quality_by_material", "signal_quality",
+           "sine_fingerprints", "stream_takes", "stream_each_take", "material_group"]
 
-def mrstft_distance(target: np.ndarray, estimate: np.ndarray) -> float:
-    """auraloss's multi-resolution STFT distance (default resolutions) of two ``(time,)`` signals."""
-    import auraloss  # imports torch: only when asked for
-    import torch
-
-    with torch.no_grad():
-        loss = auraloss.freq.MultiResolutionSTFTLoss()(
-            torch.from_numpy(np.asarray(estimate, np.float32))[None, None],
-            torch.from_numpy(np.asarray(target, np.float32))[None, None])
-    return float(loss)
+#: Kinds of material played on an instrument (synthesized takes, and the user's own files)
+GUITAR_MATERIAL = ("pluck", "chord", "palm_mute", "slide", "bass", "user")
+#: Measurement signals: what no musician plays, but what shows a model's limits
+MEASUREMENT_SIGNALS = ("sweep", "tone", "noise")
 
 
-def signal_quality(dry: np.ndarray, target: np.ndarray, estimate: np.ndarray) -> dict[str, float | None]:
-    """ESR, pre-emphasised ESR, residual ESR (ratios, None where undefined) and MR-STFT distance."""
-    return {
-        "esr": esr(target, estimate),
-        "esr_pre": esr_pre_emphasis(target, estimate),
-        "residual_esr": residual_esr(dry, target, estimate),
-        "mrstft": mrstft_distance(target, estimate),
-    }
+def material_group(category: str) -> str:
+    """``"guitar"`` for played material, ``"measurement"`` for sweeps/tones/noise, else ``"other"``."""
+    return "guitar" if category in GUITAR_MATERIAL else "measurement" if category in MEASUREMENT_SIGNALS else "other"
+
+
+def quality_by_material(paths: Sequence[str], dry: Sequence[np.ndarray], target: Sequence[np.ndarray],
+                        estimate: Sequence[np.ndarray], sample_rate: int) -> dict[str, Any]:
+    """Pooled quality (:func:`signal_quality`) of whole takes, with ``by_category`` (each kind of
+    material, see :func:`quality_by_category`) and ``by_group`` (``guitar`` vs ``measurement``
+    signals, each scored as one concatenated signal with its ``share_of_error``)."""
+    by_category = quality_by_category(paths, dry, target, estimate, sample_rate)
+    pooled = by_category.pop("pooled")
+    groups: dict[str, list[int]] = {}
+    for i, path in enumerate(paths):
+        groups.setdefault(material_group(category_of(path)), []).append(i)
+    by_group = {}
+    for group in ("guitar", "measurement", "other"):
+        if group in groups:
+            sub = quality_by_category([paths[i] for i in groups[group]], [dry[i] for i in groups[group]],
+                                      [target[i] for i in groups[group]], [estimate[i] for i in groups[group]],
+                                      sample_rate)["pooled"]
+            shares = [by_category[c]["share_of_error"] for c in by_category if material_group(c) == group]
+            sub["share_of_error"] = None if any(x is None for x in shares) else sum(shares)
+            by_group[group] = sub
+    return {**pooled, "by_group": by_group, "by_category": by_category}
+
+
+def stream_each_take(processor: Processor, takes: Sequence[np.ndarray], buffer_size: int) -> list[np.ndarray]:
+    """Each take (``(time,)``) streamed from ``reset()`` in buffers of ``buffer_size`` samples."""
+    return [processor.process_signal(t, buffer_size) for t in takes]
 
 
 def stream_takes(processor: Processor, takes: Sequence[np.ndarray], buffer_size: int) -> np.ndarray:
     """Each take (``(time,)``) streamed from ``reset()`` in buffers; the outputs concatenated."""
-    return np.concatenate([processor.process_signal(t, buffer_size) for t in takes])
+    return np.concatenate(stream_each_take(processor, takes, buffer_size))
 
 
 def sine_fingerprints(processor: Processor, specs: Sequence[SineSpec], sample_rate: int,

@@ -6,7 +6,7 @@ import csv
 import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from omegaconf import DictConfig
@@ -14,13 +14,19 @@ from omegaconf import DictConfig
 from distortion_bench.nn.data import load_whole_takes
 
 
-def test_takes(cfg: DictConfig, effect: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """The effect's held-out test takes: dry and Numba-rendered target, ``(time,)`` float32 each."""
+class TestTakes(NamedTuple):
+    """An effect's held-out test takes: dry and Numba-rendered target, ``(time,)`` float32 each,
+    and each take's corpus path (its first folder is the kind of material)."""
+
+    dry: list[np.ndarray]
+    target: list[np.ndarray]
+    paths: list[str]
+
+
+def test_takes(cfg: DictConfig, effect: str) -> TestTakes:
+    """The effect's held-out test takes (see :class:`TestTakes`)."""
     takes = load_whole_takes(Path(cfg.paths.datasets) / effect, "test")
-    lengths = [int(n) for n in takes.lengths]
-    dry = [takes.dry[i, 0, :n].numpy().copy() for i, n in enumerate(lengths)]
-    target = [takes.target[i, 0, :n].numpy().copy() for i, n in enumerate(lengths)]
-    return dry, target
+    return TestTakes(takes.unpad(takes.dry), takes.unpad(takes.target), list(takes.paths))
 
 
 def csv_text(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:

@@ -82,6 +82,44 @@ def effect_table(effect: str, entries: Sequence[Mapping[str, Any]], rows: Sequen
     return "\n".join([f"### {effect}", "", head, sep, *body, ""])
 
 
+def _esr_cell(values: Mapping[str, Any]) -> str:
+    esr = "undefined" if values.get("esr") is None else f"{100 * values['esr']:.3g} %"
+    res = _fmt(values.get("residual_esr"), ".3g", "undefined")
+    share = values.get("share_of_error")
+    return f"{esr} / {res}" + ("" if share is None else f" ({100 * share:.0f} %)")
+
+
+def material_table(effect: str, entries: Sequence[Mapping[str, Any]]) -> str:
+    """Markdown table of quality per kind of material: a row per group and category, a column
+    per processor (the Numba reference, 0 by definition, left out).
+
+    ``entries``: per processor ``name`` and ``quality`` with ``by_group`` and ``by_category``
+    (see :func:`~distortion_bench.analysis.quality.quality_by_material`).
+    """
+    shown = [e for e in entries if not e["name"].startswith("numba:")]
+    if not shown or "by_category" not in shown[0]["quality"]:
+        return ""
+    first = shown[0]["quality"]
+    rows: list[tuple[str, str, Any]] = [("**all test takes**", "", None)]
+    for group in first["by_group"]:
+        label = {"guitar": "**guitar material**", "measurement": "**measurement signals**"}.get(group, f"**{group}**")
+        rows.append((label, "by_group", group))
+    for category in first["by_category"]:
+        rows.append((category, "by_category", category))
+    head = "| material (takes, seconds) | " + " | ".join(f"`{e['name']}`" for e in shown) + " |"
+    lines = [f"### {effect}: quality per kind of material", "",
+             "ESR / residual ESR over the takes of each kind, and (in brackets) its share of the squared "
+             "error of all test takes. Guitar material: plucks, chords, palm mutes, slides, bass (and "
+             "your own files); measurement signals: sweeps, tones, noise bursts.", "",
+             head, "|---|" + "---|" * len(shown)]
+    for label, part, key in rows:
+        ref = first if part == "" else first[part][key]
+        extent = f" ({ref['takes']}, {ref['seconds']:.1f} s)" if "takes" in ref else ""
+        cells = [_esr_cell(e["quality"] if part == "" else e["quality"][part][key]) for e in shown]
+        lines.append(f"| {label}{extent} | " + " | ".join(cells) + " |")
+    return "\n".join([*lines, ""])
+
+
 def comparison_markdown(tables: Sequence[str], machine: str, command: str, sample_rate: int) -> str:
     """The whole ``comparison.md``: the plan's expectations, then one measured table per effect."""
     plan = ["| Feature | Plan: DSP (NumPy/Numba) | Plan: neural (PyTorch/ONNX) |", "|---|---|---|",

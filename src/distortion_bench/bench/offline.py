@@ -36,13 +36,13 @@ from omegaconf import DictConfig, OmegaConf
 from distortion_bench.analysis import bench_plots
 from distortion_bench.analysis.harmonics import Fingerprint, SineSpec, difference_db
 from distortion_bench.analysis.memory_probe import probe
-from distortion_bench.analysis.quality import as_jsonable, signal_quality, sine_fingerprints, stream_takes
+from distortion_bench.analysis.quality import as_jsonable, quality_by_material, sine_fingerprints, stream_each_take
 from distortion_bench.analysis.timing import AudioBenchmark, TimingConfig, TimingStats
 from distortion_bench.atomic import atomic_directory, write_json, write_text
 from distortion_bench.audio_io import write_audio
 from distortion_bench.bench import mlflow_log
 from distortion_bench.bench.common import csv_text, test_takes
-from distortion_bench.bench.comparison import comparison_markdown, effect_table
+from distortion_bench.bench.comparison import material_table, comparison_markdown, effect_table
 from distortion_bench.bench.selection import BenchEntry, bench_effects, bench_entries
 from distortion_bench.config import plain
 from distortion_bench.engine.processor import Processor, ProcessorFacts
@@ -121,8 +121,8 @@ def bench_effect(cfg: DictConfig, effect: str) -> EffectResult:
     entries = bench_entries(cfg, effect)
     procs, build_ms = _build(entries, cfg)
     facts = {n: p.facts() for n, p in procs.items()}
-    dry_takes, target_takes = test_takes(cfg, effect)
-    dry, target = np.concatenate(dry_takes), np.concatenate(target_takes)
+    dry_takes, target_takes, paths = test_takes(cfg, effect)
+    dry = np.concatenate(dry_takes)
     qcfg = cfg.bench.quality
     qbs = int(qcfg.buffer_size)
     specs, alias_spec = sine_specs(cfg)
@@ -132,11 +132,14 @@ def bench_effect(cfg: DictConfig, effect: str) -> EffectResult:
     result.listen["dry"] = dry[:listen_n]
     for e in entries:
         p = procs[e.name]
-        est = stream_takes(p, dry_takes, qbs)
-        result.listen[e.name] = est[:listen_n]
+        est_takes = stream_each_take(p, dry_takes, qbs)
+        result.listen[e.name] = np.concatenate(est_takes)[:listen_n]
         result.fingerprints[e.name] = sine_fingerprints(p, [*specs, alias_spec], sr, qbs, k)
-        result.quality[e.name] = signal_quality(dry, target, est)
-        log.info("%s quality: %s", e.name, {a: b for a, b in result.quality[e.name].items()})
+        result.quality[e.name] = quality_by_material(paths, dry_takes, target_takes, est_takes, sr)
+        q = result.quality[e.name]
+        log.info("%s quality: ESR %s, residual %s; guitar ESR %s, measurement ESR %s", e.name, q["esr"],
+                 q["residual_esr"], q["by_group"].get("guitar", {}).get("esr"),
+                 q["by_group"].get("measurement", {}).get("esr"))
     ref = result.fingerprints[f"numba:{effect}"]
     for e in entries:
         fps = result.fingerprints[e.name]
@@ -299,6 +302,9 @@ def _summary(cfg: DictConfig, results: Sequence[EffectResult], rows: Sequence[Ma
         for e in res.entries:
             q = res.quality[e.name]
             item: dict[str, Any] = {"esr": q["esr"], "residual_esr": q["residual_esr"]}
+            for group, values in q["by_group"].items():
+                item[f"esr_{group}"] = values["esr"]
+                item[f"residual_esr_{group}"] = values["residual_esr"]
             for bs in (64, 512):
                 r = _find(rows, e.name, bs)
                 if r:
@@ -348,6 +354,11 @@ def log_to_mlflow(cfg: DictConfig, result: EffectResult, rows: Sequence[Mapping[
             for key in ("esr", "esr_pre", "residual_esr", "mrstft", "harmonic_diff_db"):
                 if q.get(key) is not None:
                     metrics.append((f"{p}quality/{key}", q[key], 0))
+            for part in (q["by_group"], q["by_category"]):
+                for name, values in part.items():
+                    for key in ("esr", "residual_esr", "mrstft"):
+                        if values.get(key) is not None:
+                            metrics.append((f"{p}quality/{name}/{key}", values[key], 0))
             if q["aliasing"]["aliasing_db"] is not None:
                 metrics.append((f"{p}quality/aliasing_db", q["aliasing"]["aliasing_db"], 0))
             mem = result.memory.get(e.name)
@@ -388,6 +399,7 @@ def run(cfg: DictConfig) -> None:
                     "peak_rss_bytes": (res.memory.get(e.name) or {}).get("peak_rss_bytes"),
                     "quality": res.quality[e.name]} for e in res.entries]
         tables.append(effect_table(res.effect, entries, [r for r in rows if r["effect"] == res.effect], sr))
+        tables.append(material_table(res.effect, entries))
     write_text(reports / "comparison.md",
                comparison_markdown(tables, machine_description(), "make repro  (dvc repro offline_bench)", sr))
     for res in results:

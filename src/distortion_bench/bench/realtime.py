@@ -1,15 +1,24 @@
 """Stage ``realtime_bench``: every processor in a PortAudio callback stream on a real audio clock.
 
-For each buffer size of ``bench.realtime.buffer_sizes`` the backend is opened once (with
-``jack_dummy``, a JACK server whose period is that buffer size) and every processor of every
-effect in ``bench.realtime.effects`` streams the effect's test audio (looped) for
-``bench.realtime.seconds`` of wall-clock time, optionally under ``bench.realtime.cpu_load``.
+For each buffer size of ``bench.realtime.buffer_sizes`` and each scheduling mode of
+``bench.realtime.scheduling`` (``realtime``: the audio thread SCHED_FIFO as ``audio.realtime``
+allows; ``normal``: ordinary threads) the backend is opened once (with ``jack_dummy``, a JACK
+server whose period is that buffer size, ``-R`` or ``--no-realtime``) and every processor of
+every effect in ``bench.realtime.effects`` streams the effect's test audio (looped) for
+``bench.realtime.seconds`` of wall-clock time, and on until ``bench.realtime.min_callbacks``
+callbacks at the smallest buffer size, optionally under ``bench.realtime.cpu_load``.
+
+Every glitch is attributed (:mod:`..analysis.glitches`): *processor* when a callback whose
+processing overran ``bench.realtime.budget_fraction`` of the period was running around it,
+*scheduler* otherwise (processing was short: the wake-up came late).
 
 Outputs (``paths.reports`` = R): ``R/realtime_bench.csv`` (one row per effect, processor,
-backend, buffer size), ``R/realtime_bench.json`` (summary for ``dvc metrics``),
-``R/plots/realtime/`` (underruns and worst-case RTF vs buffer size; the spectrum analyzer's
-animation of a sine sweep through the tube saturator), and MLflow metrics on each model's run
-and on the effect's ``dsp-baseline`` run (``rt/underruns/bs0064``, ...).
+backend, buffer size and scheduling mode, with the callback thread's policy and priority read
+inside the callback), ``R/realtime_bench.json`` (summary for ``dvc metrics``),
+``R/plots/realtime/`` (glitches by cause and worst-case RTF vs buffer size per scheduling mode;
+the spectrum analyzer's animation of a sine sweep through the tube saturator), and MLflow
+metrics on each model's run and on the effect's ``dsp-baseline`` run
+(``rt/underruns/bs0064`` for real-time scheduling, ``rt-normal/underruns/bs0064`` for ordinary).
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ from distortion_bench.engine.audio_backends import audio_host, run_stream
 from distortion_bench.engine.audio_engine import CallbackEngine, record_capacity
 from distortion_bench.engine.cpu_load import CpuLoad
 from distortion_bench.engine.processor import Processor
+from distortion_bench.engine.realtime import RealtimeDecision, decide
 from distortion_bench.engine.registry import build_processor
 from distortion_bench.errors import ConfigError
 from distortion_bench.synth.measurement import log_sweep
@@ -40,9 +50,16 @@ from distortion_bench.tracking import tracking_uri
 
 log = logging.getLogger(__name__)
 
-CSV_COLUMNS = ("effect", "processor", "backend", "buffer_size", "seconds", "callbacks", "expected_callbacks",
-               "underruns", "overruns", "xruns", "faults", "mean_us", "p99_us", "max_us", "rtf", "rtf_worst")
-RT_METRICS = ("underruns", "xruns", "faults", "mean_us", "p99_us", "max_us", "rtf", "rtf_worst")
+CSV_COLUMNS = ("effect", "processor", "backend", "buffer_size", "scheduling", "priority", "seconds", "callbacks",
+               "expected_callbacks", "underruns", "overruns", "xruns", "processor_glitches", "scheduler_glitches",
+               "processor_xruns", "scheduler_xruns", "faults", "mean_us", "p99_us", "p999_us", "max_us", "rtf",
+               "rtf_worst")
+RT_METRICS = ("underruns", "xruns", "processor_glitches", "scheduler_glitches", "faults", "mean_us", "p99_us",
+              "p999_us", "max_us", "rtf", "rtf_worst")
+#: the scheduling modes ``bench.realtime.scheduling`` may list
+MODES = ("realtime", "normal")
+#: buffers of silence a processor runs before its stream (compilation, first-run allocation)
+WARMUP_BUFFERS = 8
 
 
 def realtime_entries(cfg: DictConfig, effect: str) -> list[BenchEntry]:
@@ -51,41 +68,67 @@ def realtime_entries(cfg: DictConfig, effect: str) -> list[BenchEntry]:
 
 
 def stream_one(host: Any, processor: Processor, source: np.ndarray, buffer_size: int, sample_rate: int,
-               seconds: float, tap: Any = None) -> tuple[dict[str, Any], CallbackEngine]:
-    """One stream of ``processor``; returns its summary and the engine (recording, records)."""
-    engine = CallbackEngine(processor, buffer_size, source, record_capacity(seconds, sample_rate, buffer_size), tap=tap)
-    stats = run_stream(host, engine, sample_rate, seconds)
-    summary = stats.summary()
+               seconds: float, tap: Any = None, min_callbacks: int = 0,
+               budget_fraction: float = 0.8) -> tuple[dict[str, Any], CallbackEngine]:
+    """One stream of ``processor``; returns its summary and the engine (recording, records).
+
+    The processor first runs a few buffers of silence (as a plug-in is warmed up before one
+    plays): a first call that compiles or allocates is the offline stage's ``first_call_us``,
+    not a glitch of the stream. The engine then resets it.
+    """
+    silence = np.zeros(buffer_size, np.float32)
+    for _ in range(WARMUP_BUFFERS):
+        processor.process_buffer(silence)
+    capacity = record_capacity(max(seconds, 2.0 * min_callbacks * buffer_size / sample_rate), sample_rate, buffer_size)
+    engine = CallbackEngine(processor, buffer_size, source, capacity, tap=tap)
+    stats = run_stream(host, engine, sample_rate, seconds, min_callbacks=min_callbacks)
+    summary = stats.summary(budget_fraction)
     if stats.first_fault:
         log.warning("%s: %d faults, first: %s", processor.facts().name, stats.faults, stats.first_fault)
     return summary, engine
 
 
 def plot_glitches(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
-    """Underruns (left) and worst-case RTF (right) vs buffer size, one line per processor."""
+    """Per scheduling mode (a row of panels): glitches the processor caused, glitches the
+    scheduler caused, and worst-case RTF, vs buffer size, one line per processor."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.8))
+    modes = [m for m in MODES if any(r["mode"] == m for r in rows)]
+    fig, axes = plt.subplots(max(len(modes), 1), 3, figsize=(16, 4.4 * max(len(modes), 1)), squeeze=False)
     names = sorted({(r["effect"], r["name"]) for r in rows})
-    for i, (effect, name) in enumerate(names):
-        rs = sorted([r for r in rows if r["name"] == name and r["effect"] == effect], key=lambda r: r["buffer_size"])
-        bs = [r["buffer_size"] for r in rs]
-        a.plot(bs, [r["underruns"] + (r["xruns"] or 0) for r in rs], "-o", ms=3, color=f"C{i % 10}", label=name)
-        b.plot(bs, [r["rtf_worst"] for r in rs], "-o", ms=3, color=f"C{i % 10}", label=name)
-    b.axhline(1.0, color="black", lw=2, label="deadline")
-    for ax in (a, b):
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("buffer size (samples)")
-        ax.grid(True, which="both", alpha=0.3)
-    a.set_ylabel("underruns + JACK xruns during the stream")
-    a.set_yscale("symlog", linthresh=1)
-    b.set_yscale("log")
-    b.set_ylabel("worst-case RTF (max callback time / buffer duration)")
-    a.legend(fontsize=7)
-    fig.suptitle(f"real-time streams ({rows[0]['backend']}, {rows[0]['seconds']:.0f} s each)" if rows else "")
+    top = max([1] + [r["processor_glitches"] + r["scheduler_glitches"] for r in rows])
+    for m, mode in enumerate(modes):
+        mine = [r for r in rows if r["mode"] == mode]
+        sched = sorted({f"{r['scheduling']} {r['priority']}" for r in mine})
+        a, b, c = axes[m]
+        for i, (effect, name) in enumerate(names):
+            rs = sorted([r for r in mine if r["name"] == name and r["effect"] == effect], key=lambda r: r["buffer_size"])
+            if not rs:
+                continue
+            bs = [r["buffer_size"] for r in rs]
+            style = {"marker": "o", "ms": 3, "color": f"C{i % 10}", "label": name}
+            a.plot(bs, [r["processor_glitches"] for r in rs], "-", **style)
+            b.plot(bs, [r["scheduler_glitches"] for r in rs], "--", **style)
+            c.plot(bs, [r["rtf_worst"] for r in rs], "-", **style)
+        c.axhline(1.0, color="black", lw=2, label="deadline")
+        for ax, title in ((a, "caused by the processor"), (b, "caused by the scheduler (late wake-up)")):
+            ax.set_yscale("symlog", linthresh=1)
+            ax.set_ylim(-0.1, top * 1.5)
+            ax.set_ylabel(f"glitches {title}")
+        a.set_title(f"{mode} scheduling (callback thread: {', '.join(sched)})", loc="left", fontsize=10)
+        c.set_yscale("log")
+        c.set_ylabel("worst-case RTF (max processing / buffer duration)")
+        for ax in (a, b, c):
+            ax.set_xscale("log", base=2)
+            ax.set_xlabel("buffer size (samples)")
+            ax.grid(True, which="both", alpha=0.3)
+        c.legend(fontsize=7)
+    if rows:
+        fig.suptitle(f"real-time streams ({rows[0]['backend']}, {max(r['callbacks'] for r in rows)} callbacks "
+                     "at most per stream): glitches = callbacks PortAudio flagged as output underflow")
     save_png(fig, path)
 
 
@@ -99,7 +142,8 @@ def analyzer_animation(cfg: DictConfig, path: Path) -> int:
     analyzer = SpectrumAnalyzer(sr, build_processor(f"numba:{effect}", cfg), f"onnx:{effect}-{model}",
                                 fft_size=int(a.fft_size))
     bs = int(a.buffer_size)
-    with audio_host(str(cfg.audio.backend), sr, bs) as host:
+    decision = decide(str(cfg.audio.realtime), int(cfg.audio.rt_priority))
+    with audio_host(str(cfg.audio.backend), sr, bs, decision) as host:
         stream_one(host, live, sweep, bs, sr, sweep.size / sr, tap=analyzer.feed)
     return analyzer.render(path, fps=int(a.fps))
 
@@ -111,8 +155,35 @@ def log_to_mlflow(cfg: DictConfig, rows: Sequence[Mapping[str, Any]]) -> None:
         runs.setdefault(mlflow_log.bench_run_id(cfg, r["effect"], r["model"], uri), []).append(r)
     for run_id, rs in runs.items():
         metrics = mlflow_log.per_buffer_metrics(
-            rs, RT_METRICS, lambda r: "rt/" + mlflow_log.metric_prefix(r["processor"], r["processor_backend"]))
+            rs, RT_METRICS, lambda r: ("rt/" if r["mode"] == "realtime" else f"rt-{r['mode']}/")
+            + mlflow_log.metric_prefix(r["processor"], r["processor_backend"]))
         mlflow_log.log_metrics(run_id, metrics, uri)
+
+
+def scheduling_modes(cfg: DictConfig) -> dict[str, RealtimeDecision]:
+    """The modes of ``bench.realtime.scheduling`` that this process can run, with their decision.
+
+    ``realtime`` follows ``audio.realtime`` (``on`` without permission raises; ``auto`` without
+    permission or ``off`` drops the mode with a warning instead of measuring ``normal`` twice).
+    """
+    modes = list(cfg.bench.realtime.scheduling)
+    if not modes or any(m not in MODES for m in modes) or len(set(modes)) != len(modes):
+        raise ConfigError(f"bench.realtime.scheduling: expected a non-empty list of distinct modes out of "
+                          f"{list(MODES)}, got {modes!r}")
+    out: dict[str, RealtimeDecision] = {}
+    for mode in modes:
+        if mode == "normal":
+            out[mode] = RealtimeDecision(False, 0, "bench.realtime.scheduling: normal")
+            continue
+        decision = decide(str(cfg.audio.realtime), int(cfg.audio.rt_priority))
+        if decision.enabled or str(cfg.audio.backend) != "jack_dummy":
+            out[mode] = decision
+        else:
+            log.warning("bench.realtime.scheduling: skipping 'realtime' (%s)", decision.reason)
+    if not out:
+        raise ConfigError("bench.realtime.scheduling: no mode left to run (real time is not available here); "
+                          "add 'normal'")
+    return out
 
 
 def run(cfg: DictConfig) -> None:
@@ -124,37 +195,61 @@ def run(cfg: DictConfig) -> None:
     for e in effects:
         if e not in cfg.effects:
             raise ConfigError(f"bench.realtime.effects: {e!r} is not a key of effects")
-    seconds = float(rt.seconds)
-    sources = {e: np.concatenate(test_takes(cfg, e)[0]) for e in effects}
+    buffer_sizes = sorted(int(b) for b in rt.buffer_sizes)
+    min_callbacks = int(rt.min_callbacks)
+    budget = float(rt.budget_fraction)
+    if min_callbacks < 0:
+        raise ConfigError(f"bench.realtime.min_callbacks: expected an integer >= 0, got {min_callbacks}")
+    if not 0.0 < budget <= 1.0:
+        raise ConfigError(f"bench.realtime.budget_fraction: expected a fraction in (0, 1], got {budget}")
+    # every buffer size streams as long as the smallest needs for min_callbacks callbacks
+    seconds = max(float(rt.seconds), min_callbacks * buffer_sizes[0] / sr)
+    modes = scheduling_modes(cfg)
+    sources = {e: np.concatenate(test_takes(cfg, e).dry) for e in effects}
     procs = {e: {x.name: (x, build_processor(x.name, cfg, int(cfg.bench.threads))) for x in realtime_entries(cfg, e)}
              for e in effects}
     rows: list[dict[str, Any]] = []
+    locked: dict[str, bool] = {}
     load = CpuLoad(int(rt.cpu_load.processes), float(rt.cpu_load.duty))
     with load:
-        for bs in sorted(int(b) for b in rt.buffer_sizes):
-            with audio_host(backend, sr, bs) as host:
-                for effect in effects:
-                    for name, (entry, proc) in procs[effect].items():
-                        summary, _ = stream_one(host, proc, sources[effect], bs, sr, seconds)
-                        rows.append({"effect": effect, "processor": entry.processor, "backend": backend,
-                                     "name": name, "model": entry.model, **summary,
-                                     "processor_backend": entry.backend})
-                        log.info("%s bs %d: %d/%d callbacks, %d underruns, %s xruns, rtf_worst %.3f", name, bs,
-                                 summary["callbacks"], summary["expected_callbacks"], summary["underruns"],
-                                 summary["xruns"], summary["rtf_worst"])
+        for bs in buffer_sizes:
+            for mode, decision in modes.items():  # modes alternate per buffer size: drift hits both
+                with audio_host(backend, sr, bs, decision) as host:
+                    locked[mode] = host.memory_locked
+                    for effect in effects:
+                        for name, (entry, proc) in procs[effect].items():
+                            summary, _ = stream_one(host, proc, sources[effect], bs, sr, seconds,
+                                                    min_callbacks=min_callbacks if bs == buffer_sizes[0] else 0,
+                                                    budget_fraction=budget)
+                            rows.append({"effect": effect, "processor": entry.processor, "backend": backend,
+                                         "name": name, "model": entry.model, "mode": mode, **summary,
+                                         "processor_backend": entry.backend})
+                            log.info("%s bs %d %s (%s %s): %d/%d callbacks, %d underruns (processor %d, "
+                                     "scheduler %d), %s xruns, p99.9 %.1f us, rtf_worst %.3f", name, bs, mode,
+                                     summary["scheduling"], summary["priority"], summary["callbacks"],
+                                     summary["expected_callbacks"], summary["underruns"],
+                                     summary["processor_glitches"], summary["scheduler_glitches"], summary["xruns"],
+                                     summary["p999_us"], summary["rtf_worst"])
     reports = Path(cfg.paths.reports)
     # backend = the audio backend here; the processor column is the registry name (runtime included)
     csv_rows = [{**r, "processor": r["name"]} for r in rows]
     write_text(reports / "realtime_bench.csv", csv_text(csv_rows, CSV_COLUMNS))
     glitching = sorted({r["name"] for r in rows if r["underruns"] or r["xruns"] or r["faults"]})
-    summary = {"backend": backend, "seconds": seconds, "cpu_load": load.describe(),
+    summary = {"backend": backend, "seconds": seconds, "min_callbacks": min_callbacks, "cpu_load": load.describe(),
+               "budget_fraction": budget,
+               "scheduling": {m: {"realtime": d.enabled, "priority": d.priority, "reason": d.reason,
+                                  "memory_locked": locked.get(m, False)} for m, d in modes.items()},
                "processors_that_glitched": glitching,
-               "streams": {f"{r['name']}@bs{r['buffer_size']:04d}": {
-                   k: r[k] for k in ("callbacks", "expected_callbacks", "underruns", "xruns", "faults", "rtf_worst")}
+               "processors_that_caused_glitches": sorted({r["name"] for r in rows
+                                                          if r["processor_glitches"] or r["processor_xruns"]}),
+               "streams": {f"{r['name']}@bs{r['buffer_size']:04d}/{r['mode']}": {
+                   k: r[k] for k in ("scheduling", "priority", "callbacks", "expected_callbacks", "underruns",
+                                     "processor_glitches", "scheduler_glitches", "xruns", "processor_xruns",
+                                     "scheduler_xruns", "faults", "p999_us", "rtf_worst")}
                    for r in rows}}
     with atomic_directory(reports / "plots" / "realtime") as tmp:
         plot_glitches([{**r, "name": f"{r['effect']} {r['name'].split(':')[0]} {r['processor']}"} for r in rows],
-                      tmp / "underruns_rtf.png")
+                      tmp / "glitches_rtf.png")
         if rt.analyzer.enabled:
             frames = analyzer_animation(cfg, tmp / f"spectrum_{rt.analyzer.effect}.gif")
             summary["analyzer"] = {"animation": f"plots/realtime/spectrum_{rt.analyzer.effect}.gif", "frames": frames}

@@ -5,6 +5,11 @@
   through PortAudio's JACK host API; for CI and machines without a sound card.
 
 There is no fallback to a simulated clock: a backend that cannot open says why.
+
+With ``jack_dummy`` the server runs with real-time scheduling when the
+:class:`~.realtime.RealtimeDecision` says so (``audio.realtime``, see :mod:`.realtime`), and the
+process's memory is locked while the host is open. A stream asked for real time whose callback
+thread turns out not to be SCHED_FIFO is an error, never a result.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any
 
 from distortion_bench.engine.audio_engine import CallbackEngine, StreamStats
 from distortion_bench.engine.jack_server import JackDummyServer
+from distortion_bench.engine.realtime import MemoryLock, RealtimeDecision, RealtimeError
 from distortion_bench.errors import ConfigError, DistortionBenchError
 
 BACKENDS = ("default", "jack_dummy")
@@ -58,24 +64,40 @@ def _quiet_stderr(quiet: bool) -> Iterator[None]:
 
 @dataclass
 class AudioHost:
-    """An initialised PortAudio with the devices a backend uses (and its JACK server, if any)."""
+    """An initialised PortAudio with the devices a backend uses (and its JACK server, if any).
+
+    ``realtime``: whether the JACK server was started with real-time scheduling (None on the
+    ``default`` backend, whose scheduling is the sound card driver's); ``memory_locked``:
+    whether ``mlockall`` is in force.
+    """
 
     backend: str
     pa: Any
     output_device: int
     input_device: int | None
     server: JackDummyServer | None
+    realtime: bool | None = None
+    memory_locked: bool = False
 
 
 @contextlib.contextmanager
-def audio_host(backend: str, sample_rate: int, buffer_size: int) -> Iterator[AudioHost]:
+def audio_host(backend: str, sample_rate: int, buffer_size: int,
+               realtime: RealtimeDecision | None = None) -> Iterator[AudioHost]:
     """PortAudio set up for ``backend``; for ``jack_dummy`` a JACK server at ``sample_rate``
-    with a period of ``buffer_size`` frames, stopped on exit (also on error or Ctrl-C)."""
+    with a period of ``buffer_size`` frames, stopped on exit (also on error or Ctrl-C).
+
+    ``realtime`` (from :func:`~.realtime.decide`; None = ordinary scheduling): with it enabled
+    the server runs ``jackd -R -P <priority>`` and memory is locked while the host is open.
+    """
     if backend not in BACKENDS:
         raise ConfigError(f"audio.backend: expected one of {list(BACKENDS)}, got {backend!r}")
     pyaudio = import_pyaudio()
+    rt = realtime is not None and realtime.enabled
     with contextlib.ExitStack() as stack:
-        server = stack.enter_context(JackDummyServer(sample_rate, buffer_size)) if backend == "jack_dummy" else None
+        server = (stack.enter_context(JackDummyServer(sample_rate, buffer_size, realtime=rt,
+                                                      priority=realtime.priority if rt else 70))
+                  if backend == "jack_dummy" else None)
+        memory = stack.enter_context(MemoryLock(enabled=rt))
         with _quiet_stderr(server is not None):
             pa = pyaudio.PyAudio()  # after the server: PortAudio looks for JACK when it starts
         stack.callback(pa.terminate)
@@ -95,7 +117,8 @@ def audio_host(backend: str, sample_rate: int, buffer_size: int) -> Iterator[Aud
             raise AudioDeviceError(f"audio backend {backend!r}: {exc} ({hint})") from exc
         if out < 0:
             raise AudioDeviceError(f"audio backend {backend!r}: no output device")
-        yield AudioHost(backend, pa, out, inp if inp >= 0 else None, server)
+        yield AudioHost(backend, pa, out, inp if inp >= 0 else None, server,
+                        realtime=rt if server is not None else None, memory_locked=memory.locked)
 
 
 def list_devices() -> list[dict[str, Any]]:
@@ -115,10 +138,13 @@ def list_devices() -> list[dict[str, Any]]:
 
 
 def run_stream(host: AudioHost, engine: CallbackEngine, sample_rate: int, seconds: float,
-               capture: bool = False, poll_s: float = 0.01) -> StreamStats:
-    """Stream through ``engine`` for ``seconds`` of wall-clock time on ``host``'s devices.
+               capture: bool = False, poll_s: float = 0.01, min_callbacks: int = 0) -> StreamStats:
+    """Stream through ``engine`` for ``seconds`` of wall-clock time on ``host``'s devices, and
+    on until at least ``min_callbacks`` callbacks have come (at most twice the time they need).
 
     Output only, unless ``capture`` (duplex: the engine's input is the capture device).
+    Raises :class:`~.realtime.RealtimeError` when the host was asked for real time but the
+    callback thread was not SCHED_FIFO.
     """
     pyaudio = import_pyaudio()
     if capture and host.input_device is None:
@@ -129,9 +155,13 @@ def run_stream(host: AudioHost, engine: CallbackEngine, sample_rate: int, second
         input_device_index=host.input_device if capture else None, stream_callback=engine.callback, start=False)
     mark = host.server.mark() if host.server is not None else 0
     try:
+        limit = max(seconds, 2.0 * min_callbacks * engine.buffer_size / sample_rate)
         start = time.monotonic()
         stream.start_stream()
-        while time.monotonic() - start < seconds and stream.is_active():
+        while stream.is_active():
+            elapsed = time.monotonic() - start
+            if elapsed >= limit or (elapsed >= seconds and engine.callbacks >= min_callbacks):
+                break
             time.sleep(poll_s)
         stream.stop_stream()
         elapsed = time.monotonic() - start
@@ -139,5 +169,12 @@ def run_stream(host: AudioHost, engine: CallbackEngine, sample_rate: int, second
         in_latency = float(stream.get_input_latency()) if capture else None
     finally:
         stream.close()
-    xruns = host.server.xruns_since(mark) if host.server is not None else None
-    return engine.stats(host.backend, sample_rate, elapsed, xruns, out_latency, in_latency)
+    xrun_ns = host.server.xrun_times_since(mark) if host.server is not None else None
+    stats = engine.stats(host.backend, sample_rate, elapsed, None if xrun_ns is None else len(xrun_ns),
+                         out_latency, in_latency, xrun_ns)
+    if host.realtime and stats.callbacks and stats.scheduling != "fifo":
+        raise RealtimeError(f"the JACK server was started with real-time scheduling, but the audio callback "
+                            f"thread ran {stats.scheduling!r} (priority {stats.priority}): the stream measured "
+                            "an ordinary thread, so it is not a result; check jackd's messages and the "
+                            "process's rtprio limit")
+    return stats

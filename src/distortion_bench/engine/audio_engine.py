@@ -5,8 +5,9 @@ on a backend (:mod:`.audio_backends`), lets the audio clock drive the callback f
 and returns :class:`StreamStats`.
 
 The callback reads the next input buffer (from a signal, looped, or from the capture device),
-runs the processor, writes the output to the stream and to a recording, and records its
-processing time, the time since the previous callback and PortAudio's status flags. It never
+runs the processor, writes the output to the stream and to a recording, and records when it
+was entered, its processing time and PortAudio's status flags (and, in the first callback, the
+callback thread's scheduling policy and priority: what was really in force). It never
 raises into PortAudio: an exception from the processor is counted as a fault and the buffer is
 silent. Everything it writes is pre-allocated; the only allocation per callback is the
 ``bytes`` object PyAudio requires as the return value.
@@ -17,12 +18,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from distortion_bench.analysis.glitches import DEFAULT_BUDGET_FRACTION, attribute
 from distortion_bench.engine.processor import Processor
+from distortion_bench.engine.realtime import current_thread_scheduling
 
 # PortAudio status flags (portaudio.h), as PyAudio passes them to the callback
 INPUT_UNDERFLOW, INPUT_OVERFLOW, OUTPUT_UNDERFLOW, OUTPUT_OVERFLOW, PRIMING_OUTPUT = 1, 2, 4, 8, 16
@@ -40,12 +43,16 @@ def record_capacity(seconds: float, sample_rate: int, buffer_size: int) -> int:
 
 @dataclass
 class StreamStats:
-    """What one stream did. Times in nanoseconds (arrays) or seconds.
+    """What one stream did. Times in nanoseconds (arrays, ``perf_counter_ns``) or seconds.
 
     ``underruns``: callbacks flagged output underflow (the device ran out of output: a
     glitch the listener hears); ``overruns``: flagged input overflow (capture streams only:
     PortAudio's JACK host flags both on every xrun, also for output-only streams); ``xruns``: reported by the
-    JACK server (None on other backends); ``faults``: processor exceptions.
+    JACK server (None on other backends); ``faults``: processor exceptions. Per recorded
+    callback: ``enter_ns`` (entry), ``done_ns`` (processing finished), ``process_ns``,
+    ``flagged`` (output underflow on entry); ``xrun_ns``: when each server xrun was read.
+    ``scheduling``/``priority``: the callback thread's policy (``fifo``, ``other``, ...) and
+    priority, read inside the first callback.
     """
 
     backend: str
@@ -62,26 +69,50 @@ class StreamStats:
     output_latency_s: float | None
     input_latency_s: float | None
     first_fault: str | None = None
+    enter_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    done_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    flagged: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    xrun_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    scheduling: str | None = None
+    priority: int | None = None
+
+    @property
+    def period_ns(self) -> float:
+        return 1e9 * self.buffer_size / self.sample_rate
 
     @property
     def expected_callbacks(self) -> int:
-        """Callbacks the audio clock owes for ``seconds`` of streaming."""
-        return int(round(self.seconds * self.sample_rate / self.buffer_size))
+        """Callbacks the audio clock owed over the window they were recorded in: from the first
+        recorded callback's entry to the last's, one per period, both ends included (stream
+        start and stop are outside it, so a glitch-free stream owes exactly what it got)."""
+        if self.enter_ns.size < 2:
+            return int(self.enter_ns.size)
+        return int(round((int(self.enter_ns[-1]) - int(self.enter_ns[0])) / self.period_ns)) + 1
 
-    def summary(self) -> dict[str, Any]:
-        """Counts, and processing time statistics in microseconds with RTF (mean and worst)."""
+    def summary(self, budget_fraction: float = DEFAULT_BUDGET_FRACTION) -> dict[str, Any]:
+        """Counts, glitches by cause (:mod:`..analysis.glitches`, budget = ``budget_fraction``
+        of the period), and processing time statistics in microseconds with RTF (mean and worst)."""
         deadline_us = 1e6 * self.buffer_size / self.sample_rate
         us = self.process_ns.astype(np.float64) / 1e3
         have = us.size > 0
         mean = float(us.mean()) if have else float("nan")
         worst = float(us.max()) if have else float("nan")
+        causes = attribute(self.enter_ns, self.done_ns, self.process_ns, self.flagged, self.xrun_ns,
+                           self.period_ns, budget_fraction)
         return {
             "backend": self.backend, "buffer_size": self.buffer_size, "seconds": round(self.seconds, 3),
+            "scheduling": self.scheduling, "priority": self.priority,
             "callbacks": self.callbacks, "expected_callbacks": self.expected_callbacks,
             "underruns": self.underruns, "overruns": self.overruns, "xruns": self.xruns, "faults": self.faults,
-            "mean_us": mean, "p99_us": float(np.percentile(us, 99)) if have else float("nan"), "max_us": worst,
+            "processor_glitches": causes.processor_glitches, "scheduler_glitches": causes.scheduler_glitches,
+            "processor_xruns": causes.processor_xruns if self.xruns is not None else None,
+            "scheduler_xruns": causes.scheduler_xruns if self.xruns is not None else None,
+            "over_budget": causes.over_budget, "budget_us": causes.budget_us,
+            "mean_us": mean, "p99_us": float(np.percentile(us, 99)) if have else float("nan"),
+            "p999_us": float(np.percentile(us, 99.9)) if have else float("nan"), "max_us": worst,
             "rtf": mean / deadline_us, "rtf_worst": worst / deadline_us,
             "interval_p99_us": float(np.percentile(self.interval_ns / 1e3, 99)) if self.interval_ns.size else None,
+            "interval_max_us": float(self.interval_ns.max() / 1e3) if self.interval_ns.size else None,
             "output_latency_s": self.output_latency_s, "input_latency_s": self.input_latency_s,
         }
 
@@ -108,6 +139,10 @@ class CallbackEngine:
         self.capacity = int(max_callbacks)
         self.process_ns = np.zeros(self.capacity, dtype=np.int64)
         self.enter_ns = np.zeros(self.capacity, dtype=np.int64)
+        self.done_ns = np.zeros(self.capacity, dtype=np.int64)
+        self.flagged = np.zeros(self.capacity, dtype=bool)
+        self.scheduling: str | None = None
+        self.priority: int | None = None
         self.recording = np.zeros(self.capacity * self.buffer_size, dtype=np.float32)
         self.dry = np.zeros(self.capacity * self.buffer_size, dtype=np.float32)
         self._in = np.zeros(max(self.buffer_size, 1), dtype=np.float32)
@@ -137,7 +172,13 @@ class CallbackEngine:
         t_enter = time.perf_counter_ns()
         i = self.callbacks
         self.callbacks += 1
-        if status & OUTPUT_UNDERFLOW:
+        if i == 0:  # what is really in force for this thread (two cheap syscalls, once)
+            try:
+                self.scheduling, self.priority = current_thread_scheduling()
+            except OSError:
+                self.scheduling = "unknown"
+        underflow = bool(status & OUTPUT_UNDERFLOW)
+        if underflow:
             self.underruns += 1
         if self.source is None and status & INPUT_OVERFLOW:  # meaningful only when capturing
             self.overruns += 1
@@ -155,7 +196,9 @@ class CallbackEngine:
                 y = self.silence[:frame_count]
             if i < self.capacity:
                 self.enter_ns[i] = t_enter
+                self.done_ns[i] = t1
                 self.process_ns[i] = t1 - t0
+                self.flagged[i] = underflow
                 s = self.recorded_samples
                 if s + frame_count <= self.recording.size:
                     self.recording[s:s + frame_count] = y
@@ -171,12 +214,15 @@ class CallbackEngine:
             return self.silence[:frame_count].tobytes(), CONTINUE
 
     def stats(self, backend: str, sample_rate: int, seconds: float, xruns: int | None,
-              output_latency_s: float | None, input_latency_s: float | None) -> StreamStats:
+              output_latency_s: float | None, input_latency_s: float | None,
+              xrun_ns: list[int] | None = None) -> StreamStats:
         n = min(self.callbacks, self.capacity)
-        enter = self.enter_ns[:n]
+        enter = self.enter_ns[:n].copy()
         return StreamStats(
             backend=backend, buffer_size=self.buffer_size, sample_rate=int(sample_rate), seconds=seconds,
             callbacks=self.callbacks, underruns=self.underruns, overruns=self.overruns, xruns=xruns,
             faults=self.faults, process_ns=self.process_ns[:n].copy(),
             interval_ns=np.diff(enter) if n > 1 else np.zeros(0, np.int64),
-            output_latency_s=output_latency_s, input_latency_s=input_latency_s, first_fault=self.first_fault)
+            output_latency_s=output_latency_s, input_latency_s=input_latency_s, first_fault=self.first_fault,
+            enter_ns=enter, done_ns=self.done_ns[:n].copy(), flagged=self.flagged[:n].copy(),
+            xrun_ns=np.asarray(xrun_ns or [], np.int64), scheduling=self.scheduling, priority=self.priority)

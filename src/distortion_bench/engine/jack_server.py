@@ -1,13 +1,20 @@
 """A JACK server with the dummy driver: a real audio clock on machines without a sound card.
 
-``jackd --no-realtime -d dummy -r <rate> -p <frames>`` wakes its clients every period, in real
-time, exactly as a sound card would; a client that misses the period is an xrun. The engine
+``jackd -R -P <priority> -d dummy -r <rate> -p <frames>`` wakes its clients every period, in
+real time, exactly as a sound card would; a client that misses the period is an xrun. With
+``realtime=True`` (``-R``) the server and its clients' process threads (PortAudio's callback
+thread in our process) run SCHED_FIFO, as a musician's audio thread does; with
+``realtime=False`` (``--no-realtime``) they are ordinary threads that the Linux scheduler may
+wake late on a busy machine (see :mod:`.realtime` for who may use SCHED_FIFO). The engine
 (DESIGN section 6) starts one under its own server name, waits until it answers, points
 PortAudio's JACK host API at it (``JACK_DEFAULT_SERVER``), and stops it afterwards: on success,
 on error and on Ctrl-C. It never stops a server it did not start.
 
-The server's messages are kept: JACK reports every xrun there ("XRun ..." lines), which is how
-:meth:`JackDummyServer.xruns_since` counts them.
+The server's messages are kept, each with the ``time.perf_counter_ns()`` at which it was read:
+JACK reports every xrun there ("JackEngine::XRun: client = ... was not finished" when a client
+overran, "JackTimedDriver::Process XRun = N usec" when the driver itself woke late), which is how
+:meth:`JackDummyServer.xruns_since` counts them and :meth:`JackDummyServer.xrun_times_since`
+dates them for attribution.
 """
 
 from __future__ import annotations
@@ -52,14 +59,20 @@ class JackDummyServer:
         name: JACK server name; unique per instance by default, so a user's own server
             (named ``default``) is never touched.
         start_timeout_s: how long to wait for the server to answer.
+        realtime: run with real-time scheduling (``-R -P priority``) instead of ``--no-realtime``.
+        priority: the server's SCHED_FIFO priority (1..99); JACK gives its clients' process
+            threads a few less (65 for 70 with jackd2 1.9).
     """
 
-    def __init__(self, rate: int, period: int, name: str | None = None, start_timeout_s: float = 10.0) -> None:
+    def __init__(self, rate: int, period: int, name: str | None = None, start_timeout_s: float = 10.0,
+                 realtime: bool = False, priority: int = 70) -> None:
         self.rate, self.period = int(rate), int(period)
         self.name = name or f"dbench{os.getpid()}_{id(self) & 0xFFFF:x}"
         self.start_timeout_s = float(start_timeout_s)
+        self.realtime, self.priority = bool(realtime), int(priority)
         self.process: subprocess.Popen[str] | None = None
         self._log: list[str] = []
+        self._log_ns: list[int] = []
         self._reader: threading.Thread | None = None
         self._env_set = False
         self._previous_env: str | None = None
@@ -71,8 +84,8 @@ class JackDummyServer:
     def start(self) -> JackDummyServer:
         jackd = jackd_path()
         env = {**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"}  # no D-Bus device reservation
-        cmd = [jackd, "--no-realtime", "-n", self.name, "-d", "dummy", "-r", str(self.rate),
-               "-p", str(self.period)]
+        scheduling = ["-R", "-P", str(self.priority)] if self.realtime else ["--no-realtime"]
+        cmd = [jackd, *scheduling, "-n", self.name, "-d", "dummy", "-r", str(self.rate), "-p", str(self.period)]
         self.process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                         env=env, start_new_session=True)  # Ctrl-C reaches us, not jackd
         self._reader = threading.Thread(target=self._read_log, daemon=True)
@@ -90,6 +103,8 @@ class JackDummyServer:
     def _read_log(self) -> None:
         assert self.process is not None and self.process.stdout is not None
         for line in self.process.stdout:
+            # time first, then the line: a reader of both lists never sees a line without its time
+            self._log_ns.append(time.perf_counter_ns())
             self._log.append(line.rstrip())
 
     def _wait_ready(self) -> None:
@@ -117,7 +132,13 @@ class JackDummyServer:
 
     def xruns_since(self, mark: int = 0) -> int:
         """xruns JACK has reported since ``mark`` (its log lines that mention one)."""
-        return sum(1 for line in self._log[mark:] if _XRUN.search(line))
+        return len(self.xrun_times_since(mark))
+
+    def xrun_times_since(self, mark: int = 0) -> list[int]:
+        """When each xrun since ``mark`` was read from the server (``perf_counter_ns``; the
+        xrun itself happened at most a few milliseconds earlier)."""
+        lines = list(zip(self._log_ns[mark:], self._log[mark:]))
+        return [t for t, line in lines if _XRUN.search(line)]
 
     def log(self) -> list[str]:
         return list(self._log)

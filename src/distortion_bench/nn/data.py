@@ -50,6 +50,18 @@ class WholeTakes:
         """``(takes, 1, time)`` 1.0 on valid samples, 0.0 on padding."""
         return valid_mask(self.lengths, self.dry.shape[2])
 
+    def unpad(self, batch: Tensor | None = None) -> list[np.ndarray]:
+        """Each take of ``batch`` (``(takes, 1, time)``, default ``dry``) without its padding.
+
+        Returns one float32 ``(lengths[i],)`` array per take (copies, safe to keep).
+        """
+        batch = self.dry if batch is None else batch
+        return [batch[i, 0, :int(n)].detach().numpy().copy() for i, n in enumerate(self.lengths)]
+
+    def concatenated(self, batch: Tensor | None = None) -> np.ndarray:
+        """The takes of ``batch`` (default ``dry``) without padding, end to end: ``(sum(lengths),)``."""
+        return np.concatenate(self.unpad(batch))
+
 
 class RandomCrops(Dataset):
     """One random crop of ``crop`` samples per training segment and epoch."""

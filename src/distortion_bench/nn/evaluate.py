@@ -4,18 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import auraloss
-import numpy as np
 import torch
 
-from distortion_bench.analysis.metrics import esr, esr_pre_emphasis, residual_esr
+from distortion_bench.analysis.metrics import quality_by_category
 from distortion_bench.nn.data import WholeTakes
 from distortion_bench.nn.models import StreamingModel
 from distortion_bench.nn.module import predict_whole
-
-
-def _concat(batch: torch.Tensor, lengths: torch.Tensor) -> np.ndarray:
-    return np.concatenate([batch[i, 0, :int(n)].numpy() for i, n in enumerate(lengths)])
 
 
 def evaluate(model: StreamingModel, takes: WholeTakes, sample_rate: int
@@ -23,20 +17,15 @@ def evaluate(model: StreamingModel, takes: WholeTakes, sample_rate: int
     """Stream every take through ``model`` and score the concatenation of all takes.
 
     Returns ``(metrics, estimate)``: metrics ``esr``, ``esr_pre``, ``residual_esr`` (ratios, or
-    None where undefined), ``mrstft`` (auraloss multi-resolution STFT distance), ``takes``, ``seconds`` of audio;
-    ``estimate`` has the shape of ``takes.dry``.
+    None where undefined), ``mrstft`` (auraloss multi-resolution STFT distance), ``takes``, ``seconds`` of audio,
+    and ``by_category``: the same per kind of material (see
+    :func:`~distortion_bench.analysis.metrics.quality_by_category`); ``estimate`` has the shape
+    of ``takes.dry``.
     """
     model.eval()
     estimate = predict_whole(model, takes.dry)
-    dry, target, est = (_concat(t, takes.lengths) for t in (takes.dry, takes.target, estimate))
-    mrstft = auraloss.freq.MultiResolutionSTFTLoss()(
-        torch.from_numpy(est)[None, None], torch.from_numpy(target)[None, None])
-    metrics = {
-        "esr": esr(target, est),
-        "esr_pre": esr_pre_emphasis(target, est),
-        "residual_esr": residual_esr(dry, target, est),
-        "mrstft": float(mrstft),
-        "takes": len(takes.paths),
-        "seconds": round(dry.size / sample_rate, 3),
-    }
+    by_category = quality_by_category(takes.paths, takes.unpad(takes.dry), takes.unpad(takes.target),
+                                      takes.unpad(estimate), sample_rate)
+    pooled = by_category.pop("pooled")
+    metrics = {**pooled, "by_category": by_category}
     return metrics, estimate

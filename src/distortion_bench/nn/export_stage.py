@@ -18,13 +18,12 @@ import onnx
 from omegaconf import DictConfig
 
 from distortion_bench.atomic import write_json
-from distortion_bench.config import selected_effects
+from distortion_bench.config import selected_pairs
 from distortion_bench.engine.nn_processors import OnnxProcessor, TorchProcessor
 from distortion_bench.errors import DistortionBenchError
 from distortion_bench.nn.data import load_whole_takes
 from distortion_bench.nn.export import export_onnx, read_onnx_contract
 from distortion_bench.nn.module import EffectModule
-from distortion_bench.nn.train import selected_models
 from distortion_bench.tracking import tracking_uri
 
 log = logging.getLogger(__name__)
@@ -76,7 +75,7 @@ def export_pair(cfg: DictConfig, effect: str, model_name: str) -> dict[str, Any]
 
     test = load_whole_takes(Path(cfg.paths.datasets) / effect, "test")
     n = int(PARITY_SECONDS * int(cfg.audio.sample_rate))
-    signal = np.concatenate([test.dry[i, 0, :int(k)].numpy() for i, k in enumerate(test.lengths)])[:n]
+    signal = test.concatenated(test.dry)[:n]
     errors = parity(OnnxProcessor(path, f"onnx:{pair}", effect), TorchProcessor(ckpt, f"torch:{pair}", effect), signal)
     report = {"effect": effect, "model": model_name, "onnx": str(path), "bytes": path.stat().st_size,
               "state_names": contract.state_names, "state_shapes": [list(s) for s in contract.state_shapes],
@@ -97,7 +96,5 @@ def export_pair(cfg: DictConfig, effect: str, model_name: str) -> dict[str, Any]
 
 def run(cfg: DictConfig) -> None:
     """Stage ``export_onnx``: the selected pairs (``select.*``, else all of ``train_matrix``)."""
-    effects = list(selected_effects(cfg)) if cfg.select.get("effect") else list(cfg.train_matrix.effects)
-    for effect in effects:
-        for name in selected_models(cfg):
-            export_pair(cfg, effect, name)
+    for effect, name, _ in selected_pairs(cfg):
+        export_pair(cfg, effect, name)

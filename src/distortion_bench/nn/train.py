@@ -4,8 +4,11 @@ For each pair it writes:
 
 - ``<checkpoints>/<effect>-<model>/``: ``best.ckpt`` (lowest validation ESR), ``last.ckpt``,
   ``history.json`` (per-epoch train loss and validation ESR) and ``run.json`` (the config
-  fingerprint and MLflow run id). A re-run with the same fingerprint resumes from
-  ``last.ckpt`` and continues the same MLflow run; a different config starts afresh.
+  fingerprint and MLflow run id). Only an *interrupted* training resumes: a re-run with the
+  same fingerprint whose training never completed continues from ``last.ckpt`` and the same
+  MLflow run (its report says ``resumed``: the crop order after the interruption differs
+  from an uninterrupted run). A completed training, or another config, starts afresh, so
+  ``dvc repro -f`` retrains from the seed and gives the same model, bit for bit, on one machine.
 - ``<reports>/train/<effect>-<model>.json``: test metrics, parameters, training time, epochs
   and the MLflow run id (later stages log to that run).
 - ``<reports>/train/<effect>-<model>/``: the loss-curve plot and test audio examples
@@ -31,7 +34,7 @@ from omegaconf import DictConfig
 from distortion_bench.analysis.plotting import plot_training_curves
 from distortion_bench.atomic import write_json
 from distortion_bench.audio_io import write_audio
-from distortion_bench.config import plain, selected_effects
+from distortion_bench.config import plain, selected_models, selected_pairs
 from distortion_bench.errors import ConfigError
 from distortion_bench.nn.data import EffectDataModule, WholeTakes, load_whole_takes
 from distortion_bench.nn.evaluate import evaluate
@@ -40,23 +43,13 @@ from distortion_bench.tracking import flatten, tracking_uri
 
 log = logging.getLogger(__name__)
 
-#: train keys that do not change what is learned: a run that differs only in these resumes.
+__all__ = ["train_pair", "prepare_pair", "run", "selected_models", "stopped_by"]
+
+#: train keys that do not change what is learned: an interrupted run that differs only in these resumes.
 RESUMABLE_KEYS = ("max_epochs", "max_minutes", "patience", "examples", "threads", "accelerator")
 
 #: Order in which test takes are picked as audio examples: one per kind of material.
 EXAMPLE_ORDER = ("chord", "pluck", "bass", "sweep", "slide", "palm_mute", "tone", "noise", "user")
-
-
-def selected_models(cfg: DictConfig) -> dict[str, dict[str, Any]]:
-    """The models to train: ``select.model`` if set, else ``train_matrix.models``."""
-    models = plain(cfg.models)
-    chosen = cfg.select.get("model")
-    names = [chosen] if chosen is not None else list(cfg.train_matrix.models)
-    for name in names:
-        if name not in models:
-            raise ConfigError(f"select.model / train_matrix.models: {name!r} is not a key of models; "
-                              f"expected one of {sorted(models)}")
-    return {name: models[name] for name in names}
 
 
 def _fingerprint(*parts: Any) -> str:
@@ -92,6 +85,18 @@ def _pick_examples(takes: WholeTakes, count: int) -> list[int]:
     return chosen
 
 
+def stopped_by(early_stopped_epoch: int, epochs_done: int, max_epochs: int, max_minutes: float | None) -> str:
+    """Why a training ended: ``early_stopping``, ``max_epochs`` (the budget), or ``max_time``.
+
+    ``max_time`` (the optional wall-clock safety fired) makes the result machine-dependent.
+    """
+    if early_stopped_epoch > 0:
+        return "early_stopping"
+    if epochs_done >= max_epochs:
+        return "max_epochs"
+    return "max_time" if max_minutes is not None else "interrupted"
+
+
 def prepare_pair(cfg: DictConfig, effect: str, model_cfg: dict[str, Any]
                  ) -> tuple[EffectModule, EffectDataModule]:
     """Build the module and data of a pair; every refusable config is refused here."""
@@ -100,6 +105,10 @@ def prepare_pair(cfg: DictConfig, effect: str, model_cfg: dict[str, Any]
         value = train_cfg.get(name)
         if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "examples" else 1):
             raise ConfigError(f"train.{name}: expected a positive integer, got {value!r}")
+    cap = train_cfg.get("max_minutes")
+    if cap is not None and (isinstance(cap, bool) or not isinstance(cap, (int, float)) or not cap > 0):
+        raise ConfigError(f"train.max_minutes: expected null (no wall-clock cap) or a positive number "
+                          f"of minutes, got {cap!r}")
     module = EffectModule(model_cfg, train_cfg, int(cfg.audio.sample_rate))
     crop = module.model.warmup_samples() + int(train_cfg["loss_samples"])
     datamodule = EffectDataModule(Path(cfg.paths.datasets) / effect, int(train_cfg["batch_size"]), crop)
@@ -111,6 +120,9 @@ def train_pair(cfg: DictConfig, effect: str, model_name: str, model_cfg: dict[st
     pair = f"{effect}-{model_name}"
     train_cfg = plain(cfg.train)
     dataset_dir = Path(cfg.paths.datasets) / effect
+    # Seed before the model is built: its initial weights come from the same generator, so a
+    # pair trains the same model whatever ran before it in this process.
+    L.seed_everything(int(cfg.seed), workers=True)
     module, datamodule = prepare_pair(cfg, effect, model_cfg)
     model = module.model
     sample_rate = datamodule.sample_rate
@@ -123,12 +135,12 @@ def train_pair(cfg: DictConfig, effect: str, model_name: str, model_cfg: dict[st
     fingerprint = _fingerprint(model_cfg, learning, int(cfg.seed), hashlib.sha256(manifest_bytes).hexdigest())
     run_file = ckpt_dir / "run.json"
     previous = json.loads(run_file.read_text()) if run_file.is_file() else {}
-    resume = previous.get("fingerprint") == fingerprint and (ckpt_dir / "last.ckpt").is_file()
+    resume = (previous.get("fingerprint") == fingerprint and not previous.get("completed")
+              and (ckpt_dir / "last.ckpt").is_file())
     if not resume and ckpt_dir.exists():
-        shutil.rmtree(ckpt_dir)  # checkpoints of another config: never resume from them
+        shutil.rmtree(ckpt_dir)  # another config's, or a completed training: start from the seed
     ckpt_dir.mkdir(parents=True, exist_ok=True)
 
-    L.seed_everything(int(cfg.seed), workers=True)
     if train_cfg.get("threads"):
         torch.set_num_threads(int(train_cfg["threads"]))
     uri = tracking_uri(cfg.tracking.uri)
@@ -151,8 +163,12 @@ def train_pair(cfg: DictConfig, effect: str, model_name: str, model_cfg: dict[st
     early = EarlyStopping(monitor="val/esr", mode="min", patience=int(train_cfg["patience"]),
                           check_on_train_epoch_end=False)
     history = EpochHistory(ckpt_dir / "history.json")
+    # The budget is counted in epochs, so every machine trains the same model; the wall-clock
+    # cap is an optional safety (off by default) whose firing is reported as machine-dependent.
+    max_minutes = train_cfg.get("max_minutes")
     trainer = L.Trainer(
-        max_epochs=int(train_cfg["max_epochs"]), max_time={"minutes": float(train_cfg["max_minutes"])},
+        max_epochs=int(train_cfg["max_epochs"]),
+        max_time=None if max_minutes is None else {"minutes": float(max_minutes)},
         accelerator=str(train_cfg["accelerator"]), devices=1, deterministic=bool(train_cfg["deterministic"]),
         callbacks=[checkpoint, early, history], logger=logger, num_sanity_val_steps=0,
         log_every_n_steps=1, enable_model_summary=True, default_root_dir=str(ckpt_dir),
@@ -161,9 +177,16 @@ def train_pair(cfg: DictConfig, effect: str, model_name: str, model_cfg: dict[st
     started = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(ckpt_dir / "last.ckpt") if resume else None)
     train_seconds = (previous.get("train_seconds", 0.0) if resume else 0.0) + time.perf_counter() - started
-    write_json(run_file, {"fingerprint": fingerprint, "run_id": run_id, "train_seconds": train_seconds})
-    stopped_by = ("early_stopping" if early.stopped_epoch > 0
-                  else "max_epochs" if trainer.current_epoch >= int(train_cfg["max_epochs"]) else "max_time")
+    stop = stopped_by(early.stopped_epoch, trainer.current_epoch, int(train_cfg["max_epochs"]),
+                      None if max_minutes is None else float(max_minutes))
+    write_json(run_file, {"fingerprint": fingerprint, "run_id": run_id, "train_seconds": train_seconds,
+                          "completed": True, "stopped_by": stop})
+    warning = None
+    if stop in ("max_time", "interrupted"):
+        warning = (f"training of {pair} ended by {stop} after {trainer.current_epoch} of "
+                   f"{train_cfg['max_epochs']} epochs: this model depends on the machine's speed and load, "
+                   "so another machine trains a different one; raise train.max_minutes or set it to null")
+        log.warning("!" * 20 + " " + warning + " " + "!" * 20)
 
     best = EffectModule.load_from_checkpoint(str(ckpt_dir / "best.ckpt"), map_location="cpu")
     test = load_whole_takes(dataset_dir, "test")
@@ -188,7 +211,9 @@ def train_pair(cfg: DictConfig, effect: str, model_name: str, model_cfg: dict[st
         "size": model_cfg["size"],
         "test": metrics,
         "val_esr_best": min(val_rows) if val_rows else None,
-        "epochs": trainer.current_epoch, "stopped_by": stopped_by,
+        "epochs": trainer.current_epoch, "max_epochs": int(train_cfg["max_epochs"]), "stopped_by": stop,
+        "resumed": resume,
+        "machine_dependent": warning is not None, "warning": warning,
         "train_seconds": round(train_seconds, 1), "train_minutes": round(train_seconds / 60, 2),
         "examples": examples,
         "checkpoint": str(ckpt_dir / "best.ckpt"),
@@ -198,6 +223,13 @@ def train_pair(cfg: DictConfig, effect: str, model_name: str, model_cfg: dict[st
     for key, value in metrics.items():
         if isinstance(value, (int, float)):
             client.log_metric(run_id, f"test/{key}", float(value))
+    for category, values in metrics["by_category"].items():
+        for key, value in values.items():
+            if isinstance(value, (int, float)):
+                client.log_metric(run_id, f"test/{category}/{key}", float(value))
+    client.set_tag(run_id, "stopped_by", stop)
+    if warning:
+        client.set_tag(run_id, "warning", warning)
     client.log_metric(run_id, "train_seconds", train_seconds)
     client.log_metric(run_id, "params", float(description["params"]))
     client.log_artifact(run_id, str(plot_path))
@@ -206,18 +238,17 @@ def train_pair(cfg: DictConfig, effect: str, model_name: str, model_cfg: dict[st
     write_json(report_path, report)
     client.log_artifact(run_id, str(report_path))
     log.info("%s: test ESR %s, residual ESR %s, %.1f min, %d epochs (%s)", pair, metrics["esr"],
-             metrics["residual_esr"], train_seconds / 60, trainer.current_epoch, stopped_by)
+             metrics["residual_esr"], train_seconds / 60, trainer.current_epoch, stop)
+    for category, values in metrics["by_category"].items():
+        log.info("%s   %-10s ESR %s  residual ESR %s  MR-STFT %s  (%d takes, %.1f s, %s of the error)",
+                 pair, category, values["esr"], values["residual_esr"], values["mrstft"], values["takes"],
+                 values["seconds"], values["share_of_error"])
     return report
 
 
 def run(cfg: DictConfig) -> None:
     """Stage ``train``: every selected (effect, model) pair."""
-    effects = list(selected_effects(cfg)) if cfg.select.get("effect") else list(cfg.train_matrix.effects)
-    models = selected_models(cfg)
-    for effect in effects:
-        if effect not in cfg.effects:
-            raise ConfigError(f"train_matrix.effects: {effect!r} is not a key of effects")
-    pairs = [(effect, name, model_cfg) for effect in effects for name, model_cfg in models.items()]
+    pairs = selected_pairs(cfg)
     for effect, _, model_cfg in pairs:  # refuse a bad config before any pair trains
         prepare_pair(cfg, effect, model_cfg)
     for effect, name, model_cfg in pairs:

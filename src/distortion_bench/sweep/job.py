@@ -46,7 +46,7 @@ def _measure(cfg: DictConfig, effect: str, model: dict[str, Any]) -> dict[str, f
     bs = int(cfg.bench.buffer_size)
     onnx = OnnxProcessor(model["onnx"], f"onnx:{effect}-{model['key']}", effect, int(cfg.bench.threads))
     numba = dsp_processor(plain(cfg.effects[effect]), effect, sr, "numba")
-    dry_takes, target_takes = test_takes(cfg, effect)
+    dry_takes, target_takes, _ = test_takes(cfg, effect)
     dry, target = np.concatenate(dry_takes), np.concatenate(target_takes)
     quality = signal_quality(dry, target, stream_takes(onnx, dry_takes, int(cfg.bench.quality.buffer_size)))
     timing = AudioBenchmark({"onnx": onnx, "numba": numba}, sr, TimingConfig(**plain(cfg.bench.timing))).run(dry, bs)

@@ -1,0 +1,193 @@
+"""Your own recordings as an evaluation set: ``distortion-bench evaluate`` and stage ``evaluate``.
+
+Every WAV/FLAC file below a folder (read like the corpus loader reads ``data/raw``: stereo
+downmixed, other rates resampled, bad files refused with a message naming the file) is
+streamed, from ``reset()``, in buffers of ``buffer_size`` samples through its effect's DSP
+reference (``numba:<effect>``) and through every processor, at the file's own level and
+normalised to each peak level. Per file, level and processor the table gives ESR, residual
+ESR, MR-STFT distance (DESIGN section 5, against the DSP output) and the band difference
+(:mod:`..analysis.band_levels`: the largest third-octave level difference, which is where the
+harmonics a distortion adds would differ on real playing).
+
+Outputs in ``out_dir``: ``evaluate.csv``, ``evaluate.md`` (per file, and the median per
+processor and level), ``evaluate.json``, and with ``write_audio`` the rendered audio as FLAC
+(``audio/<file>/<level>/<dry|reference|processor>.flac``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+from omegaconf import DictConfig
+
+from distortion_bench.analysis.band_levels import band_difference_db
+from distortion_bench.analysis.metrics import signal_quality
+from distortion_bench.analysis.quality import as_jsonable
+from distortion_bench.atomic import atomic_directory, write_json, write_text
+from distortion_bench.audio_io import find_audio_files, read_audio
+from distortion_bench.bench.common import csv_text
+from distortion_bench.engine.processor import Processor
+from distortion_bench.engine.registry import build_processor
+from distortion_bench.errors import AudioFileError, ConfigError
+
+log = logging.getLogger(__name__)
+
+CSV_COLUMNS = ("file", "level", "peak_dbfs", "seconds", "processor", "effect", "esr", "esr_pre", "residual_esr",
+               "mrstft", "band_diff_db")
+
+
+@dataclass(frozen=True)
+class EvaluationPlan:
+    """What to evaluate: processors (registry names), levels, buffer size, audio or not."""
+
+    processors: tuple[str, ...]
+    file_level: bool
+    peak_levels_dbfs: tuple[float, ...]
+    buffer_size: int
+    write_audio: bool = True
+
+
+def default_processors(cfg: DictConfig) -> list[str]:
+    """Every trained pair of ``train_matrix`` in ONNX Runtime, and pedalboard per effect."""
+    out = []
+    for effect in cfg.train_matrix.effects:
+        out.append(f"pedalboard:{effect}")
+        out += [f"onnx:{effect}-{model}" for model in cfg.train_matrix.models]
+    return out
+
+
+def plan_from_config(cfg: DictConfig, processors: Sequence[str] | None = None) -> EvaluationPlan:
+    """The plan from ``evaluate.*`` (``processors`` given on the command line win)."""
+    ev = cfg.evaluate
+    names = list(processors) if processors else (list(ev.processors) or default_processors(cfg))
+    levels = tuple(float(v) for v in ev.peak_levels_dbfs)
+    if any(not -120.0 <= v <= 0.0 for v in levels):
+        raise ConfigError(f"evaluate.peak_levels_dbfs: expected peak levels in -120..0 dBFS, got {list(levels)}")
+    if not ev.file_level and not levels:
+        raise ConfigError("evaluate.peak_levels_dbfs: expected at least one level when evaluate.file_level is false")
+    bs = ev.buffer_size
+    if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1:
+        raise ConfigError(f"evaluate.buffer_size: expected a positive number of samples, got {bs!r}")
+    return EvaluationPlan(tuple(names), bool(ev.file_level), levels, int(bs), bool(ev.write_audio))
+
+
+def levels_of(x: np.ndarray, plan: EvaluationPlan) -> list[tuple[str, np.ndarray]]:
+    """``(label, signal)`` per level: ``file`` as recorded, ``-6dBFS`` normalised to that peak."""
+    out = [("file", x)] if plan.file_level else []
+    peak = float(np.max(np.abs(x)))
+    for level in plan.peak_levels_dbfs:
+        gain = 0.0 if peak == 0.0 else 10 ** (level / 20) / peak
+        out.append((f"{level:g}dBFS", (x * gain).astype(np.float32)))
+    return out
+
+
+def _write_flac(path: Path, x: np.ndarray, sample_rate: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # PCM_24 FLAC: lossless at these levels, a third of float WAV's size
+    sf.write(str(path), np.clip(x, -1.0, 1.0 - 2 ** -23), sample_rate, format="FLAC", subtype="PCM_24")
+
+
+def evaluate_folder(cfg: DictConfig, input_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str],
+                    plan: EvaluationPlan) -> list[dict[str, Any]]:
+    """Evaluate every audio file below ``input_dir``; write the outputs to ``out_dir`` (replaced
+    whole, only when everything succeeded); return the table's rows."""
+    folder = Path(input_dir)
+    if not folder.is_dir():
+        raise AudioFileError(f"{folder}: no such folder; expected a folder of WAV/FLAC recordings")
+    files = find_audio_files(folder)
+    if not files:
+        raise AudioFileError(f"{folder}: no WAV or FLAC files in it")
+    sr = int(cfg.audio.sample_rate)
+    # every file is read (and refused) before anything is rendered
+    signals = {f: read_audio(f, sr, stereo="downmix", resample=True).samples for f in files}
+    processors: dict[str, Processor] = {name: build_processor(name, cfg, int(cfg.bench.threads))
+                                        for name in plan.processors}
+    effects = {name: p.facts().effect for name, p in processors.items()}
+    references = {effect: build_processor(f"numba:{effect}", cfg) for effect in sorted(set(effects.values()))}
+    rows: list[dict[str, Any]] = []
+    with atomic_directory(Path(out_dir)) as tmp:
+        for path, samples in signals.items():
+            rel = path.relative_to(folder).as_posix()
+            for label, x in levels_of(samples, plan):
+                seconds = round(x.size / sr, 3)
+                peak = float(np.max(np.abs(x)))
+                peak_db = None if peak == 0.0 else round(20 * np.log10(peak), 2)
+                audio_dir = tmp / "audio" / Path(rel).with_suffix("").as_posix() / label
+                if plan.write_audio:
+                    _write_flac(audio_dir / "dry.flac", x, sr)
+                refs = {effect: ref.process_signal(x, plan.buffer_size) for effect, ref in references.items()}
+                for effect, y in refs.items():
+                    if plan.write_audio:
+                        _write_flac(audio_dir / f"reference_{effect}.flac", y, sr)
+                for name, proc in processors.items():
+                    effect = effects[name]
+                    est = proc.process_signal(x, plan.buffer_size)
+                    q = signal_quality(x, refs[effect], est)
+                    rows.append({"file": rel, "level": label, "peak_dbfs": peak_db, "seconds": seconds,
+                                 "processor": name, "effect": effect, **q,
+                                 "band_diff_db": band_difference_db(refs[effect], est, sr)})
+                    if plan.write_audio:
+                        _write_flac(audio_dir / f"{name.replace(':', '_')}.flac", est, sr)
+                log.info("%s @ %s: %s", rel, label,
+                         {r["processor"]: r["esr"] for r in rows if r["file"] == rel and r["level"] == label})
+        write_text(tmp / "evaluate.csv", csv_text(rows, CSV_COLUMNS))
+        write_json(tmp / "evaluate.json", as_jsonable({"input": str(folder), "plan": plan.__dict__, "rows": rows}))
+        write_text(tmp / "evaluate.md", evaluation_markdown(rows, folder, plan))
+    return rows
+
+
+def _pct(v: float | None) -> str:
+    return "undefined" if v is None else f"{100 * v:.3g} %"
+
+
+def _num(v: float | None, spec: str = ".3g") -> str:
+    return "undefined" if v is None else format(v, spec)
+
+
+def evaluation_markdown(rows: Sequence[dict[str, Any]], folder: Path, plan: EvaluationPlan) -> str:
+    """The table: medians per processor and level, then every file."""
+    names = list(dict.fromkeys(r["processor"] for r in rows))
+    levels = list(dict.fromkeys(r["level"] for r in rows))
+    lines = [f"# Evaluation of {folder}", "",
+             f"{len({r['file'] for r in rows})} files, streamed in buffers of {plan.buffer_size} samples; "
+             "every metric against the effect's DSP reference (numba). ESR / residual ESR as in "
+             "DESIGN section 5; band diff = largest third-octave level difference (dB) within 60 dB of "
+             "the loudest band.", "", "## Median over files", "",
+             "| processor | level | ESR | residual ESR | MR-STFT | band diff (dB) |", "|---|---|---|---|---|---|"]
+    for name in names:
+        for level in levels:
+            mine = [r for r in rows if r["processor"] == name and r["level"] == level]
+
+            def med(key: str, rs: list[dict[str, Any]] = mine) -> float | None:
+                vals = [r[key] for r in rs if r[key] is not None]
+                return float(np.median(vals)) if vals else None
+            lines.append(f"| `{name}` | {level} | {_pct(med('esr'))} | {_num(med('residual_esr'))} | "
+                         f"{_num(med('mrstft'))} | {_num(med('band_diff_db'), '.1f')} |")
+    lines += ["", "## Every file", "",
+              "| file | level | peak (dBFS) | processor | ESR | residual ESR | MR-STFT | band diff (dB) |",
+              "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['file']} | {r['level']} | {_num(r['peak_dbfs'], '.1f')} | `{r['processor']}` | "
+                     f"{_pct(r['esr'])} | {_num(r['residual_esr'])} | {_num(r['mrstft'])} | "
+                     f"{_num(r['band_diff_db'], '.1f')} |")
+    return "\n".join(lines) + "\n"
+
+
+def run(cfg: DictConfig) -> None:
+    """Stage ``evaluate@<name>``: the folder ``evaluate.inputs[select.input]`` into
+    ``<reports>/evaluate/<name>/``."""
+    inputs = dict(cfg.evaluate.inputs or {})
+    name = cfg.select.get("input")
+    if name is None or name not in inputs:
+        raise ConfigError(f"select.input: expected one of the keys of evaluate.inputs {sorted(inputs)}, got {name!r}")
+    out = Path(cfg.paths.reports) / "evaluate" / str(name)
+    rows = evaluate_folder(cfg, inputs[name], out, plan_from_config(cfg))
+    log.info("evaluate@%s: %d rows in %s", name, len(rows), out)
+

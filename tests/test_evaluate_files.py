@@ -1,0 +1,114 @@
+"""`distortion-bench evaluate`: your own recordings through the DSP reference and processors."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import REPO, compose, noise, sine
+from distortion_bench.analysis.band_levels import band_difference_db, band_levels_db
+from distortion_bench.analysis.metrics import esr
+from distortion_bench.bench.evaluate_files import EvaluationPlan, evaluate_folder, plan_from_config
+from distortion_bench.engine.registry import build_processor
+from distortion_bench.errors import AudioFileError, ConfigError
+
+SR = 48000
+
+
+@pytest.fixture
+def recordings(tmp_path):
+    folder = tmp_path / "di"
+    (folder / "bass").mkdir(parents=True)
+    sf.write(folder / "riff.wav", sine(220.0, 0.25, SR // 2), SR, subtype="PCM_24")
+    stereo = np.stack([noise(SR // 4, 0.1, seed=1), noise(SR // 4, 0.1, seed=2)], axis=1)
+    sf.write(folder / "bass" / "line.flac", stereo, 44100)  # stereo, another rate: downmixed, resampled
+    return folder
+
+
+def test_evaluate_writes_the_table_and_the_audio(recordings, tmp_path):
+    cfg = compose()
+    plan = EvaluationPlan(("numba:tube", "pedalboard:tube"), True, (-6.0,), 256)
+    rows = evaluate_folder(cfg, recordings, tmp_path / "out", plan)
+    assert [(r["file"], r["level"], r["processor"]) for r in rows] == [
+        (f, lv, p) for f in ("bass/line.flac", "riff.wav") for lv in ("file", "-6dBFS")
+        for p in ("numba:tube", "pedalboard:tube")]
+    by = {(r["file"], r["level"], r["processor"]): r for r in rows}
+    # the reference against itself: exactly 0; pedalboard's approximation: measurably not
+    assert by[("riff.wav", "file", "numba:tube")]["esr"] == 0.0
+    assert by[("riff.wav", "file", "numba:tube")]["band_diff_db"] == 0.0
+    riff = sf.read(recordings / "riff.wav", dtype="float32")[0]  # what the loader reads (24-bit PCM)
+    want = esr(build_processor("numba:tube", cfg).process_signal(riff, 256),
+               build_processor("pedalboard:tube", cfg).process_signal(riff, 256))
+    assert by[("riff.wav", "file", "pedalboard:tube")]["esr"] == pytest.approx(want, rel=1e-9)
+    assert by[("riff.wav", "-6dBFS", "numba:tube")]["peak_dbfs"] == pytest.approx(-6.0, abs=0.01)
+    assert by[("riff.wav", "file", "numba:tube")]["peak_dbfs"] == pytest.approx(-12.04, abs=0.01)
+    with open(tmp_path / "out" / "evaluate.csv") as f:
+        assert len(list(csv.DictReader(f))) == 8
+    md = (tmp_path / "out" / "evaluate.md").read_text()
+    assert "## Median over files" in md and "| `pedalboard:tube` | -6dBFS |" in md
+    audio = tmp_path / "out" / "audio" / "riff" / "file"
+    assert sorted(p.name for p in audio.iterdir()) == ["dry.flac", "numba_tube.flac", "pedalboard_tube.flac",
+                                                       "reference_tube.flac"]
+    dry, rate = sf.read(audio / "dry.flac")
+    assert rate == SR and np.max(np.abs(dry - riff)) == 0.0  # 24-bit in, 24-bit FLAC out: lossless
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda d: (d / "empty.wav").write_bytes(b""), r"empty\.wav: file is empty"),
+    (lambda d: (d / "text.flac").write_text("not audio"), r"text\.flac: not a readable audio file"),
+    (lambda d: sf.write(d / "four.wav", np.zeros((100, 4)), SR), r"four\.wav: has 4 channels"),
+])
+def test_bad_files_get_the_loaders_clear_errors_and_nothing_is_written(recordings, tmp_path, make, match):
+    make(recordings)
+    out = tmp_path / "out"
+    with pytest.raises(AudioFileError, match=match):
+        evaluate_folder(compose(), recordings, out, EvaluationPlan(("numba:tube",), True, (), 256))
+    assert not out.exists()
+
+
+def test_missing_or_empty_folder(tmp_path):
+    plan = EvaluationPlan(("numba:tube",), True, (), 256)
+    with pytest.raises(AudioFileError, match="no such folder"):
+        evaluate_folder(compose(), tmp_path / "nope", tmp_path / "out", plan)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(AudioFileError, match="no WAV or FLAC files"):
+        evaluate_folder(compose(), tmp_path / "empty", tmp_path / "out", plan)
+
+
+def test_plan_from_config_and_bad_values():
+    plan = plan_from_config(compose())
+    assert plan.processors == ("pedalboard:tube", "onnx:tube-tcn", "onnx:tube-lstm", "pedalboard:bitcrush",
+                               "onnx:bitcrush-tcn", "onnx:bitcrush-lstm")
+    assert plan.peak_levels_dbfs == (-18.0, -6.0, 0.0) and plan.file_level and plan.buffer_size == 512
+    with pytest.raises(ConfigError, match=r"evaluate\.peak_levels_dbfs: expected peak levels in -120\.\.0"):
+        plan_from_config(compose("evaluate.peak_levels_dbfs=[3.0]"))
+    with pytest.raises(ConfigError, match=r"evaluate\.buffer_size: expected a positive number"):
+        plan_from_config(compose("evaluate.buffer_size=0"))
+
+
+def test_band_levels_of_a_sine_and_its_difference():
+    x = sine(1000.0, 0.5, SR)
+    centres, levels = band_levels_db(x, SR)
+    assert centres[np.argmax(levels)] == pytest.approx(1000.0)
+    assert levels.max() == pytest.approx(10 * np.log10(0.5 ** 2 / 2), abs=0.2)  # a sine's power
+    assert band_difference_db(x, 0.5 * x, SR) == pytest.approx(20 * np.log10(2), abs=1e-6)
+    assert band_difference_db(np.zeros(4096), x, SR) is None
+
+
+def test_cli_evaluate(recordings, tmp_path, capsys):
+    from distortion_bench.cli import main
+
+    code = main(["evaluate", "--input", str(recordings), "--processors", "numba:tube,numpy:tube",
+                 "--levels", "-12", "--no-file-level", "--no-audio", "--output", str(tmp_path / "o"),
+                 "--config-dir", str(REPO / "conf")])
+    out = capsys.readouterr().out
+    assert code == 0 and "| `numpy:tube` | -12dBFS |" in out
+    assert not (tmp_path / "o" / "audio").exists()
+    assert main(["evaluate", "--input", str(recordings), "--levels", "loud", "--config-dir", str(REPO / "conf")]) == 2
+    assert "--levels: expected comma-separated numbers, got 'loud'" in capsys.readouterr().err
+    assert main(["evaluate", "--input", str(tmp_path / "missing"), "--processors", "numba:tube",
+                 "--config-dir", str(REPO / "conf")]) == 2
+    assert "missing: no such folder" in capsys.readouterr().err
