@@ -85,8 +85,9 @@ def effect_table(effect: str, entries: Sequence[Mapping[str, Any]], rows: Sequen
 def _esr_cell(values: Mapping[str, Any]) -> str:
     esr = "undefined" if values.get("esr") is None else f"{100 * values['esr']:.3g} %"
     res = _fmt(values.get("residual_esr"), ".3g", "undefined")
+    mrstft = _fmt(values.get("mrstft"), ".3g", "undefined")
     share = values.get("share_of_error")
-    return f"{esr} / {res}" + ("" if share is None else f" ({100 * share:.0f} %)")
+    return f"{esr} / {res} / {mrstft}" + ("" if share is None else f" ({100 * share:.0f} %)")
 
 
 def material_table(effect: str, entries: Sequence[Mapping[str, Any]]) -> str:
@@ -108,8 +109,8 @@ def material_table(effect: str, entries: Sequence[Mapping[str, Any]]) -> str:
         rows.append((category, "by_category", category))
     head = "| material (takes, seconds) | " + " | ".join(f"`{e['name']}`" for e in shown) + " |"
     lines = [f"### {effect}: quality per kind of material", "",
-             "ESR / residual ESR over the takes of each kind, and (in brackets) its share of the squared "
-             "error of all test takes. Guitar material: plucks, chords, palm mutes, slides, bass (and "
+             "ESR / residual ESR / MR-STFT distance over the takes of each kind, and (in brackets) its "
+             "share of the squared error of all test takes. Guitar material: plucks, chords, palm mutes, slides, bass (and "
              "your own files); measurement signals: sweeps, tones, noise bursts.", "",
              head, "|---|" + "---|" * len(shown)]
     for label, part, key in rows:

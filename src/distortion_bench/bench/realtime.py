@@ -12,7 +12,8 @@ Every glitch is attributed (:mod:`..analysis.glitches`): *processor* when a call
 processing overran ``bench.realtime.budget_fraction`` of the period was running around it,
 *scheduler* otherwise (processing was short: the wake-up came late).
 
-Outputs (``paths.reports`` = R): ``R/realtime_bench.csv`` (one row per effect, processor,
+Outputs (``paths.reports`` = R, or ``paths.realtime_reports`` for an ad-hoc run, which with
+``tracking.log_bench=false`` also leaves MLflow alone): ``R/realtime_bench.csv`` (one row per effect, processor,
 backend, buffer size and scheduling mode, with the callback thread's policy and priority read
 inside the callback), ``R/realtime_bench.json`` (summary for ``dvc metrics``),
 ``R/plots/realtime/`` (glitches by cause and worst-case RTF vs buffer size per scheduling mode;
@@ -230,7 +231,8 @@ def run(cfg: DictConfig) -> None:
                                      summary["expected_callbacks"], summary["underruns"],
                                      summary["processor_glitches"], summary["scheduler_glitches"], summary["xruns"],
                                      summary["p999_us"], summary["rtf_worst"])
-    reports = Path(cfg.paths.reports)
+    # an ad-hoc run (e.g. under CPU load) may write elsewhere and leave MLflow alone
+    reports = Path(cfg.paths.get("realtime_reports") or cfg.paths.reports)
     # backend = the audio backend here; the processor column is the registry name (runtime included)
     csv_rows = [{**r, "processor": r["name"]} for r in rows]
     write_text(reports / "realtime_bench.csv", csv_text(csv_rows, CSV_COLUMNS))
@@ -255,5 +257,6 @@ def run(cfg: DictConfig) -> None:
             summary["analyzer"] = {"animation": f"plots/realtime/spectrum_{rt.analyzer.effect}.gif", "frames": frames}
             log.info("spectrum analyzer: %d frames", frames)
     write_json(reports / "realtime_bench.json", as_jsonable(summary))
-    log_to_mlflow(cfg, rows)
+    if cfg.tracking.get("log_bench", True):
+        log_to_mlflow(cfg, rows)
     log.info("realtime_bench: %d streams; glitched: %s", len(rows), glitching or "none")

@@ -15,6 +15,7 @@ thread turns out not to be SCHED_FIFO is an error, never a result.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import time
 from collections.abc import Iterator
@@ -60,6 +61,24 @@ def _quiet_stderr(quiet: bool) -> Iterator[None]:
         os.dup2(saved, 2)
         os.close(devnull)
         os.close(saved)
+
+
+@contextlib.contextmanager
+def _no_gc_pauses() -> Iterator[None]:
+    """No garbage-collector pause inside the callback while streaming: the callback allocates a
+    tuple per call, and the collector it may trigger walks every object of the process (tens of
+    milliseconds with PyTorch loaded). A pause there is neither the processor's nor the
+    scheduler's doing, so collect first, freeze what exists, and turn it back on afterwards."""
+    enabled = gc.isenabled()
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        if enabled:
+            gc.enable()
 
 
 @dataclass
@@ -154,7 +173,9 @@ def run_stream(host: AudioHost, engine: CallbackEngine, sample_rate: int, second
         frames_per_buffer=engine.buffer_size, output_device_index=host.output_device,
         input_device_index=host.input_device if capture else None, stream_callback=engine.callback, start=False)
     mark = host.server.mark() if host.server is not None else 0
-    try:
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_no_gc_pauses())
+        stack.callback(stream.close)
         limit = max(seconds, 2.0 * min_callbacks * engine.buffer_size / sample_rate)
         start = time.monotonic()
         stream.start_stream()
@@ -167,8 +188,6 @@ def run_stream(host: AudioHost, engine: CallbackEngine, sample_rate: int, second
         elapsed = time.monotonic() - start
         out_latency = float(stream.get_output_latency())
         in_latency = float(stream.get_input_latency()) if capture else None
-    finally:
-        stream.close()
     xrun_ns = host.server.xrun_times_since(mark) if host.server is not None else None
     stats = engine.stats(host.backend, sample_rate, elapsed, None if xrun_ns is None else len(xrun_ns),
                          out_latency, in_latency, xrun_ns)
