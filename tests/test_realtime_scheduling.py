@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import subprocess
-import time
 
 import numpy as np
 import pytest
