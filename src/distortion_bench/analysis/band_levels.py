@@ -36,13 +36,17 @@ def band_levels_db(x: np.ndarray, sample_rate: int, nperseg: int = 8192) -> tupl
     return centres, levels
 
 
+def level_difference_db(reference_db: np.ndarray, estimate_db: np.ndarray, range_db: float = 60.0) -> float | None:
+    """Largest |band level difference| (dB) over the reference's bands within ``range_db`` of
+    its loudest, from levels of :func:`band_levels_db`; None when the reference is silent."""
+    if reference_db.max() <= -199.0:
+        return None
+    used = reference_db >= reference_db.max() - range_db
+    return float(np.max(np.abs(estimate_db[used] - reference_db[used])))
+
+
 def band_difference_db(reference: np.ndarray, estimate: np.ndarray, sample_rate: int,
                        range_db: float = 60.0) -> float | None:
-    """Largest |band level difference| (dB) over the reference's bands within ``range_db`` of
-    its loudest; None when the reference is silent."""
-    _, ref = band_levels_db(reference, sample_rate)
-    _, est = band_levels_db(estimate, sample_rate)
-    if ref.max() <= -199.0:
-        return None
-    used = ref >= ref.max() - range_db
-    return float(np.max(np.abs(est[used] - ref[used])))
+    """:func:`level_difference_db` of two ``(time,)`` signals; None when the reference is silent."""
+    return level_difference_db(band_levels_db(reference, sample_rate)[1], band_levels_db(estimate, sample_rate)[1],
+                               range_db)

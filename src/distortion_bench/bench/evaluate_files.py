@@ -27,7 +27,7 @@ import numpy as np
 import soundfile as sf
 from omegaconf import DictConfig
 
-from distortion_bench.analysis.band_levels import band_difference_db
+from distortion_bench.analysis.band_levels import band_levels_db, level_difference_db
 from distortion_bench.analysis.metrics import signal_quality
 from distortion_bench.analysis.quality import as_jsonable
 from distortion_bench.atomic import atomic_directory, write_json, write_text
@@ -123,6 +123,8 @@ def evaluate_folder(cfg: DictConfig, input_dir: str | os.PathLike[str], out_dir:
                 if plan.write_audio:
                     _write_flac(audio_dir / "dry.flac", x, sr)
                 refs = {effect: ref.process_signal(x, plan.buffer_size) for effect, ref in references.items()}
+                # each reference's band levels once, not once per processor compared with it
+                ref_levels = {effect: band_levels_db(y, sr)[1] for effect, y in refs.items()}
                 for effect, y in refs.items():
                     if plan.write_audio:
                         _write_flac(audio_dir / f"reference_{effect}.flac", y, sr)
@@ -130,9 +132,9 @@ def evaluate_folder(cfg: DictConfig, input_dir: str | os.PathLike[str], out_dir:
                     effect = effects[name]
                     est = proc.process_signal(x, plan.buffer_size)
                     q = signal_quality(x, refs[effect], est)
+                    band_diff = level_difference_db(ref_levels[effect], band_levels_db(est, sr)[1])
                     rows.append({"file": rel, "level": label, "peak_dbfs": peak_db, "seconds": seconds,
-                                 "processor": name, "effect": effect, **q,
-                                 "band_diff_db": band_difference_db(refs[effect], est, sr)})
+                                 "processor": name, "effect": effect, **q, "band_diff_db": band_diff})
                     if plan.write_audio:
                         _write_flac(audio_dir / f"{name.replace(':', '_')}.flac", est, sr)
                 log.info("%s @ %s: %s", rel, label,
