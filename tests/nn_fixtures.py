@@ -16,6 +16,7 @@ MODELS = {
     "tcn": {"type": "tcn", "size": 4, "kernel_size": 3, "dilations": [1, 2, 4, 8, 16]},
     "lstm": {"type": "lstm", "size": 8, "layers": 1, "skip": True, "warmup_samples": 64},
     "gru": {"type": "gru", "size": 8, "layers": 2, "skip": True, "warmup_samples": 64},
+    "shaper": {"type": "shaper", "size": 4, "core": "gru", "layers": 1, "cells": 256, "warmup_samples": 64},
 }
 
 
@@ -23,6 +24,11 @@ def write_checkpoint(model_name: str, path: Path, seed: int = 0) -> EffectModule
     """A randomly initialised module saved in Lightning's checkpoint format."""
     torch.manual_seed(seed)
     module = EffectModule(MODELS[model_name], plain(compose().train), SAMPLE_RATE)
+    if model_name == "shaper":  # a fresh shaper is the identity: give the table and core's output layer values
+        g = torch.Generator().manual_seed(seed + 1)
+        with torch.no_grad():
+            for p in module.model.parameters():
+                p.add_(0.2 * torch.randn(p.shape, generator=g))
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams),
                 "pytorch-lightning_version": L.__version__}, path)

@@ -96,7 +96,8 @@ def test_drift_check_accepts_an_experiment_and_refuses_a_stale_conf(tmp_path):
 
 def test_selected_pairs():
     assert [(e, m) for e, m, _ in selected_pairs(compose())] == [
-        ("tube", "tcn"), ("tube", "lstm"), ("bitcrush", "tcn"), ("bitcrush", "lstm")]
+        ("tube", "tcn"), ("tube", "lstm"), ("tube", "shaper"), ("bitcrush", "tcn"), ("bitcrush", "lstm"),
+        ("bitcrush", "shaper")]
     assert [(e, m) for e, m, _ in selected_pairs(compose("select.effect=tube", "select.model=gru"))] == [
         ("tube", "gru")]
     with pytest.raises(ConfigError, match=r"train_matrix\.effects: 'fuzz' is not a key of effects"):

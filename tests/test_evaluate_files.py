@@ -80,8 +80,9 @@ def test_missing_or_empty_folder(tmp_path):
 
 def test_plan_from_config_and_bad_values():
     plan = plan_from_config(compose())
-    assert plan.processors == ("pedalboard:tube", "onnx:tube-tcn", "onnx:tube-lstm", "pedalboard:bitcrush",
-                               "onnx:bitcrush-tcn", "onnx:bitcrush-lstm")
+    assert plan.processors == ("pedalboard:tube", "onnx:tube-tcn", "onnx:tube-lstm", "onnx:tube-shaper",
+                               "pedalboard:bitcrush", "onnx:bitcrush-tcn", "onnx:bitcrush-lstm",
+                               "onnx:bitcrush-shaper")
     assert plan.peak_levels_dbfs == (-18.0, -6.0, 0.0) and plan.file_level and plan.buffer_size == 512
     with pytest.raises(ConfigError, match=r"evaluate\.peak_levels_dbfs: expected peak levels in -120\.\.0"):
         plan_from_config(compose("evaluate.peak_levels_dbfs=[3.0]"))

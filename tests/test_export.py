@@ -38,7 +38,7 @@ def test_onnx_runtime_equals_pytorch_streaming(exported, name):
 
 
 @pytest.mark.parametrize("name, states", [("tcn", ["cache0", "cache1", "cache2", "cache3", "cache4"]),
-                                          ("lstm", ["h", "c"]), ("gru", ["h"])])
+                                          ("lstm", ["h", "c"]), ("gru", ["h"]), ("shaper", ["h"])])
 def test_graph_contract_and_metadata(exported, name, states):
     _, path = exported[name]
     contract = read_onnx_contract(path)
@@ -53,8 +53,8 @@ def test_graph_contract_and_metadata(exported, name, states):
         assert contract.state_shapes == [(1, 4, 2 * d) for d in (1, 2, 4, 8, 16)]
     else:
         assert meta["receptive_field_samples"] is None
-        layers = MODELS[name]["layers"]
-        assert contract.state_shapes == [(layers, 1, 8)] * len(states)
+        layers, size = MODELS[name]["layers"], MODELS[name]["size"]
+        assert contract.state_shapes == [(layers, 1, size)] * len(states)
 
 
 def conv_output_lengths(path, buffer: int) -> list[int]:

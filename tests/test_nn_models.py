@@ -14,12 +14,25 @@ CONFIGS = {
     "tcn_k5": {"type": "tcn", "size": 4, "kernel_size": 5, "dilations": [1, 3, 9]},
     "lstm": {"type": "lstm", "size": 12, "layers": 2, "skip": True, "warmup_samples": 100},
     "gru": {"type": "gru", "size": 12, "layers": 1, "skip": False, "warmup_samples": 100},
+    "shaper": {"type": "shaper", "size": 6, "core": "lstm", "layers": 1, "cells": 64, "warmup_samples": 100},
 }
+
+
+def perturb(model: torch.nn.Module, seed: int = 3) -> torch.nn.Module:
+    """Random parameters everywhere: a fresh shaper is the identity (table on the diagonal,
+    core output at zero), which would make streaming and export checks trivially pass."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn(p.shape, generator=g))
+    return model
 
 
 def model_and_signal(name: str, batch: int = 2, n: int = 2000):
     torch.manual_seed(0)
     model = build_model(CONFIGS[name], 48000).eval()
+    if name == "shaper":
+        perturb(model)
     x = torch.randn(batch, 1, n, generator=torch.Generator().manual_seed(1)) * 0.5
     return model, x
 
@@ -29,7 +42,7 @@ def random_sizes() -> list[int]:
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
-@pytest.mark.parametrize("chunks", [[1], [32], [256], random_sizes()], ids=["1", "32", "256", "random"])
+@pytest.mark.parametrize("chunks", [[1], [32], [256], [512], random_sizes()], ids=["1", "32", "256", "512", "random"])
 def test_chunked_equals_whole(name, chunks):
     model, x = model_and_signal(name)
     with torch.no_grad():
@@ -47,6 +60,7 @@ def test_chunked_equals_whole(name, chunks):
     ("tcn_k5", [("cache0", (3, 4, 4)), ("cache1", (3, 4, 12)), ("cache2", (3, 4, 36))]),
     ("lstm", [("h", (2, 3, 12)), ("c", (2, 3, 12))]),
     ("gru", [("h", (1, 3, 12))]),
+    ("shaper", [("h", (1, 3, 6)), ("c", (1, 3, 6))]),
 ])
 def test_state_shapes(name, expected):
     model, x = model_and_signal(name, batch=3, n=50)
@@ -96,7 +110,11 @@ def test_size_knob_scales_parameters():
 
 
 @pytest.mark.parametrize("cfg, match", [
-    ({"type": "transformer", "size": 8}, r"model\.type: expected one of \['tcn', 'lstm', 'gru'\]"),
+    ({"type": "transformer", "size": 8}, r"model\.type: expected one of \['tcn', 'lstm', 'gru', 'shaper'\]"),
+    ({**CONFIGS["shaper"], "cells": 1}, r"model\.cells: expected an integer >= 2, got 1"),
+    ({**CONFIGS["shaper"], "cells": 2 ** 21}, r"model\.cells: expected an integer in \[2, 1048576\]"),
+    ({**CONFIGS["shaper"], "cells": 64.5}, r"model\.cells: expected an integer"),
+    ({**CONFIGS["shaper"], "core": "tcn"}, r"model\.core: expected one of \['gru', 'lstm'\], got 'tcn'"),
     ({**CONFIGS["lstm"], "size": 0}, r"model\.size: expected an integer >= 1, got 0"),
     ({**CONFIGS["tcn"], "dilations": []}, r"model\.dilations: expected a non-empty list"),
     ({**CONFIGS["tcn"], "kernel_size": 1}, r"model\.kernel_size: expected an integer >= 2"),

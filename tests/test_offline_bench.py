@@ -23,6 +23,7 @@ def test_default_selection_labels_rows():
         ("onnx:tube-tcn", "tcn", "onnxruntime"), ("torch:tube-tcn", "tcn", "torch"),
         ("onnx-naive:tube-tcn", "tcn-naive", "onnxruntime"),
         ("onnx:tube-lstm", "lstm", "onnxruntime"), ("torch:tube-lstm", "lstm", "torch"),
+        ("onnx:tube-shaper", "shaper", "onnxruntime"), ("torch:tube-shaper", "shaper", "torch"),
     ]
     assert len({(e.processor, e.backend) for e in entries}) == len(entries)  # rows are unique
 

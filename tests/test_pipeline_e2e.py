@@ -15,11 +15,14 @@ from PIL import Image
 
 from conftest import run
 
-pytestmark = pytest.mark.e2e
+# the first test builds the smoke repository (`dvc repro` of six pairs and both benches): its
+# fixture counts against that test's time, so the e2e tests get more than the default 600 s
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 
 DATA_STAGES = ["prepare_dry", "render_targets@tube", "render_targets@bitcrush",
                "build_dataset@tube", "build_dataset@bitcrush"]
-TRAIN_STAGES = ["train@tube-tcn", "train@tube-lstm", "train@bitcrush-tcn", "train@bitcrush-lstm"]
+PAIRS = ["tube-tcn", "tube-lstm", "tube-shaper", "bitcrush-tcn", "bitcrush-lstm", "bitcrush-shaper"]
+TRAIN_STAGES = [f"train@{p}" for p in PAIRS]
 
 
 def test_repro_runs_every_stage_and_writes_outputs(smoke_repo, first_repro):
@@ -34,7 +37,7 @@ def test_repro_runs_every_stage_and_writes_outputs(smoke_repo, first_repro):
         for split in ("train", "val", "test"):
             x = np.load(smoke_repo / f"data/datasets/{effect}/{split}/input.npy", mmap_mode="r")
             assert x.shape == (ds["splits"][split]["segments"], 12000) and x.shape[0] > 0
-    for pair in ("tube-tcn", "tube-lstm", "bitcrush-tcn", "bitcrush-lstm"):
+    for pair in PAIRS:
         report = json.loads((smoke_repo / f"reports/train/{pair}.json").read_text())
         assert report["test"]["esr"] > 0 and report["params"] > 0 and report["epochs"] == 2
         assert report["stopped_by"] == "max_epochs" and not report["machine_dependent"]
@@ -46,8 +49,12 @@ def test_repro_runs_every_stage_and_writes_outputs(smoke_repo, first_repro):
     rows = db.execute(
         "SELECT e.name, r.name, m.value FROM runs r JOIN experiments e ON r.experiment_id = e.experiment_id "
         "JOIN latest_metrics m ON m.run_uuid = r.run_uuid WHERE m.key = 'test/esr' ORDER BY r.name").fetchall()
-    assert [(e, r) for e, r, _ in rows] == [("bitcrush", "bitcrush-lstm"), ("bitcrush", "bitcrush-tcn"),
-                                           ("tube", "tube-lstm"), ("tube", "tube-tcn")]
+    assert [(e, r) for e, r, _ in rows] == [("bitcrush", "bitcrush-lstm"), ("bitcrush", "bitcrush-shaper"),
+                                           ("bitcrush", "bitcrush-tcn"), ("tube", "tube-lstm"),
+                                           ("tube", "tube-shaper"), ("tube", "tube-tcn")]
+    # the shaper trains with its own loss (its config's train override): residual ESR
+    shaper = json.loads((smoke_repo / "reports/train/bitcrush-shaper.json").read_text())
+    assert shaper["model_type"] == "shaper" and shaper["cells"] == 1024
     assert all(v > 0 for _, _, v in rows)
     # Hydra wrote nothing into the workspace.
     assert not (smoke_repo / "outputs").exists() and not list(smoke_repo.glob("*.log"))
@@ -60,8 +67,8 @@ def test_offline_bench_writes_every_report(smoke_repo, first_repro):
     assert list(rows[0]) == ["effect", "processor", "backend", "buffer_size", "mean_us", "p50_us", "p99_us",
                              "p999_us", "max_us", "jitter_us", "rtf", "rtf_worst", "throughput_sps",
                              "deadline_misses", "params", "weight_bytes"]
-    # smoke: 2 effects x (numba, numpy, pedalboard, 2 models x (onnx, torch), naive TCN) x 2 buffer sizes
-    assert len(rows) == 2 * 8 * 2
+    # smoke: 2 effects x (numba, numpy, pedalboard, 3 models x (onnx, torch), naive TCN) x 2 buffer sizes
+    assert len(rows) == 2 * 10 * 2
     assert {r["buffer_size"] for r in rows} == {"64", "512"}
     assert any("naive" in r["processor"] for r in rows)
     for r in rows:
@@ -109,10 +116,10 @@ def test_realtime_bench_streams_every_processor_on_jack(smoke_repo, first_repro)
                              "processor_glitches", "scheduler_glitches", "processor_xruns", "scheduler_xruns",
                              "faults", "mean_us", "p99_us", "p999_us", "max_us", "rtf", "rtf_worst"]
     summary = json.loads((smoke_repo / "reports/realtime_bench.json").read_text())
-    # smoke: the tube effect, 7 processors (no naive TCN), buffer 256, 1 s each, under each
+    # smoke: the tube effect, 9 processors (no naive TCN), buffer 256, 1 s each, under each
     # scheduling mode this machine permits (real time first)
     processors = ["numba:tube", "numpy:tube", "pedalboard:tube", "onnx:tube-tcn", "torch:tube-tcn",
-                  "onnx:tube-lstm", "torch:tube-lstm"]
+                  "onnx:tube-lstm", "torch:tube-lstm", "onnx:tube-shaper", "torch:tube-shaper"]
     modes = [m for m in ("realtime", "normal") if m in summary["scheduling"]]  # the JSON's keys are sorted
     assert "normal" in modes and len(rows) == len(processors) * len(modes)
     assert [r["processor"] for r in rows] == processors * len(modes)
@@ -160,10 +167,10 @@ def test_changing_one_effect_reruns_only_its_stages(smoke_repo, first_repro):
          "effects.bitcrush.bits=6"], smoke_repo)
     out = run([sys.executable, "-m", "dvc", "repro"], smoke_repo)
     for stage in ("render_targets@bitcrush", "build_dataset@bitcrush", "train@bitcrush-tcn",
-                  "train@bitcrush-lstm"):
+                  "train@bitcrush-lstm", "train@bitcrush-shaper"):
         assert f"Running stage '{stage}'" in out
     for stage in ("prepare_dry", "render_targets@tube", "build_dataset@tube", "train@tube-tcn",
-                  "train@tube-lstm"):
+                  "train@tube-lstm", "train@tube-shaper"):
         assert f"Running stage '{stage}'" not in out
 
 

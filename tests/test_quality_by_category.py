@@ -74,3 +74,21 @@ def test_mismatched_counts_and_shapes_are_refused():
         esr(y, y[:, None])  # would broadcast to (100, 100) and return a plausible number
     with pytest.raises(ValueError, match=r"dry \(99,\), target \(100,\), estimate \(100,\)"):
         residual_esr(y[:99], y, y)
+
+
+def test_capture_summary_says_what_each_processor_captures():
+    from distortion_bench.bench.comparison import capture_summary
+
+    entries = [{"name": "numba:bitcrush", "quality": {"residual_esr": 0.0}},
+               {"name": "onnx:bitcrush-lstm", "quality": {"residual_esr": 1.01, "by_group": {"guitar": {"residual_esr": 1.0}}}},
+               {"name": "onnx:bitcrush-shaper", "quality": {"residual_esr": 0.03}},
+               {"name": "onnx:bitcrush-tcn", "quality": {"residual_esr": 0.3}},
+               {"name": "torch:bitcrush-tcn", "quality": {"residual_esr": None}}]
+    text = capture_summary("bitcrush", entries)
+    lines = [line for line in text.splitlines() if line.startswith("- ")]
+    assert lines == [
+        "- `onnx:bitcrush-shaper` captures it: residual ESR 0.03 (97 % of what the effect adds reproduced)",
+        "- `onnx:bitcrush-tcn` captures part of it: residual ESR 0.3 (70 % of what the effect adds reproduced)",
+        "- `onnx:bitcrush-lstm` captures none of it: residual ESR 1.01 (0 % of what the effect adds reproduced; "
+        "on guitar material 1)"]
+    assert capture_summary("tube", entries[:1]) == ""

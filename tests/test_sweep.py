@@ -120,3 +120,36 @@ def test_a_failing_job_is_a_failed_child_and_the_others_complete(smoke_repo, fir
 def test_pareto_front():
     pts = [(1.0, 5.0), (2.0, 2.0), (3.0, 3.0), (0.5, 9.0), (4.0, 1.0)]
     assert pareto_front(pts) == [3, 0, 1, 4]  # (3, 3) is beaten by (2, 2)
+
+
+def test_ablation_renders_its_own_targets_and_writes_the_report(smoke_repo, first_repro, mlflow_server):
+    """The bitcrusher ablation in the smoke repository: two families at 4 bits (a setting the
+    pipeline never rendered), one dataset shared by both, child runs with the family, loss and
+    bits as tags and the report rewritten from the finished jobs."""
+    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_server, "DVC_NO_ANALYTICS": "1"}
+    done = subprocess.run([sys.executable, "-m", "pipeline.ablation", "-m", "experiment=smoke", "model=shaper,lstm",
+                           "model.warmup_samples=64", "loss=residual", "effects.bitcrush.bits=4",
+                           "train.max_epochs=1"], cwd=smoke_repo, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-4000:]
+    from mlflow import MlflowClient
+
+    client = MlflowClient(mlflow_server)
+    exp = client.get_experiment_by_name("bitcrush-ablation")
+    children = client.search_runs([exp.experiment_id], "tags.`distortion_bench.role` = 'ablation'")
+    assert sorted(c.data.tags["model"] for c in children) == ["lstm", "shaper"]
+    for c in children:
+        assert c.info.status == "FINISHED", c.data.tags.get("error")
+        assert (c.data.tags["loss"], c.data.tags["bits"], c.data.tags["downsample"]) == ("residual", "4", "1")
+        assert {"residual_esr", "mrstft", "residual_mrstft", "aliasing_db", "reference_aliasing_db",
+                "p50_us_bs64", "p50_us_bs512", "rtf_bs64", "epochs"} <= set(c.data.metrics)
+        assert c.data.metrics["epochs"] == 1.0
+    datasets = list((smoke_repo / "data/ablation").glob("bitcrush-*/datasets/bitcrush/manifest.json"))
+    assert len(datasets) == 1  # rendered once, for both jobs
+    import json
+    assert json.loads(datasets[0].read_text())["effect_params"]["bits"] == 4
+    table = (smoke_repo / "reports/ablation/ablation.md").read_text()
+    # the job's model overrides make a variant of the family, named in the table
+    assert "| 4 | 1 | lstm [warmup_samples=64] | residual |" in table
+    assert "| 4 | 1 | shaper [warmup_samples=64] | residual |" in table
+    assert {c.data.tags["variant"] for c in children} == {"warmup_samples=64"}
+    assert (smoke_repo / "reports/ablation/ablation.png").stat().st_size > 10_000

@@ -17,6 +17,18 @@ same units.
   Nyquist (each +-2 bins), relative to the fundamental, in dB. For a memoryless nonlinearity at
   a low frequency this is the noise floor; for a high sine it is dominated by harmonics above
   Nyquist folded back (aliased partials).
+
+Harmonics and aliasing are only told apart when no aliased partial folds back *onto* a harmonic
+bin. A sine whose frequency divides the sample rate (1000 Hz at 48 kHz) folds every partial above
+Nyquist exactly onto a harmonic: a bitcrusher's staircase (partials falling only as 1/k) then
+reads 10-40 dB wrong on its quieter harmonics and shows no aliasing at all.
+:func:`alias_collisions` finds, for a test sine and an analysis length, the partial orders up to
+a stated order that land within :data:`COLLISION_BINS` of a harmonic bin; the configured test
+sines must have none (``bench.quality.sines.alias_free_order``). Partials beyond that order
+still fold somewhere: their power sets each fingerprint's *measurement floor*
+(``floor_db``: the level a line made of the surrounding non-harmonic power would read), and a
+harmonic less than :data:`MEASURED_MARGIN_DB` above it is reported as *bounded by the floor*, not
+measured (``measured``).
 """
 
 from __future__ import annotations
@@ -30,6 +42,54 @@ _GUARD = 2  # bins either side of a line that belong to it (Hann: 1, plus 1 for 
 #: response, where "how much quieter" no longer means anything (a missing harmonic, e.g. the
 #: 2nd of a symmetric clipper, would otherwise read -300 dB).
 FLOOR_DB = -120.0
+#: an aliased partial this close (bins) to a harmonic bin corrupts it: the line's 3 Hann bins
+#: overlap the harmonic's 3, or fall in the +-2 bins a harmonic owns
+COLLISION_BINS = 3
+#: a harmonic at least this far above the fingerprint's measurement floor is *measured*: the
+#: floor's power, added coherently in the worst case, moves it by at most 2.4 dB
+MEASURED_MARGIN_DB = 10.0
+
+
+def alias_collisions(spec: SineSpec, sample_rate: int, max_order: int) -> list[int]:
+    """Partial orders ``k <= max_order`` of the test sine that fold onto a harmonic bin.
+
+    The window of ``n`` samples puts the fundamental on bin ``c``; partial ``k`` sits on bin
+    ``k c mod n``, folded into ``[0, n/2]``. It collides when it lands within
+    :data:`COLLISION_BINS` of a multiple of ``c`` (DC, the fundamental or any harmonic below
+    Nyquist). Orders below Nyquist are harmonics themselves and never collide.
+    """
+    spec.check(sample_rate)
+    n = round(spec.window_seconds * sample_rate)
+    c = round(spec.freq_hz * n / sample_rate)
+    k = np.arange(2, int(max_order) + 1, dtype=np.int64)
+    k = k[k * c > n // 2]
+    folded = (k * c) % n
+    folded = np.where(folded > n // 2, n - folded, folded)
+    rest = folded % c
+    distance = np.minimum(rest, c - rest)
+    return [int(v) for v in k[distance <= COLLISION_BINS]]
+
+
+def check_alias_free(spec: SineSpec, sample_rate: int, max_order: int) -> None:
+    """Raise ValueError naming the first colliding partial and the nearest clean frequencies."""
+    hits = alias_collisions(spec, sample_rate, max_order)
+    if not hits:
+        return
+    n = round(spec.window_seconds * sample_rate)
+    step = sample_rate / n
+    clean = []
+    for offset in range(1, 200):
+        for sign in (-1, 1):
+            f = spec.freq_hz + sign * offset * step
+            candidate = SineSpec(f, spec.level_dbfs, spec.window_seconds, spec.settle_seconds)
+            if 0 < f < sample_rate / 2 and not alias_collisions(candidate, sample_rate, max_order):
+                clean.append(f)
+        if len(clean) >= 2:
+            break
+    raise ValueError(
+        f"sine {spec.freq_hz:g} Hz: its partial {hits[0]} (and {len(hits) - 1} more up to order "
+        f"{max_order}) folds back onto a harmonic bin at {n} samples, so harmonics and aliasing "
+        f"would be confused; nearest clean frequencies: {', '.join(f'{f:g} Hz' for f in clean)}")
 
 
 @dataclass(frozen=True)
@@ -79,7 +139,14 @@ def _line(power: np.ndarray, b: int) -> float:
 
 @dataclass(frozen=True)
 class Fingerprint:
-    """Harmonics ``2..max_harmonic`` in dB re the fundamental (None above Nyquist), THD, aliasing."""
+    """Harmonics ``2..max_harmonic`` in dB re the fundamental (None above Nyquist), THD, aliasing.
+
+    ``floor_db``: the measurement floor in dB re the fundamental, the larger of :data:`FLOOR_DB`
+    and the level a line of the non-harmonic power around it would read (3 bins of its mean per
+    bin); ``measured[i]`` is True when ``harmonics_db[i]`` stands :data:`MEASURED_MARGIN_DB` above
+    it (None above Nyquist). A harmonic that is not measured is only known to be below about
+    ``floor_db + MEASURED_MARGIN_DB``.
+    """
 
     freq_hz: float
     level_dbfs: float
@@ -88,6 +155,8 @@ class Fingerprint:
     thd: float | None
     thd_db: float | None
     aliasing_db: float | None
+    floor_db: float = FLOOR_DB
+    measured: tuple[bool | None, ...] = ()
 
 
 def _db(ratio: float) -> float:
@@ -124,6 +193,9 @@ def fingerprint(y: np.ndarray, spec: SineSpec, sample_rate: int, max_harmonic: i
     for b in range((max_harmonic + 1) * f0_bin, nyquist_bin, f0_bin):
         owned[max(b - _GUARD, 0): b + _GUARD + 1] = True
     rest = float(power[~owned].sum())
+    free_bins = int((~owned[: nyquist_bin + 1]).sum())
+    floor = _db(3.0 * rest / free_bins / p1) if free_bins and rest > 0 else FLOOR_DB
+    measured = tuple(None if h is None else h >= floor + MEASURED_MARGIN_DB for h in harmonics)
     # Hann's coherent power gain: the fundamental's 3 bins hold (n/2 * amp * 0.5)^2 * 1.5
     amp = np.sqrt(p1 / 1.5) / (n / 4.0)
     thd = float(np.sqrt(harmonic_power / p1))
@@ -131,7 +203,7 @@ def fingerprint(y: np.ndarray, spec: SineSpec, sample_rate: int, max_harmonic: i
         freq_hz=spec.freq_hz, level_dbfs=spec.level_dbfs,
         fundamental_dbfs=float(20.0 * np.log10(amp)) if amp > 0 else None,
         harmonics_db=harmonics, thd=thd, thd_db=_db(thd ** 2) if thd > 0 else None,
-        aliasing_db=_db(rest / p1) if rest > 0 else None,
+        aliasing_db=_db(rest / p1) if rest > 0 else None, floor_db=floor, measured=measured,
     )
 
 
@@ -139,3 +211,20 @@ def difference_db(model: Fingerprint, reference: Fingerprint) -> list[float | No
     """Per harmonic, model level minus reference level in dB (None where either is undefined)."""
     return [None if m is None or r is None else m - r
             for m, r in zip(model.harmonics_db, reference.harmonics_db)]
+
+
+def difference_measured(model: Fingerprint, reference: Fingerprint) -> list[bool | None]:
+    """Per harmonic, whether :func:`difference_db` is a measurement (both levels measured).
+
+    False: at least one level is at its floor, so the difference is a bound (the true one may be
+    smaller or larger by how far that level's true value lies below its floor); None: undefined.
+    """
+    out: list[bool | None] = []
+    for i, (m, r) in enumerate(zip(model.harmonics_db, reference.harmonics_db)):
+        if m is None or r is None:
+            out.append(None)
+            continue
+        mm = model.measured[i] if i < len(model.measured) else m > FLOOR_DB
+        rm = reference.measured[i] if i < len(reference.measured) else r > FLOOR_DB
+        out.append(bool(mm and rm))
+    return out

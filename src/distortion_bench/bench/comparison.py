@@ -74,12 +74,52 @@ def effect_table(effect: str, entries: Sequence[Mapping[str, Any]], rows: Sequen
         q = e["quality"]
         cells["Quality: ESR vs Numba DSP"].append("undefined" if q["esr"] is None else f"{100 * q['esr']:.3g} %")
         cells["Quality: residual ESR"].append(_fmt(q["residual_esr"], ".3g", "undefined"))
-        diff = q.get("harmonic_diff_db")
-        cells["Quality: max harmonic difference vs DSP"].append("n/a" if diff is None else f"{diff:.1f} dB")
+        cells["Quality: max harmonic difference vs DSP"].append(
+            _harmonic_cell(q.get("harmonic_diff_db"), q.get("harmonic_diff_bounded_db")))
     head = "| | " + " | ".join(f"`{n}`" for n in names) + " |"
     sep = "|---|" + "---|" * len(names)
     body = [f"| {k} | " + " | ".join(v) + " |" for k, v in cells.items()]
     return "\n".join([f"### {effect}", "", head, sep, *body, ""])
+
+
+def _harmonic_cell(measured: float | None, bounded: float | None) -> str:
+    """``"4.1 dB"``; a larger difference that is only a bound (one side at its measurement floor)
+    follows in brackets, marked as such."""
+    cell = "n/a" if measured is None else f"{measured:.1f} dB"
+    if bounded is not None and (measured is None or bounded > measured):
+        cell += f" (floor-bounded: {bounded:.1f} dB)"
+    return cell
+
+
+#: residual ESR bands of :func:`capture_summary`: (upper bound, verdict)
+CAPTURE_BANDS = ((0.1, "captures it"), (0.5, "captures part of it"), (0.95, "captures little of it"),
+                 (float("inf"), "captures none of it"))
+
+
+def capture_summary(effect: str, entries: Sequence[Mapping[str, Any]]) -> str:
+    """What each processor captures of what the effect adds, from its residual ESR on the test
+    takes (<= 0.1: captures it, i.e. at least 90 %; >= 0.95: no better than the dry signal).
+
+    ``entries``: per processor ``name`` and ``quality`` (``residual_esr``, optionally
+    ``by_group.guitar.residual_esr``); the Numba reference is left out.
+    """
+    lines = []
+    for e in sorted((e for e in entries if not e["name"].startswith("numba:")),
+                    key=lambda e: (e["quality"].get("residual_esr") is None, e["quality"].get("residual_esr") or 0.0)):
+        q = e["quality"]
+        res = q.get("residual_esr")
+        if res is None:
+            continue
+        verdict = next(text for bound, text in CAPTURE_BANDS if res <= bound)
+        guitar = (q.get("by_group") or {}).get("guitar", {}).get("residual_esr")
+        extra = "" if guitar is None else f"; on guitar material {guitar:.3g}"
+        lines.append(f"- `{e['name']}` {verdict}: residual ESR {res:.3g} ({100 * max(0.0, 1 - res):.0f} % of what "
+                     f"the effect adds reproduced{extra})")
+    if not lines:
+        return ""
+    return "\n".join([f"### {effect}: what each processor captures of what the effect adds", "",
+                      "From the residual ESR on all test takes (1 = no better than passing the dry signal through).",
+                      "", *lines, ""])
 
 
 def _esr_cell(values: Mapping[str, Any]) -> str:
@@ -133,7 +173,11 @@ def comparison_markdown(tables: Sequence[str], machine: str, command: str, sampl
         "interleaved in one run. ESR = sum((y - y_hat)^2) / sum(y^2) over the whole test audio",
         "against the Numba DSP output (no epsilon); residual ESR = error / what the effect adds",
         "(identity scores 1). Harmonic difference: largest |model - DSP| over harmonics 2..10 above",
-        "-100 dB at every test sine.",
+        "-100 dB at every test sine, where both levels are measured (at least 10 dB above the",
+        "fingerprint's measurement floor: -120 dB, or the level of the aliased partials around the",
+        "harmonic if louder); a larger difference where one side is at its floor is a bound, shown",
+        "as floor-bounded. Test sines are chosen so that no aliased partial up to a stated order",
+        "folds onto a harmonic bin (`bench.quality.sines.alias_free_order`).",
         "",
         f"Machine: {machine}. Command: `{command}`.",
         "",

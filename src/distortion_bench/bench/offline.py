@@ -34,7 +34,8 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from distortion_bench.analysis import bench_plots
-from distortion_bench.analysis.harmonics import Fingerprint, SineSpec, difference_db
+from distortion_bench.analysis.harmonics import (Fingerprint, SineSpec, check_alias_free, difference_db,
+                                                 difference_measured)
 from distortion_bench.analysis.memory_probe import probe
 from distortion_bench.analysis.quality import as_jsonable, quality_by_material, sine_fingerprints, stream_each_take
 from distortion_bench.analysis.timing import AudioBenchmark, TimingConfig, TimingStats
@@ -42,7 +43,7 @@ from distortion_bench.atomic import atomic_directory, write_json, write_text
 from distortion_bench.audio_io import write_audio
 from distortion_bench.bench import mlflow_log
 from distortion_bench.bench.common import csv_text, test_takes
-from distortion_bench.bench.comparison import material_table, comparison_markdown, effect_table
+from distortion_bench.bench.comparison import capture_summary, comparison_markdown, effect_table, material_table
 from distortion_bench.bench.selection import BenchEntry, bench_effects, bench_entries
 from distortion_bench.config import plain
 from distortion_bench.engine.processor import Processor, ProcessorFacts
@@ -83,25 +84,47 @@ def sine_specs(cfg: DictConfig) -> tuple[list[SineSpec], SineSpec]:
     alias = SineSpec(float(q.aliasing.freq_hz), float(q.aliasing.level_dbfs), float(s.window_seconds),
                      float(s.settle_seconds))
     sr = int(cfg.audio.sample_rate)
+    order = int(s.alias_free_order)
     for spec in [*specs, alias]:
         try:
             spec.check(sr)
+            check_alias_free(spec, sr, order)
         except ValueError as exc:
-            raise ConfigError(f"bench.quality: {exc}") from exc
+            raise ConfigError(f"bench.quality (alias_free_order {order}): {exc}") from exc
     return specs, alias
 
 
-def harmonic_report(fps: Sequence[Fingerprint], ref: Sequence[Fingerprint]) -> tuple[list[dict[str, Any]], float | None]:
-    """Per sine: levels, THD and difference to the reference; and the largest audible |difference|."""
-    out, worst = [], None
+@dataclass(frozen=True)
+class HarmonicDifference:
+    """The largest audible |model - reference| harmonic difference, in dB.
+
+    ``measured``: over harmonics both fingerprints measured (above their floors); ``bounded``:
+    over those where one side is at its measurement floor, a bound rather than a measurement
+    (the level at the floor may truly be lower). None: no such harmonic.
+    """
+
+    measured: float | None
+    bounded: float | None
+
+
+def harmonic_report(fps: Sequence[Fingerprint], ref: Sequence[Fingerprint]
+                    ) -> tuple[list[dict[str, Any]], HarmonicDifference]:
+    """Per sine: levels, floors, THD and difference to the reference; and the largest audible
+    |difference| (harmonics the reference has above :data:`AUDIBLE_HARMONIC_DB`)."""
+    out: list[dict[str, Any]] = []
+    worst: dict[bool, float | None] = {True: None, False: None}
     for fp, r in zip(fps, ref):
         diff = difference_db(fp, r)
+        exact = difference_measured(fp, r)
         out.append({"freq_hz": fp.freq_hz, "level_dbfs": fp.level_dbfs, "harmonics_db": fp.harmonics_db,
-                    "thd": fp.thd, "thd_db": fp.thd_db, "diff_db": diff})
-        for d, level in zip(diff, r.harmonics_db):
+                    "floor_db": fp.floor_db, "measured": list(fp.measured), "thd": fp.thd,
+                    "thd_db": fp.thd_db, "aliasing_db": fp.aliasing_db, "diff_db": diff,
+                    "diff_measured": exact})
+        for d, level, m in zip(diff, r.harmonics_db, exact):
             if d is not None and level is not None and level > AUDIBLE_HARMONIC_DB:
-                worst = abs(d) if worst is None else max(worst, abs(d))
-    return out, worst
+                key = bool(m)
+                worst[key] = abs(d) if worst[key] is None else max(worst[key], abs(d))
+    return out, HarmonicDifference(worst[True], worst[False])
 
 
 def _build(entries: Sequence[BenchEntry], cfg: DictConfig) -> tuple[dict[str, Processor], dict[str, float]]:
@@ -145,7 +168,7 @@ def bench_effect(cfg: DictConfig, effect: str) -> EffectResult:
         fps = result.fingerprints[e.name]
         sines, worst = harmonic_report(fps[:-1], ref[:-1])
         result.quality[e.name].update({
-            "harmonic_diff_db": worst, "sines": sines,
+            "harmonic_diff_db": worst.measured, "harmonic_diff_bounded_db": worst.bounded, "sines": sines,
             "aliasing": {"freq_hz": alias_spec.freq_hz, "level_dbfs": alias_spec.level_dbfs,
                          "aliasing_db": fps[-1].aliasing_db, "reference_aliasing_db": ref[-1].aliasing_db},
         })
@@ -351,7 +374,7 @@ def log_to_mlflow(cfg: DictConfig, result: EffectResult, rows: Sequence[Mapping[
         for e in entries:
             p = mlflow_log.metric_prefix(e.processor, e.backend)
             q = result.quality[e.name]
-            for key in ("esr", "esr_pre", "residual_esr", "mrstft", "harmonic_diff_db"):
+            for key in ("esr", "esr_pre", "residual_esr", "mrstft", "harmonic_diff_db", "harmonic_diff_bounded_db"):
                 if q.get(key) is not None:
                     metrics.append((f"{p}quality/{key}", q[key], 0))
             for part in (q["by_group"], q["by_category"]):
@@ -399,6 +422,7 @@ def run(cfg: DictConfig) -> None:
                     "peak_rss_bytes": (res.memory.get(e.name) or {}).get("peak_rss_bytes"),
                     "quality": res.quality[e.name]} for e in res.entries]
         tables.append(effect_table(res.effect, entries, [r for r in rows if r["effect"] == res.effect], sr))
+        tables.append(capture_summary(res.effect, entries))
         tables.append(material_table(res.effect, entries))
     write_text(reports / "comparison.md",
                comparison_markdown(tables, machine_description(), "make repro  (dvc repro offline_bench)", sr))

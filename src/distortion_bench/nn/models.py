@@ -17,9 +17,11 @@ import torch
 from torch import Tensor, nn
 
 from distortion_bench.errors import ConfigError
+from distortion_bench.nn.waveshaper import MAX_CELLS, PiecewiseLinearTable
 
 State = tuple[Tensor, ...]
-MODEL_TYPES = ("tcn", "lstm", "gru")
+MODEL_TYPES = ("tcn", "lstm", "gru", "shaper")
+SHAPER_CORES = ("gru", "lstm")
 
 
 class StreamingModel(nn.Module):
@@ -43,6 +45,10 @@ class StreamingModel(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+    def optimizer_groups(self, lr: float) -> list[dict[str, Any]]:
+        """Parameter groups for the optimizer at learning rate ``lr`` (one group by default)."""
+        return [{"params": list(self.parameters()), "lr": lr}]
 
     def describe(self) -> dict[str, Any]:
         """Facts for reports (JSON-serializable)."""
@@ -175,6 +181,57 @@ class RecurrentModel(StreamingModel):
                 "skip": self.skip}
 
 
+class ShaperModel(StreamingModel):
+    """A learned waveshaper table, then a small recurrent network (Hammerstein structure).
+
+    ``x -> PiecewiseLinearTable(cells) -> LSTM/GRU with skip -> y``. The table holds what is
+    memoryless (a quantizer's staircase, a saturator's curve; see
+    :mod:`distortion_bench.nn.waveshaper` for why a table and not smooth or periodic units),
+    the recurrent core what has memory (a low-pass, sample-and-hold). The core's output layer
+    starts at zero, so an untrained model is the identity and training starts from the table.
+
+    Shapes: ``x``, ``y`` ``(batch, 1, time)``; state: the core's, ``(layers, batch, hidden)`` each.
+
+    Args:
+        cells: table cells over ``[-1, 1]`` (resolution ``2 / cells`` of full scale).
+        core: ``"gru"`` or ``"lstm"``.
+        hidden: the core's hidden units (the size knob).
+        layers: the core's layers.
+        warmup: samples run before the loss is taken.
+    """
+
+    model_type = "shaper"
+
+    def __init__(self, cells: int = 4096, core: str = "gru", hidden: int = 8, layers: int = 1,
+                 warmup: int = 1000, table_lr: float = 1.0) -> None:
+        super().__init__()
+        self.table_lr = float(table_lr)
+        self.table = PiecewiseLinearTable(cells)
+        self.core = RecurrentModel(core, hidden, layers, True, warmup)
+        nn.init.zeros_(self.core.linear.weight)
+        nn.init.zeros_(self.core.linear.bias)
+
+    def state_spec(self, batch: int = 1) -> list[tuple[str, tuple[int, ...]]]:
+        return self.core.state_spec(batch)
+
+    def warmup_samples(self) -> int:
+        return self.core.warmup
+
+    def forward(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        return self.core(self.table(x), state)
+
+    def optimizer_groups(self, lr: float) -> list[dict[str, Any]]:
+        """The table learns at ``table_lr * lr``: Adam moves every parameter by about ``lr`` per
+        step whatever its gradient, and a table value is an output level itself (an 8-bit
+        step is 0.0078 of full scale), where the core's weights are not."""
+        return [{"params": list(self.table.parameters()), "lr": self.table_lr * lr},
+                {"params": list(self.core.parameters()), "lr": lr}]
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "cells": self.table.cells, "table_lr": self.table_lr, "core": self.core.model_type,
+                "hidden_size": self.core.hidden, "layers": self.core.layers}
+
+
 def _positive_int(cfg: Mapping[str, Any], name: str, key: str, minimum: int = 1) -> int:
     value = cfg.get(name)
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -185,7 +242,8 @@ def _positive_int(cfg: Mapping[str, Any], name: str, key: str, minimum: int = 1)
 def build_model(cfg: Mapping[str, Any], sample_rate: int, key: str = "model") -> StreamingModel:
     """Build a model from its config mapping (``type`` and its hyper-parameters).
 
-    ``size`` is the knob sweeps turn: TCN channels, or LSTM/GRU hidden units.
+    ``size`` is the knob sweeps turn: TCN channels, or LSTM/GRU hidden units (the shaper's
+    core's).
     """
     model_type = cfg.get("type")
     if model_type not in MODEL_TYPES:
@@ -200,6 +258,17 @@ def build_model(cfg: Mapping[str, Any], sample_rate: int, key: str = "model") ->
         return StreamingTCN(size, kernel, list(dilations), sample_rate)
     layers = _positive_int(cfg, "layers", key)
     warmup = _positive_int(cfg, "warmup_samples", key, minimum=0)
+    if model_type == "shaper":
+        cells = _positive_int(cfg, "cells", key, minimum=2)
+        if cells > MAX_CELLS:
+            raise ConfigError(f"{key}.cells: expected an integer in [2, {MAX_CELLS}], got {cells!r}")
+        core = cfg.get("core")
+        if core not in SHAPER_CORES:
+            raise ConfigError(f"{key}.core: expected one of {list(SHAPER_CORES)}, got {core!r}")
+        table_lr = cfg.get("table_lr", 1.0)
+        if isinstance(table_lr, bool) or not isinstance(table_lr, (int, float)) or not 0 < table_lr <= 100:
+            raise ConfigError(f"{key}.table_lr: expected a learning-rate multiplier in (0, 100], got {table_lr!r}")
+        return ShaperModel(cells, core, size, layers, warmup, float(table_lr))
     return RecurrentModel(model_type, size, layers, bool(cfg.get("skip", True)), warmup)
 
 

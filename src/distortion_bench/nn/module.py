@@ -72,7 +72,7 @@ class EffectModule(L.LightningModule):
         for start in range(warmup, x.shape[2], self.tbptt):
             stop = min(start + self.tbptt, x.shape[2])
             y_hat, state = self.model(x[:, :, start:stop], state)
-            loss, _ = self.loss(y_hat, y[:, :, start:stop])
+            loss, _ = self.loss(y_hat, y[:, :, start:stop], x[:, :, start:stop])
             opt.zero_grad()
             self.manual_backward(loss)
             if self.grad_clip > 0:
@@ -102,7 +102,7 @@ class EffectModule(L.LightningModule):
             self.log("train/lr", self.optimizers().param_groups[0]["lr"], batch_size=1)
 
     def configure_optimizers(self) -> Any:
-        opt = torch.optim.Adam(self.model.parameters(), lr=self.lr)
+        opt = torch.optim.Adam(self.model.optimizer_groups(self.lr), lr=self.lr)
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5,
                                                            patience=self.lr_patience)
         # Stepped by hand in on_validation_epoch_end (manual optimization).

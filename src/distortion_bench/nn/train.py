@@ -29,7 +29,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import MLFlowLogger
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from distortion_bench.analysis.plotting import plot_training_curves
 from distortion_bench.atomic import write_json
@@ -97,10 +97,29 @@ def stopped_by(early_stopped_epoch: int, epochs_done: int, max_epochs: int, max_
     return "max_time" if max_minutes is not None else "interrupted"
 
 
+def pair_train_config(cfg: DictConfig, model_cfg: dict[str, Any]) -> dict[str, Any]:
+    """``train`` for one model: the model config's optional ``train`` mapping overrides its keys
+    (a family that needs another loss or budget says so in its own config, e.g. the shaper's
+    residual loss; the other pairs keep ``train``). Unknown keys are refused."""
+    train_cfg = plain(cfg.train)
+    overrides = model_cfg.get("train")
+    if overrides is None:
+        return train_cfg
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"models.<model>.train: expected a mapping of train keys, got {overrides!r}")
+    unknown = sorted(set(overrides) - set(train_cfg))
+    if unknown:
+        raise ConfigError(f"models.<model>.train: unknown key(s) {unknown}; expected keys of train: {sorted(train_cfg)}")
+    merged = OmegaConf.merge(OmegaConf.create(train_cfg), OmegaConf.create(overrides))
+    out = OmegaConf.to_container(merged, resolve=True)
+    assert isinstance(out, dict)
+    return out
+
+
 def prepare_pair(cfg: DictConfig, effect: str, model_cfg: dict[str, Any]
                  ) -> tuple[EffectModule, EffectDataModule]:
     """Build the module and data of a pair; every refusable config is refused here."""
-    train_cfg = plain(cfg.train)
+    train_cfg = pair_train_config(cfg, model_cfg)
     for name in ("loss_samples", "tbptt_samples", "batch_size", "max_epochs", "examples"):
         value = train_cfg.get(name)
         if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "examples" else 1):
@@ -118,7 +137,7 @@ def prepare_pair(cfg: DictConfig, effect: str, model_cfg: dict[str, Any]
 def train_pair(cfg: DictConfig, effect: str, model_name: str, model_cfg: dict[str, Any]) -> dict[str, Any]:
     """Train, test and report one (effect, model) pair; return the report."""
     pair = f"{effect}-{model_name}"
-    train_cfg = plain(cfg.train)
+    train_cfg = pair_train_config(cfg, model_cfg)
     dataset_dir = Path(cfg.paths.datasets) / effect
     # Seed before the model is built: its initial weights come from the same generator, so a
     # pair trains the same model whatever ran before it in this process.

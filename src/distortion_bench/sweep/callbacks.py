@@ -52,17 +52,12 @@ class MlflowSweepCallback(Callback):
         log.info("sweep parent run %s in experiment %r", run.info.run_id, name)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from mlflow import MlflowClient
-
         from distortion_bench.sweep.summary import write_summary
 
-        parent = os.environ.get(PARENT_ENV)
-        if not parent:
+        found = _children(config)
+        if found is None:
             return
-        client = MlflowClient(tracking_uri(config.tracking.uri))
-        run = client.get_run(parent)
-        children = client.search_runs([run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent}'",
-                                      max_results=10_000)
+        client, parent, children = found
         rows = [{"run_id": c.info.run_id, "name": c.info.run_name, "status": c.info.status,
                  "model": c.data.tags.get("model"), "size": _num(c.data.tags.get("size")),
                  "buffer_size": _num(c.data.tags.get("buffer_size")), "error": c.data.tags.get("error"),
@@ -82,8 +77,47 @@ class MlflowSweepCallback(Callback):
             log.error("sweep: %d failed jobs (recorded as FAILED child runs): %s", len(failed), "; ".join(FAILED_JOBS))
 
 
+def _children(config: DictConfig) -> tuple[Any, str, list[Any]] | None:
+    """``(client, parent run id, child runs)`` of the multirun ending here; None outside one."""
+    from mlflow import MlflowClient
+
+    parent = os.environ.get(PARENT_ENV)
+    if not parent:
+        return None
+    client = MlflowClient(tracking_uri(config.tracking.uri))
+    run = client.get_run(parent)
+    children = client.search_runs([run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent}'",
+                                  max_results=10_000)
+    return client, parent, children
+
+
 def _num(value: str | None) -> int | None:
     try:
         return int(value) if value is not None else None
     except ValueError:
         return None
+
+
+class AblationCallback(MlflowSweepCallback):
+    """The ablation's multirun: a parent run like a sweep's; when it ends, the failed jobs are
+    listed and ``reports/ablation/`` is rewritten from every finished job of the experiment (so
+    several multiruns, e.g. the bits grid and the sample-and-hold one, make one table)."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from distortion_bench.sweep.ablation import write_report
+
+        found = _children(config)
+        if found is None:
+            return
+        client, parent, children = found
+        failed = [c for c in children if c.info.status != "FINISHED"]
+        files = write_report(config)
+        for f in files:
+            client.log_artifact(parent, str(f), "ablation")
+        client.log_metric(parent, "jobs", float(len(children)))
+        client.log_metric(parent, "failed_jobs", float(len(failed)))
+        client.set_terminated(parent, "FINISHED" if not failed else "FAILED")
+        os.environ.pop(PARENT_ENV, None)
+        FAILED_JOBS[:] = [f"{c.info.run_name}: {c.data.tags.get('error')}" for c in failed]
+        log.info("ablation: %d jobs, %d failed; report -> %s", len(children), len(failed),
+                 ", ".join(str(f) for f in files))

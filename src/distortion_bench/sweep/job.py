@@ -19,6 +19,7 @@ import logging
 import math
 import os
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -78,41 +79,30 @@ def parent_run_id(sweep_dir: str | Path | None) -> str | None:
     return json.loads(f.read_text())["run_id"] if f is not None and f.is_file() else None
 
 
-def run(cfg: DictConfig, overrides: list[str], sweep_dir: str | None) -> dict[str, Any]:
-    """Run one job; never raises for a job failure (see the module docstring)."""
+def child_run(cfg: DictConfig, overrides: list[str], sweep_dir: str | None, experiment_name: str, name: str,
+              tags: dict[str, str], work: Callable[[Any, str], dict[str, float]]) -> dict[str, Any]:
+    """Run ``work(client, run_id) -> metrics`` as an MLflow child run of the multirun's parent.
+
+    The job's overrides become params, finite metrics are logged; a failure becomes a FAILED
+    run with the error as a tag, returned, never raised (see the module docstring).
+    """
     from mlflow import MlflowClient
 
     from distortion_bench.tracking import tracking_uri
 
-    effect = str(cfg.sweep.effect)
-    model_cfg = plain(cfg.model)
     client = MlflowClient(tracking_uri(cfg.tracking.uri))
     parent = parent_run_id(sweep_dir)
-    experiment = client.get_experiment_by_name(str(cfg.sweep.experiment))
-    exp_id = experiment.experiment_id if experiment else client.create_experiment(str(cfg.sweep.experiment))
-    name = f"{effect}-{model_cfg.get('type')}-s{model_cfg.get('size')}-bs{cfg.bench.buffer_size}"
-    tags = {"effect": effect, "model": str(model_cfg.get("type")), "size": str(model_cfg.get("size")),
-            "buffer_size": str(cfg.bench.buffer_size)}
+    experiment = client.get_experiment_by_name(experiment_name)
+    exp_id = experiment.experiment_id if experiment else client.create_experiment(experiment_name)
     if parent:
-        tags["mlflow.parentRunId"] = parent
+        tags = {**tags, "mlflow.parentRunId": parent}
     child = client.create_run(exp_id, run_name=name, tags=tags)
     run_id = child.info.run_id
     for o in overrides:
         k, _, v = o.lstrip("+~").partition("=")
         client.log_param(run_id, k, v)
     try:
-        if effect not in cfg.effects:
-            raise ConfigError(f"sweep.effect: {effect!r} is not a key of effects; expected one of {sorted(cfg.effects)}")
-        bs = int(cfg.bench.buffer_size)
-        if bs < 1:
-            raise ConfigError(f"bench.buffer_size: expected a positive integer, got {bs}")
-        size = model_cfg.get("size")
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ConfigError(f"model.size: expected a positive integer, got {size!r}")
-        model = trained_model(cfg, effect, model_cfg)
-        client.set_tag(run_id, "model_key", model["key"])
-        client.set_tag(run_id, "training_run_id", model["report"]["mlflow"]["run_id"])
-        metrics = _measure(cfg, effect, model)
+        metrics = work(client, run_id)
         for k, v in metrics.items():
             if math.isfinite(v):
                 client.log_metric(run_id, k, v)
@@ -126,3 +116,28 @@ def run(cfg: DictConfig, overrides: list[str], sweep_dir: str | None) -> dict[st
         client.set_terminated(run_id, "FAILED")
         log.error("%s failed: %s", name, error)
         return {"status": "FAILED", "run_id": run_id, "error": error}
+
+
+def run(cfg: DictConfig, overrides: list[str], sweep_dir: str | None) -> dict[str, Any]:
+    """Run one job; never raises for a job failure (see the module docstring)."""
+    effect = str(cfg.sweep.effect)
+    model_cfg = plain(cfg.model)
+    name = f"{effect}-{model_cfg.get('type')}-s{model_cfg.get('size')}-bs{cfg.bench.buffer_size}"
+    tags = {"effect": effect, "model": str(model_cfg.get("type")), "size": str(model_cfg.get("size")),
+            "buffer_size": str(cfg.bench.buffer_size)}
+
+    def work(client: Any, run_id: str) -> dict[str, float]:
+        if effect not in cfg.effects:
+            raise ConfigError(f"sweep.effect: {effect!r} is not a key of effects; expected one of {sorted(cfg.effects)}")
+        bs = int(cfg.bench.buffer_size)
+        if bs < 1:
+            raise ConfigError(f"bench.buffer_size: expected a positive integer, got {bs}")
+        size = model_cfg.get("size")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ConfigError(f"model.size: expected a positive integer, got {size!r}")
+        model = trained_model(cfg, effect, model_cfg)
+        client.set_tag(run_id, "model_key", model["key"])
+        client.set_tag(run_id, "training_run_id", model["report"]["mlflow"]["run_id"])
+        return _measure(cfg, effect, model)
+
+    return child_run(cfg, overrides, sweep_dir, str(cfg.sweep.experiment), name, tags, work)
