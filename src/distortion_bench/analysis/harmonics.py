@@ -50,6 +50,35 @@ COLLISION_BINS = 3
 MEASURED_MARGIN_DB = 10.0
 
 
+@dataclass(frozen=True)
+class SineSpec:
+    """A test sine: ``level_dbfs`` peak, analysed over ``window_seconds`` after ``settle_seconds``."""
+
+    freq_hz: float
+    level_dbfs: float
+    window_seconds: float = 1.0
+    settle_seconds: float = 0.25
+
+    def check(self, sample_rate: int) -> None:
+        """Raise ValueError unless the sine has a whole number of cycles in the window."""
+        n = round(self.window_seconds * sample_rate)
+        cycles = self.freq_hz * n / sample_rate
+        if abs(cycles - round(cycles)) > 1e-9 or not 0 < self.freq_hz < sample_rate / 2:
+            raise ValueError(
+                f"sine {self.freq_hz} Hz: expected a frequency below Nyquist with a whole number of "
+                f"cycles in {self.window_seconds} s at {sample_rate} Hz (a multiple of "
+                f"{sample_rate / n:g} Hz)")
+
+
+def make_sine(spec: SineSpec, sample_rate: int) -> np.ndarray:
+    """The settle part followed by the analysis window, float32 ``(time,)``."""
+    spec.check(sample_rate)
+    n = round((spec.settle_seconds + spec.window_seconds) * sample_rate)
+    t = np.arange(n, dtype=np.float64) / sample_rate
+    amp = 10.0 ** (spec.level_dbfs / 20.0)
+    return (amp * np.sin(2.0 * np.pi * spec.freq_hz * t)).astype(np.float32)
+
+
 def alias_collisions(spec: SineSpec, sample_rate: int, max_order: int) -> list[int]:
     """Partial orders ``k <= max_order`` of the test sine that fold onto a harmonic bin.
 
@@ -90,35 +119,6 @@ def check_alias_free(spec: SineSpec, sample_rate: int, max_order: int) -> None:
         f"sine {spec.freq_hz:g} Hz: its partial {hits[0]} (and {len(hits) - 1} more up to order "
         f"{max_order}) folds back onto a harmonic bin at {n} samples, so harmonics and aliasing "
         f"would be confused; nearest clean frequencies: {', '.join(f'{f:g} Hz' for f in clean)}")
-
-
-@dataclass(frozen=True)
-class SineSpec:
-    """A test sine: ``level_dbfs`` peak, analysed over ``window_seconds`` after ``settle_seconds``."""
-
-    freq_hz: float
-    level_dbfs: float
-    window_seconds: float = 1.0
-    settle_seconds: float = 0.25
-
-    def check(self, sample_rate: int) -> None:
-        """Raise ValueError unless the sine has a whole number of cycles in the window."""
-        n = round(self.window_seconds * sample_rate)
-        cycles = self.freq_hz * n / sample_rate
-        if abs(cycles - round(cycles)) > 1e-9 or not 0 < self.freq_hz < sample_rate / 2:
-            raise ValueError(
-                f"sine {self.freq_hz} Hz: expected a frequency below Nyquist with a whole number of "
-                f"cycles in {self.window_seconds} s at {sample_rate} Hz (a multiple of "
-                f"{sample_rate / n:g} Hz)")
-
-
-def make_sine(spec: SineSpec, sample_rate: int) -> np.ndarray:
-    """The settle part followed by the analysis window, float32 ``(time,)``."""
-    spec.check(sample_rate)
-    n = round((spec.settle_seconds + spec.window_seconds) * sample_rate)
-    t = np.arange(n, dtype=np.float64) / sample_rate
-    amp = 10.0 ** (spec.level_dbfs / 20.0)
-    return (amp * np.sin(2.0 * np.pi * spec.freq_hz * t)).astype(np.float32)
 
 
 def analysis_window(y: np.ndarray, spec: SineSpec, sample_rate: int) -> np.ndarray:
