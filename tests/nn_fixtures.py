@@ -20,11 +20,13 @@ MODELS = {
 }
 
 
-def write_checkpoint(model_name: str, path: Path, seed: int = 0) -> EffectModule:
-    """A randomly initialised module saved in Lightning's checkpoint format."""
+def write_checkpoint(model_name: str, path: Path, seed: int = 0, config: dict | None = None) -> EffectModule:
+    """A randomly initialised module saved in Lightning's checkpoint format (``config``: the
+    model config, default ``MODELS[model_name]``)."""
     torch.manual_seed(seed)
-    module = EffectModule(MODELS[model_name], plain(compose().train), SAMPLE_RATE)
-    if model_name == "shaper":  # a fresh shaper is the identity: give the table and core's output layer values
+    config = config or MODELS[model_name]
+    module = EffectModule(config, plain(compose().train), SAMPLE_RATE)
+    if config["type"] == "shaper":  # a fresh shaper is the identity: give the table and core's output layer values
         g = torch.Generator().manual_seed(seed + 1)
         with torch.no_grad():
             for p in module.model.parameters():
@@ -35,11 +37,11 @@ def write_checkpoint(model_name: str, path: Path, seed: int = 0) -> EffectModule
     return module
 
 
-def write_pair(root: Path, effect: str, model_name: str) -> tuple[Path, Path]:
+def write_pair(root: Path, effect: str, model_name: str, config: dict | None = None) -> tuple[Path, Path]:
     """Checkpoint ``<root>/checkpoints/<effect>-<model>/best.ckpt`` and its ONNX export."""
     pair = f"{effect}-{model_name}"
     ckpt = root / "checkpoints" / pair / "best.ckpt"
-    module = write_checkpoint(model_name, ckpt)
+    module = write_checkpoint(model_name, ckpt, config=config)
     onnx_path = root / "exported" / f"{pair}.onnx"
     export_onnx(module.model, onnx_path, SAMPLE_RATE, {"effect": effect, "model": model_name,
                                                         "mlflow_run_id": "test"})

@@ -67,8 +67,8 @@ def test_offline_bench_writes_every_report(smoke_repo, first_repro):
     assert list(rows[0]) == ["effect", "processor", "backend", "buffer_size", "mean_us", "p50_us", "p99_us",
                              "p999_us", "max_us", "jitter_us", "rtf", "rtf_worst", "throughput_sps",
                              "deadline_misses", "params", "weight_bytes"]
-    # smoke: 2 effects x (numba, numpy, pedalboard, 3 models x (onnx, torch), naive TCN) x 2 buffer sizes
-    assert len(rows) == 2 * 10 * 2
+    # smoke: 2 effects x (numba, numpy, pedalboard, 3 models x (onnx, numba, torch), naive TCN) x 2 buffer sizes
+    assert len(rows) == 2 * 13 * 2
     assert {r["buffer_size"] for r in rows} == {"64", "512"}
     assert any("naive" in r["processor"] for r in rows)
     for r in rows:
@@ -79,6 +79,9 @@ def test_offline_bench_writes_every_report(smoke_repo, first_repro):
     assert quality["tube"]["numpy:tube"]["esr"] < 1e-10
     assert 0 < quality["tube"]["onnx:tube-lstm"]["esr"]
     assert abs(quality["tube"]["onnx:tube-lstm"]["esr"] - quality["tube"]["torch:tube-lstm"]["esr"]) < 1e-4
+    for pair in ("tube-tcn", "tube-lstm", "bitcrush-shaper"):  # the Numba kernels compute what ONNX Runtime does
+        assert quality[pair.split("-")[0]][f"numba:{pair}"]["esr"] == pytest.approx(
+            quality[pair.split("-")[0]][f"onnx:{pair}"]["esr"], rel=1e-3, abs=1e-7)
     assert len(quality["tube"]["pedalboard:tube"]["sines"]) == 2  # smoke: 440 Hz at 2 levels
     # quality per kind of material beside the pooled figure
     lstm = quality["tube"]["onnx:tube-lstm"]
@@ -88,7 +91,9 @@ def test_offline_bench_writes_every_report(smoke_repo, first_repro):
     assert sum(c["share_of_error"] for c in lstm["by_category"].values()) == pytest.approx(1.0, abs=1e-4)
     assert lstm["by_group"]["guitar"]["share_of_error"] + lstm["by_group"]["measurement"]["share_of_error"] \
         == pytest.approx(1.0, abs=1e-4)
-    assert "### tube: quality per kind of material" in (smoke_repo / "reports/comparison.md").read_text()
+    comparison = (smoke_repo / "reports/comparison.md").read_text()
+    assert "### tube: quality per kind of material" in comparison
+    assert "### tube: networks compiled to Numba kernels" in comparison and "`numba:tube-lstm` |" in comparison
     summary = json.loads((smoke_repo / "reports/offline_bench.json").read_text())
     assert set(summary) == {"tube", "bitcrush"} and "targets" in summary["tube"]
     assert "| Complexity" in (smoke_repo / "reports/comparison.md").read_text()
@@ -100,7 +105,8 @@ def test_offline_bench_writes_every_report(smoke_repo, first_repro):
     keys = {(run, key) for run, key in db.execute(
         "SELECT r.name, m.key FROM runs r JOIN latest_metrics m ON m.run_uuid = r.run_uuid")}
     for run_name in ("tube-tcn", "bitcrush-lstm"):
-        assert {(run_name, "p99_us/bs0064"), (run_name, "torch/p99_us/bs0512"), (run_name, "quality/esr"),
+        assert {(run_name, "p99_us/bs0064"), (run_name, "torch/p99_us/bs0512"), (run_name, "numba/p99_us/bs0064"),
+                (run_name, "quality/esr"),
                 (run_name, "quality/guitar/esr"), (run_name, "quality/noise/residual_esr")} <= keys
     assert ("dsp-baseline", "p99_us/bs0064") in keys and ("dsp-baseline", "numpy/rtf/bs0512") in keys
     steps = {s for (s,) in db.execute("SELECT DISTINCT m.step FROM metrics m WHERE m.key = 'p99_us'")}
@@ -116,10 +122,10 @@ def test_realtime_bench_streams_every_processor_on_jack(smoke_repo, first_repro)
                              "processor_glitches", "scheduler_glitches", "processor_xruns", "scheduler_xruns",
                              "faults", "mean_us", "p99_us", "p999_us", "max_us", "rtf", "rtf_worst"]
     summary = json.loads((smoke_repo / "reports/realtime_bench.json").read_text())
-    # smoke: the tube effect, 9 processors (no naive TCN), buffer 256, 1 s each, under each
+    # smoke: the tube effect, 12 processors (no naive TCN), buffer 256, 1 s each, under each
     # scheduling mode this machine permits (real time first)
-    processors = ["numba:tube", "numpy:tube", "pedalboard:tube", "onnx:tube-tcn", "torch:tube-tcn",
-                  "onnx:tube-lstm", "torch:tube-lstm", "onnx:tube-shaper", "torch:tube-shaper"]
+    processors = ["numba:tube", "numpy:tube", "pedalboard:tube"] + [
+        f"{backend}:tube-{model}" for model in ("tcn", "lstm", "shaper") for backend in ("onnx", "numba", "torch")]
     modes = [m for m in ("realtime", "normal") if m in summary["scheduling"]]  # the JSON's keys are sorted
     assert "normal" in modes and len(rows) == len(processors) * len(modes)
     assert [r["processor"] for r in rows] == processors * len(modes)

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from distortion_bench.bench.selection import is_dsp_reference
+
 #: what the plan expected, per feature (DSP column, neural column)
 PLAN = {
     "Complexity": ("O(N), linear per sample", "O(N x layers x kernel)"),
@@ -104,7 +106,7 @@ def capture_summary(effect: str, entries: Sequence[Mapping[str, Any]]) -> str:
     ``by_group.guitar.residual_esr``); the Numba reference is left out.
     """
     lines = []
-    for e in sorted((e for e in entries if not e["name"].startswith("numba:")),
+    for e in sorted((e for e in entries if not is_dsp_reference(e["name"])),
                     key=lambda e: (e["quality"].get("residual_esr") is None, e["quality"].get("residual_esr") or 0.0)):
         q = e["quality"]
         res = q.get("residual_esr")
@@ -137,7 +139,7 @@ def material_table(effect: str, entries: Sequence[Mapping[str, Any]]) -> str:
     ``entries``: per processor ``name`` and ``quality`` with ``by_group`` and ``by_category``
     (see :func:`~distortion_bench.analysis.quality.quality_by_material`).
     """
-    shown = [e for e in entries if not e["name"].startswith("numba:")]
+    shown = [e for e in entries if not is_dsp_reference(e["name"])]
     if not shown or "by_category" not in shown[0]["quality"]:
         return ""
     first = shown[0]["quality"]
@@ -158,6 +160,65 @@ def material_table(effect: str, entries: Sequence[Mapping[str, Any]]) -> str:
         extent = f" ({ref['takes']}, {ref['seconds']:.1f} s)" if "takes" in ref else ""
         cells = [_esr_cell(e["quality"] if part == "" else e["quality"][part][key]) for e in shown]
         lines.append(f"| {label}{extent} | " + " | ".join(cells) + " |")
+    return "\n".join([*lines, ""])
+
+
+def kernel_table(effect: str, entries: Sequence[Mapping[str, Any]], rows: Sequence[Mapping[str, Any]],
+                 peak_macs_per_ns: float | None, peak_text: str) -> str:
+    """The Numba network kernels against ONNX Runtime and against their arithmetic.
+
+    ``entries``: per processor ``name``, ``backend``, ``model`` and ``extra`` (the kernel's
+    ``macs_per_sample`` and ``activations_per_sample``); ``rows``: the effect's timing rows.
+    Per kernel: p50 / p99 per buffer size beside ONNX Runtime's (and the speed-up), the fitted
+    fixed cost and per-sample cost, and the per-sample cost at the largest buffer against the
+    arithmetic limit (multiply-adds per sample / the stated peak).
+    """
+    kernels = [e for e in entries if e.get("backend") == "numba" and (e.get("extra") or {}).get("macs_per_sample")]
+    if not kernels:
+        return ""
+    by = {n: {int(r["buffer_size"]): r for r in rows if r["name"] == n} for n in
+          {e["name"] for e in kernels} | {f"onnx:{effect}-{e['model']}" for e in kernels} | {f"numba:{effect}"}}
+    sizes = sorted({int(r["buffer_size"]) for r in rows})
+    head = "| kernel | " + " | ".join(f"@{b}" for b in sizes) + " |"
+    lines = [f"### {effect}: networks compiled to Numba kernels", "",
+             "p50 / p99 per call in us, ONNX Runtime's p50 in brackets and how many times faster the "
+             "kernel is; the DSP reference (`numba:" + effect + "`) for scale.", "", head,
+             "|---|" + "---|" * len(sizes)]
+    for e in kernels:
+        mine, ort = by[e["name"]], by[f"onnx:{effect}-{e['model']}"]
+        cells = []
+        for b in sizes:
+            if b not in mine:
+                cells.append("n/a")
+                continue
+            cell = f"{mine[b]['p50_us']:.1f} / {mine[b]['p99_us']:.1f}"
+            if b in ort:
+                cell += f" ({ort[b]['p50_us']:.1f}, x{ort[b]['p50_us'] / mine[b]['p50_us']:.1f})"
+            cells.append(cell)
+        lines.append(f"| `{e['name']}` | " + " | ".join(cells) + " |")
+    dsp = by[f"numba:{effect}"]
+    if dsp:
+        lines.append(f"| `numba:{effect}` (DSP) | " + " | ".join(
+            f"{dsp[b]['p50_us']:.1f} / {dsp[b]['p99_us']:.1f}" if b in dsp else "n/a" for b in sizes) + " |")
+    lines += ["", "Cost model (p50 fit) and arithmetic. The limit is multiply-adds per sample at the stated "
+              f"peak ({peak_text}); the fraction is that limit over the per-sample cost at the largest buffer.", "",
+              "| kernel | fixed + per sample | ONNX Runtime: fixed + per sample | multiply-adds / activations "
+              "per sample | per sample @largest | arithmetic limit | of the peak |", "|---|---|---|---|---|---|---|"]
+    for e in kernels:
+        mine = sorted(by[e["name"]].values(), key=lambda r: r["buffer_size"])
+        ort = sorted(by[f"onnx:{effect}-{e['model']}"].values(), key=lambda r: r["buffer_size"])
+        if not mine:
+            continue
+        fixed, per = cost_model(mine)
+        ofixed, oper = cost_model(ort) if ort else (float("nan"), float("nan"))
+        extra = e["extra"]
+        last = mine[-1]
+        ns = 1000.0 * last["p50_us"] / last["buffer_size"]
+        limit = extra["macs_per_sample"] / peak_macs_per_ns if peak_macs_per_ns else None
+        lines.append(
+            f"| `{e['name']}` | {_fmt(fixed, '.1f')} us + {per:.0f} ns | {_fmt(ofixed, '.1f')} us + {_fmt(oper, '.0f')} ns "
+            f"| {extra['macs_per_sample']:,} / {extra['activations_per_sample']:,} | {ns:.0f} ns "
+            f"| {_fmt(limit, '.1f')} ns | {_fmt(None if limit is None else 100 * limit / ns, '.0f')} % |")
     return "\n".join([*lines, ""])
 
 

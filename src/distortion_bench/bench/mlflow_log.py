@@ -33,11 +33,13 @@ def metric_prefix(processor: str, backend: str) -> str:
     """'' for the deployment backend of a processor kind, else ``<backend>/`` or ``naive/``.
 
     ``processor`` and ``backend`` are the report labels (``tcn``, ``tcn-naive``, ``dsp``;
-    ``onnxruntime``, ``torch``, ``numba``, ...).
+    ``onnxruntime``, ``torch``, ``numba``, ...). A model's own metrics are ONNX Runtime's; its
+    Numba kernel logs ``numba/...`` and PyTorch ``torch/...`` beside them on the same run. The DSP
+    baseline's are Numba's.
     """
     if processor.endswith("-naive"):
         return "naive/"
-    if backend in ("onnxruntime", "numba"):
+    if backend == "onnxruntime" or (backend == "numba" and processor == "dsp"):
         return ""
     return f"{backend}/"
 

@@ -43,12 +43,14 @@ from distortion_bench.atomic import atomic_directory, write_json, write_text
 from distortion_bench.audio_io import write_audio
 from distortion_bench.bench import mlflow_log
 from distortion_bench.bench.common import csv_text, test_takes
-from distortion_bench.bench.comparison import capture_summary, comparison_markdown, effect_table, material_table
+from distortion_bench.bench.comparison import (capture_summary, comparison_markdown, effect_table, kernel_table,
+                                               material_table)
 from distortion_bench.bench.selection import BenchEntry, bench_effects, bench_entries
 from distortion_bench.config import plain
 from distortion_bench.engine.processor import Processor, ProcessorFacts
 from distortion_bench.engine.registry import build_processor
 from distortion_bench.errors import ConfigError
+from distortion_bench.kernels.vector_peak import vector_peak
 from distortion_bench.tracking import tracking_uri
 
 log = logging.getLogger(__name__)
@@ -233,6 +235,17 @@ def speed_targets(rows: Sequence[Mapping[str, Any]], effect: str, entries: Seque
                 ratio = stream["p50_us"] / naive["p50_us"]
                 out[f"{e.model}_streaming_over_naive_bs0032"] = {"value": ratio, "target": "<= 0.25",
                                                                  "met": ratio <= 0.25}
+        if e.backend == "numba" and e.model is not None:
+            onnx = {b: _find(rows, f"onnx:{effect}-{e.model}", b) for b in sizes}
+            speedups = {b: onnx[b]["p50_us"] / _find(rows, e.name, b)["p50_us"]
+                        for b in sizes if onnx[b] and _find(rows, e.name, b)}
+            if speedups:
+                worst = min(speedups.values())
+                out[f"{e.model}_numba_speedup_over_onnx_min"] = {"value": worst, "target": "> 1 at every buffer size",
+                                                                  "met": worst > 1.0}
+            if 32 in speedups:
+                out[f"{e.model}_numba_speedup_over_onnx_bs0032"] = {"value": speedups[32], "target": ">= 3",
+                                                                     "met": speedups[32] >= 3.0}
         if e.backend == "torch":
             small = [b for b in sizes if b <= 512]
             wins = {b: _find(rows, f"onnx:{effect}-{e.model}", b)["p50_us"] / _find(rows, e.name, b)["p50_us"]
@@ -416,14 +429,18 @@ def run(cfg: DictConfig) -> None:
                 stem = name.replace(":", "_")
                 write_audio(tmp / res.effect / f"{stem}.wav", audio, sr)
     tables = []
+    peak = vector_peak()
     for res in results:
-        entries = [{"name": e.name, "params": res.facts[e.name].parameters,
+        entries = [{"name": e.name, "backend": e.backend, "model": e.model, "extra": res.facts[e.name].extra,
+                    "params": res.facts[e.name].parameters,
                     "weight_bytes": res.facts[e.name].weight_bytes, "state_bytes": res.facts[e.name].state_bytes,
                     "peak_rss_bytes": (res.memory.get(e.name) or {}).get("peak_rss_bytes"),
                     "quality": res.quality[e.name]} for e in res.entries]
         tables.append(effect_table(res.effect, entries, [r for r in rows if r["effect"] == res.effect], sr))
         tables.append(capture_summary(res.effect, entries))
         tables.append(material_table(res.effect, entries))
+        tables.append(kernel_table(res.effect, entries, [r for r in rows if r["effect"] == res.effect],
+                                   peak.macs_per_ns if peak else None, peak.describe() if peak else "unknown"))
     write_text(reports / "comparison.md",
                comparison_markdown(tables, machine_description(), "make repro  (dvc repro offline_bench)", sr))
     for res in results:

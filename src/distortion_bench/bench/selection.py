@@ -12,7 +12,7 @@ from distortion_bench.errors import ConfigError
 BACKEND_LABELS = {"numpy": "numpy", "numba": "numba", "pedalboard": "pedalboard",
                   "torch": "torch", "onnx": "onnxruntime", "onnx-naive": "onnxruntime"}
 DSP_BACKENDS = ("numpy", "numba", "pedalboard")
-NEURAL_BACKENDS = ("onnx", "torch")
+NEURAL_BACKENDS = ("onnx", "numba", "torch")
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class BenchEntry:
     """One processor of a benchmark.
 
     Attributes:
-        name: registry name (``numba:tube``, ``onnx:tube-tcn``, ``onnx-naive:tube-tcn``).
+        name: registry name (``numba:tube``, ``onnx:tube-tcn``, ``numba:tube-tcn``, ``onnx-naive:tube-tcn``).
         effect: key of ``effects``.
         processor: report label: ``dsp`` (project DSP), ``pedalboard``, a model key (``tcn``),
             or ``<model>-naive``.
@@ -36,12 +36,19 @@ class BenchEntry:
 
     @property
     def is_reference(self) -> bool:
-        return self.name == f"numba:{self.effect}"
+        return is_dsp_reference(self.name)
 
     @property
     def file_stem(self) -> str:
         """A file-name-safe form of ``name``."""
         return self.name.replace(":", "_")
+
+
+def is_dsp_reference(name: str) -> bool:
+    """Whether a registry name is an effect's DSP reference (``numba:tube``; a Numba-compiled
+    network, ``numba:tube-lstm``, is not)."""
+    backend, _, target = name.partition(":")
+    return backend == "numba" and "-" not in target
 
 
 def bench_entries(cfg: DictConfig, effect: str) -> list[BenchEntry]:

@@ -4,6 +4,8 @@ Names are ``<backend>:<target>``:
 
 - ``numpy:<effect>``, ``numba:<effect>``, ``pedalboard:<effect>``: DSP, ``<effect>`` a key of
   ``effects`` (e.g. ``numba:tube``);
+- ``numba:<effect>-<model>``: the exported file ``<exported>/<effect>-<model>.onnx`` compiled to a
+  Numba kernel (:mod:`.numba_nn_processor`);
 - ``torch:<effect>-<model>``: the trained checkpoint ``<checkpoints>/<effect>-<model>/best.ckpt``;
 - ``onnx:<effect>-<model>``: the exported file ``<exported>/<effect>-<model>.onnx``;
 - ``onnx-naive:<effect>-<model>``: the same TCN file run without its caches, recomputing the
@@ -43,6 +45,11 @@ def build_processor(name: str, cfg: DictConfig, threads: int = 1) -> Processor:
         raise ConfigError(f"processor {name!r}: expected '<backend>:<target>' with backend one of {list(BACKENDS)}")
     effect = _effect_of(cfg, name, target)
     sample_rate = int(cfg.audio.sample_rate)
+    if backend == "numba" and "-" in target:
+        # imported here: loading the compiled kernels costs ~1 s, which other processors need not pay
+        from distortion_bench.engine.numba_nn_processor import NumbaNetworkProcessor
+
+        return NumbaNetworkProcessor(Path(cfg.paths.exported) / f"{target}.onnx", name, effect)
     if backend in ("numpy", "numba"):
         return dsp_processor(plain(cfg.effects[effect]), effect, sample_rate, backend)
     if backend == "pedalboard":

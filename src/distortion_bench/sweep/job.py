@@ -2,8 +2,9 @@
 
 The job gets its trained model from :func:`..training.trained_model` (trained once per training
 config, whatever the buffer size), then measures it the way the offline stage does: quality of
-the ONNX model against the Numba DSP on the test takes, and per-buffer time of the ONNX model
-and the Numba reference interleaved in blocks at ``bench.buffer_size``; with
+the ONNX model against the Numba DSP on the test takes, and per-buffer time of the ONNX model,
+the same file compiled to a Numba kernel (``numba_nn_*`` metrics) and the Numba DSP reference
+interleaved in blocks at ``bench.buffer_size``; with
 ``sweep.realtime``, also a real-time stream on ``audio.backend``.
 
 Its child run (under the multirun's parent, see :mod:`.callbacks`) gets the job's overrides as
@@ -32,6 +33,7 @@ from distortion_bench.bench.common import test_takes
 from distortion_bench.config import plain
 from distortion_bench.engine.dsp_processors import dsp_processor
 from distortion_bench.engine.nn_processors import OnnxProcessor
+from distortion_bench.engine.numba_nn_processor import NumbaNetworkProcessor
 from distortion_bench.errors import ConfigError
 from distortion_bench.sweep.training import trained_model
 
@@ -39,7 +41,8 @@ log = logging.getLogger(__name__)
 PARENT_FILE = "mlflow_parent.json"
 PARENT_ENV = "DISTORTION_BENCH_PARENT_RUN"
 #: child-run metrics the parent's summary reads
-SUMMARY_METRICS = ("esr", "residual_esr", "rtf", "rtf_worst", "p50_us", "p99_us", "params")
+SUMMARY_METRICS = ("esr", "residual_esr", "rtf", "rtf_worst", "p50_us", "p99_us", "numba_nn_p50_us",
+                   "numba_nn_p99_us", "params")
 
 
 def _measure(cfg: DictConfig, effect: str, model: dict[str, Any]) -> dict[str, float]:
@@ -47,16 +50,19 @@ def _measure(cfg: DictConfig, effect: str, model: dict[str, Any]) -> dict[str, f
     bs = int(cfg.bench.buffer_size)
     onnx = OnnxProcessor(model["onnx"], f"onnx:{effect}-{model['key']}", effect, int(cfg.bench.threads))
     numba = dsp_processor(plain(cfg.effects[effect]), effect, sr, "numba")
+    kernel = NumbaNetworkProcessor(model["onnx"], f"numba:{effect}-{model['key']}", effect)
     dry_takes, target_takes, _ = test_takes(cfg, effect)
     dry, target = np.concatenate(dry_takes), np.concatenate(target_takes)
     quality = signal_quality(dry, target, stream_takes(onnx, dry_takes, int(cfg.bench.quality.buffer_size)))
-    timing = AudioBenchmark({"onnx": onnx, "numba": numba}, sr, TimingConfig(**plain(cfg.bench.timing))).run(dry, bs)
-    t, ref = timing["onnx"], timing["numba"]
+    timing = AudioBenchmark({"onnx": onnx, "numba_nn": kernel, "numba": numba}, sr,
+                            TimingConfig(**plain(cfg.bench.timing))).run(dry, bs)
+    t, ref, nn = timing["onnx"], timing["numba"], timing["numba_nn"]
     out = {k: v for k, v in quality.items() if v is not None}
     out.update({"rtf": t.rtf, "rtf_worst": t.rtf_worst, "p50_us": t.p50_us, "p99_us": t.p99_us,
                 "p999_us": t.p999_us, "max_us": t.max_us, "jitter_us": t.jitter_us,
                 "deadline_misses": float(t.deadline_misses), "throughput_sps": t.throughput_sps,
-                "numba_p50_us": ref.p50_us, "params": float(onnx.facts().parameters),
+                "numba_p50_us": ref.p50_us, "numba_nn_p50_us": nn.p50_us, "numba_nn_p99_us": nn.p99_us,
+                "numba_nn_rtf": nn.rtf, "params": float(onnx.facts().parameters),
                 "train_seconds": float(model["report"]["train_seconds"]), "reused_model": float(model["reused"])})
     if cfg.sweep.realtime:
         from distortion_bench.bench.realtime import stream_one

@@ -13,7 +13,7 @@ from distortion_bench.atomic import write_text
 from distortion_bench.bench.common import csv_text
 
 COLUMNS = ("name", "status", "model", "size", "buffer_size", "params", "esr", "residual_esr", "rtf", "rtf_worst",
-           "p50_us", "p99_us", "error")
+           "p50_us", "p99_us", "numba_nn_p50_us", "numba_nn_p99_us", "error")
 HEATMAPS = (("esr", "test ESR", "{:.3g}"), ("rtf", "RTF (mean)", "{:.3f}"), ("p99_us", "p99 time per buffer (us)", "{:.0f}"))
 
 

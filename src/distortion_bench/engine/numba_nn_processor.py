@@ -1,0 +1,130 @@
+"""Trained networks run as Numba kernels, built from their exported ONNX files.
+
+``numba:<effect>-<model>`` in the registry (beside ``numba:<effect>`` for the DSP). The weights,
+structure and state layout come from the ONNX file (:mod:`distortion_bench.kernels.onnx_plan`);
+the kernels (:mod:`distortion_bench.kernels.recurrent`, :mod:`distortion_bench.kernels.tcn`)
+are compiled once per machine and cached on disk by Numba. State, scratch and output live in
+arrays allocated when the processor is built, so a call allocates nothing (the output array
+grows, once, only when a buffer is longer than any before).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from distortion_bench.engine.processor import GrowingBuffer, Processor, ProcessorFacts, check_input
+from distortion_bench.kernels.activations import GATE_MAX_ABS_ERROR, TANH_MAX_ABS_ERROR
+from distortion_bench.kernels.onnx_plan import RecurrentPlan, TcnPlan, read_plan
+from distortion_bench.kernels.recurrent import gru_kernel, lstm_kernel, scratch_size
+from distortion_bench.kernels.tcn import initial_layout, pack, scratch_shape, state_shape, tcn_kernel
+from distortion_bench.onnx_contract import OnnxModelError, read_onnx_contract
+
+#: max abs difference from ONNX Runtime accepted when the processor checks itself on build
+VERIFY_TOLERANCE = 1e-4
+#: samples of the build-time check (noise bursts at several levels, cut into uneven buffers)
+VERIFY_SAMPLES = 6000
+
+
+def verify_signal(samples: int = VERIFY_SAMPLES, seed: int = 1234) -> np.ndarray:
+    """``(samples,)`` float32: noise at -30, -12 and 0 dBFS peak, then silence (a fixed test)."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1.0, 1.0, samples).astype(np.float32)
+    thirds = np.array_split(np.arange(samples), 4)
+    for idx, gain in zip(thirds, (10 ** (-30 / 20), 10 ** (-12 / 20), 1.0, 0.0)):
+        x[idx] *= np.float32(gain)
+    return x
+
+
+class NumbaNetworkProcessor(Processor):
+    """An exported LSTM, GRU, shaper or TCN run by a compiled Numba kernel, batch 1, float32.
+
+    Args:
+        path: the exported ``.onnx`` file (the only source of weights and structure).
+        name: registry name, e.g. ``numba:tube-lstm``.
+        effect: the effect it emulates.
+        verify: run :data:`VERIFY_SAMPLES` of noise through the kernel and ONNX Runtime on build
+            and refuse the file if they differ by more than :data:`VERIFY_TOLERANCE`.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], name: str, effect: str, verify: bool = True) -> None:
+        self.path = Path(path)
+        self.name, self.effect = name, effect
+        self.plan: RecurrentPlan | TcnPlan = read_plan(self.path)
+        self.parameters = int(read_onnx_contract(self.path).metadata.get("params", 0))
+        self.out = GrowingBuffer()
+        plan = self.plan
+        if isinstance(plan, RecurrentPlan):
+            self.kind = "recurrent"
+            self._kernel = lstm_kernel if plan.cell == "lstm" else gru_kernel
+            self.state = np.zeros((plan.state_rows, plan.hidden), np.float32)
+            self.scratch = np.zeros(scratch_size(plan.gates, plan.hidden), np.float32)
+            self._table = plan.table
+            self._skip = bool(plan.skip)
+        else:
+            self.kind = "tcn"
+            self.layout = initial_layout(plan.channels, plan.blocks)
+            self.state = np.zeros(state_shape(plan.channels, plan.contexts), np.float32)
+            self.scratch = np.zeros(scratch_shape(plan.channels), np.float32)
+        self._weights = plan.weights if isinstance(plan, RecurrentPlan) else pack(plan)
+        if verify:
+            self._verify()
+
+    def process_buffer(self, x: np.ndarray) -> np.ndarray:
+        check_input(x)
+        out = self.out.view(x.shape[0])
+        if self.kind == "tcn":
+            tcn_kernel(x, out, self._weights, self.layout, self.state, self.scratch)
+        else:
+            self._kernel(x, out, self._weights, self.state, self.scratch, self._table, self._skip)
+        return out
+
+    def reset(self) -> None:
+        self.state.fill(0.0)
+        if self.kind == "tcn":
+            self.layout[:] = initial_layout(self.plan.channels, self.plan.blocks)  # type: ignore[union-attr]
+
+    def state_arrays(self) -> list[np.ndarray]:
+        """The carried state as ONNX names it (``h``/``c`` ``(1, 1, H)``, ``cache<i>`` ``(1, C, ctx)``):
+        copies, for comparing with ONNX Runtime's state."""
+        if self.kind == "tcn":
+            plan = self.plan
+            assert isinstance(plan, TcnPlan)
+            c, c4, positions = plan.channels, int(self.layout[0]), self.layout[2 + 2 * len(plan.blocks):]
+            return [self.state[i * c4:i * c4 + c, p - ctx:p].copy()[None]
+                    for i, (ctx, p) in enumerate(zip(plan.contexts, positions))]
+        rows = self.plan.state_rows // self.plan.layers  # type: ignore[union-attr]
+        return [self.state[r::rows].copy()[:, None, :] for r in range(rows)]
+
+    def _verify(self) -> None:
+        from distortion_bench.engine.nn_processors import OnnxProcessor
+
+        x = verify_signal()
+        reference = OnnxProcessor(self.path, f"onnx:{self.name}", self.effect).process_signal(x, 509)
+        mine = self.process_signal(x, 509)
+        self.reset()
+        err = float(np.max(np.abs(mine - reference)))
+        if not err <= VERIFY_TOLERANCE:
+            raise OnnxModelError(
+                f"{self.path}: the Numba kernel built from this {self.plan.model_type} graph differs from ONNX "
+                f"Runtime by {err:.3g} (expected <= {VERIFY_TOLERANCE}): the graph is wired differently from "
+                "what the kernel builder understands (nn/export.py writes the graphs it expects)")
+
+    def facts(self) -> ProcessorFacts:
+        plan = self.plan
+        extra: dict[str, Any] = {"model_type": plan.model_type, "macs_per_sample": plan.macs_per_sample,
+                                 "activations_per_sample": plan.activations_per_sample}
+        if isinstance(plan, TcnPlan):
+            extra["receptive_field_samples"] = 1 + sum(plan.contexts)
+        table = plan.table.nbytes if isinstance(plan, RecurrentPlan) else 0
+        # memory as the kernel holds it: packed (and for a TCN channel-padded) weights, and the
+        # whole state array (a TCN's history rows are SPAN samples longer than its contexts)
+        return ProcessorFacts(
+            name=self.name, backend="numba", effect=self.effect, parameters=self.parameters,
+            weight_bytes=int(self._weights.nbytes + table), state_bytes=int(self.state.nbytes), tolerance=0.0,
+            notes="network compiled to a Numba kernel from the ONNX file; tanh and sigmoid by a rational "
+                  f"approximation (abs error <= {TANH_MAX_ABS_ERROR:g}, gated products <= {GATE_MAX_ABS_ERROR:g})",
+            extra=extra)
