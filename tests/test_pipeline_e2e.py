@@ -194,31 +194,38 @@ def test_dvc_experiment_with_hydra_overrides(smoke_repo, first_repro, tmp_path):
     try:
         run(["git", "add", "-A"], repo)
         run(["git", "commit", "-q", "-m", "smoke baseline"], repo)
-        # DVC composes conf/ with the -S overrides only: the smoke snapshot's own override is repeated
-        out = run([sys.executable, "-m", "dvc", "exp", "run", "-n", "lstm4", "-S", "experiment=smoke",
-                   "-S", "models.lstm.size=4"], repo)
-        assert "Running stage 'train@tube-lstm'" in out and "Running stage 'train@bitcrush-lstm'" in out
-        assert "Running stage 'train@tube-tcn'" not in out and "Running stage 'prepare_dry'" not in out
+        # DVC composes conf/ with the -S overrides only: the smoke snapshot's own override is repeated.
+        # A bench-only parameter, so the experiment re-runs one stage (retraining models here cost
+        # minutes of the test budget and showed nothing more about the composition).
+        out = run([sys.executable, "-m", "dvc", "exp", "run", "-n", "listen05", "-S", "experiment=smoke",
+                   "-S", "bench.listen_seconds=0.5"], repo)
+        assert "Running stage 'offline_bench'" in out
+        for stage in ("prepare_dry", "train@tube-lstm", "export_onnx@tube-lstm", "realtime_bench"):
+            assert f"Running stage '{stage}'" not in out
         params = yaml.safe_load((repo / "params.yaml").read_text())
-        assert params["models"]["lstm"]["size"] == 4 and params["data"]["segment_seconds"] == 0.25
+        assert params["bench"]["listen_seconds"] == 0.5 and params["data"]["segment_seconds"] == 0.25
         listed = subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--json"], cwd=repo,
                                 capture_output=True, text=True)
         assert listed.returncode == 0, listed.stderr
         shown = json.loads(listed.stdout)
         exps = [e for base in shown for e in (base.get("experiments") or [])]
-        named = [e for e in exps if any(r.get("name") == "lstm4" for r in e.get("revs", []))]
+        named = [e for e in exps if any(r.get("name") == "listen05" for r in e.get("revs", []))]
         assert named, shown
         rev = named[0]["revs"][0]["data"]
         metrics = rev["metrics"]
         train_report = metrics["reports/train/tube-lstm.json"]["data"]
-        assert train_report["size"] == 4 and train_report["test"]["esr"] > 0
+        assert train_report["size"] == 8 and train_report["test"]["esr"] > 0   # the smoke model, kept
         bench = metrics["reports/offline_bench.json"]["data"]
         assert "p99_us_bs0064" in bench["tube"]["processors"]["onnx:tube-lstm"]
-        assert rev["params"]["params.yaml"]["data"]["models"]["lstm"]["size"] == 4
+        assert rev["params"]["params.yaml"]["data"]["bench"]["listen_seconds"] == 0.5
+        # the processed audio was rewritten at the new length
+        info = subprocess.run([sys.executable, "-c", "import soundfile,sys; print(soundfile.info(sys.argv[1]).frames)",
+                               str(repo / "data/processed/tube/onnx_tube-lstm.wav")], capture_output=True, text=True)
+        assert int(info.stdout) == 24000, info.stderr
         check = subprocess.run([sys.executable, "-m", "pipeline.compose_params", "--check", "--repo", str(repo)],
                                cwd=repo, capture_output=True, text=True)
         assert check.returncode == 0, check.stderr
-        assert "models.lstm.size=4" in check.stdout
+        assert "bench.listen_seconds=0.5" in check.stdout
     finally:
         for key in env_git:
             os.environ.pop(key, None)
