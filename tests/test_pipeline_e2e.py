@@ -200,7 +200,7 @@ def test_dvc_experiment_with_hydra_overrides(smoke_repo, first_repro, tmp_path):
         out = run([sys.executable, "-m", "dvc", "exp", "run", "-n", "listen05", "-S", "experiment=smoke",
                    "-S", "bench.listen_seconds=0.5"], repo)
         assert "Running stage 'offline_bench'" in out
-        for stage in ("prepare_dry", "train@tube-lstm", "export_onnx@tube-lstm", "realtime_bench"):
+        for stage in ("prepare_dry", "train@tube-lstm", "export_onnx@tube-lstm"):
             assert f"Running stage '{stage}'" not in out
         params = yaml.safe_load((repo / "params.yaml").read_text())
         assert params["bench"]["listen_seconds"] == 0.5 and params["data"]["segment_seconds"] == 0.25

@@ -6,6 +6,7 @@ Examples (from the repository root, after ``make repro`` has trained and exporte
     distortion-bench evaluate --input my_di/ --processors onnx:tube-lstm,onnx:tube-tcn
     distortion-bench evaluate --input my_di/ --levels -18,-6,0 --output reports/evaluate/my_di
     distortion-bench live --processor onnx:tube-lstm --buffer 128
+    distortion-bench live --processor numba:tube-lstm --buffer 32   # the same network as a Numba kernel
     distortion-bench live --processor numba:tube --input guitar.wav --output out.wav --analyzer
     distortion-bench live --processor onnx:tube-tcn --backend default --capture --seconds 30
 
@@ -37,7 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("devices", help="list PortAudio devices and host APIs")
     live = sub.add_parser("live", help="run one processor in a real-time stream")
-    live.add_argument("--processor", required=True, help="registry name, e.g. onnx:tube-lstm, numba:tube")
+    live.add_argument("--processor", required=True,
+                      help="registry name, e.g. onnx:tube-lstm, numba:tube-lstm (the network as a Numba kernel), "
+                           "numba:tube (the DSP)")
     live.add_argument("--buffer", type=int, default=128, help="frames per callback (default 128)")
     live.add_argument("--backend", choices=["default", "jack_dummy"], help="audio backend (default: audio.backend)")
     live.add_argument("--realtime", choices=["auto", "on", "off"],
