@@ -1,32 +1,39 @@
 # The README's two commands: `make repro` (set up, run the whole pipeline) and `make test`
 # (set up, run the test suite). Both are idempotent and work from a clean clone.
 SHELL := /bin/bash
-PYTHON ?= python3.11
-VENV := .venv
+# The interpreter (3.11, 3.12 or 3.13): PYTHON=python3.12 or a path; empty = the newest supported
+# python3.1x that runs on PATH (scripts/python_env.sh says which, or that none is there).
+PYTHON ?=
+VENV ?= .venv
 BIN := $(CURDIR)/$(VENV)/bin
-STAMP := $(VENV)/.installed
+# A package index for the PyTorch build (README, "Python and PyTorch"); empty = chosen for you.
+export TORCH_INDEX
 # DVC stage commands call `python`: make it the project's interpreter.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup system-deps repro test params ui help
+.PHONY: setup system-deps test-system-deps cluster-system-deps repro test test-matrix test-cluster params ui report help
 
 help:
 	@echo "make repro   set up, then run the whole pipeline (dvc repro)"
-	@echo "make test    set up, then run the test suite"
+	@echo "make test    set up, then run the test suite (PYTHON=python3.12 to choose the interpreter)"
+	@echo "make test-matrix  the fast tests under each other supported Python found"
+	@echo "make test-cluster a sweep through a private local SLURM cluster and mlflow server"
 	@echo "make params  recompose params.yaml from conf/ (ARGS='experiment=smoke' for overrides)"
 	@echo "make ui      open the MLflow UI on the embedded store (http://127.0.0.1:5000)"
+	@echo "make report  rebuild reports/site/index.html from the results on disk"
 
 system-deps:
 	@bash scripts/install_system_deps.sh
 
-# Re-installs only when the dependency list changes.
-$(STAMP): pyproject.toml
-	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,realtime]'
-	@touch $(STAMP)
+test-system-deps:
+	@bash scripts/install_system_deps.sh --test
 
-setup: system-deps $(STAMP)
+cluster-system-deps:
+	@bash scripts/install_system_deps.sh --cluster
+
+# Creates $(VENV) (again if it holds another Python version); installs only when pyproject.toml changes.
+setup: system-deps
+	@bash scripts/python_env.sh setup $(VENV) $(PYTHON)
 
 params: setup
 	$(BIN)/python -m pipeline.compose_params $(ARGS)
@@ -34,8 +41,22 @@ params: setup
 repro: setup
 	$(BIN)/dvc repro
 
-test: setup
+test: setup test-system-deps
+	@echo "make test: $$($(BIN)/python --version) in $(VENV)"
 	$(BIN)/python -m pytest
+
+# The fast (non-e2e) tests under every other supported Python found (PATH or pyenv), each in its
+# own .venv-py3.X; a version that is not installed is reported as such. Run by .ci/run.
+test-matrix: test-system-deps
+	@bash scripts/test_matrix.sh $(PYTHON)
+
+report: setup
+	$(BIN)/distortion-bench report
+
+# A sweep through a private single-node SLURM cluster (munge, slurmctld, slurmd) and a real
+# mlflow server, all on loopback and stopped afterwards (README, "From one laptop to a cluster").
+test-cluster: setup cluster-system-deps
+	@bash scripts/test_cluster.sh $(BIN)
 
 # Run from the repository root: artifacts live in ./mlruns beside mlflow.db.
 ui: setup

@@ -3,10 +3,18 @@
 #   libsndfile1      soundfile's audio I/O
 #   portaudio19-dev  PyAudio (compiled against PortAudio) for the real-time engine
 #   jackd2           JACK server with the dummy driver: a real audio clock without a sound card
+# With --test, also what the test suite needs:
+#   chromium         the report page's browser test (Playwright drives this one; it downloads none)
+# With --cluster, what `make test-cluster` needs:
+#   slurm-wlm munge  a private single-node SLURM cluster (scripts/test_cluster.sh)
 # As root it uses apt-get directly, otherwise `sudo -n`. Without either it says what to install.
 set -euo pipefail
 
 PACKAGES=(libsndfile1 portaudio19-dev jackd2)
+case "${1:-}" in
+    --test) PACKAGES+=(chromium) ;;
+    --cluster) PACKAGES+=(slurm-wlm munge) ;;
+esac
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "install_system_deps: not a Debian/Ubuntu system; install these yourself: ${PACKAGES[*]}" >&2

@@ -1,4 +1,4 @@
-"""``distortion-bench``: run one processor live, evaluate your own recordings, or list devices.
+"""``distortion-bench``: run one processor live, evaluate your own recordings, build the report page, or list devices.
 
 Examples (from the repository root, after ``make repro`` has trained and exported the models)::
 
@@ -9,6 +9,7 @@ Examples (from the repository root, after ``make repro`` has trained and exporte
     distortion-bench live --processor numba:tube-lstm --buffer 32   # the same network as a Numba kernel
     distortion-bench live --processor numba:tube --input guitar.wav --output out.wav --analyzer
     distortion-bench live --processor onnx:tube-tcn --backend default --capture --seconds 30
+    distortion-bench report --open      # reports/site/index.html from the results on disk
 
 ``--backend`` defaults to ``audio.backend`` of the config (``jack_dummy``: no sound card
 needed, nothing is heard); ``default`` plays through the sound card. ``--realtime`` defaults to
@@ -66,7 +67,24 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--no-audio", action="store_true", help="write the tables only")
     ev.add_argument("--config-dir", type=Path, default=Path("conf"), help="Hydra config folder (default conf)")
     ev.add_argument("overrides", nargs="*", help="Hydra overrides, key=value")
+    rep = sub.add_parser("report", help="rebuild the report page (reports/site/index.html) from existing results")
+    rep.add_argument("--open", action="store_true", help="open the page in a web browser when written")
+    rep.add_argument("--config-dir", type=Path, default=Path("conf"), help="Hydra config folder (default conf)")
+    rep.add_argument("overrides", nargs="*", help="Hydra overrides, key=value (e.g. report.excerpts=5)")
     return p
+
+
+def _report(args: argparse.Namespace) -> int:
+    import webbrowser
+
+    from distortion_bench.config import compose_config
+    from distortion_bench.report.site import build_site, folder_bytes
+
+    index = build_site(compose_config(args.config_dir, args.overrides))
+    print(f"wrote {index} ({folder_bytes(index.parent) / 1e6:.1f} MB with its audio and images)")
+    if args.open and not webbrowser.open(index.resolve().as_uri()):
+        print(f"no web browser found: open {index.resolve().as_uri()} yourself")
+    return 0
 
 
 def _devices() -> int:
@@ -195,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "devices":
             return _devices()
+        if args.command == "report":
+            return _report(args)
         return _evaluate(args) if args.command == "evaluate" else _live(args)
     except DistortionBenchError as exc:
         print(f"distortion-bench: {exc}", file=sys.stderr)

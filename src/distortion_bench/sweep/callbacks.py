@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,56 @@ log = logging.getLogger(__name__)
 #: the failed jobs of the last multirun that ended in this process (the entry point exits
 #: non-zero when there are any: Hydra turns a callback's exception into a mere warning)
 FAILED_JOBS: list[str] = []
+#: the tracking URI of the multirun running in this process (for :func:`fail_unfinished`)
+_TRACKING: dict[str, str | None] = {"uri": None}
+
+
+def slurm_preflight(launcher: DictConfig) -> str | None:
+    """Why a SLURM launcher cannot submit here (``sbatch`` missing, an unknown partition), or None.
+
+    Checked before the parent run is created, so a refused sweep leaves nothing behind in MLflow.
+    """
+    import shutil
+    import subprocess
+
+    if "SlurmLauncher" not in str(launcher.get("_target_", "")):
+        return None
+    if shutil.which("sbatch") is None:
+        return ("hydra/launcher=slurm: `sbatch` is not on PATH: run the sweep where SLURM's commands are "
+                "(a login node), or use hydra/launcher=joblib on one machine")
+    partition = launcher.get("partition")
+    if partition:
+        listed = subprocess.run(["sinfo", "-h", "-o", "%R"], capture_output=True, text=True)
+        names = sorted(set(listed.stdout.split()))
+        if listed.returncode != 0:
+            return f"hydra/launcher=slurm: `sinfo` failed ({listed.stderr.strip()}): is the cluster reachable?"
+        if str(partition) not in names:
+            return (f"hydra.launcher.partition={partition}: no such partition on this cluster "
+                    f"(sinfo lists: {', '.join(names) or 'none'})")
+    return None
+
+
+def fail_unfinished(reason: str) -> None:
+    """Mark the running multirun's parent and its unfinished children FAILED with ``reason``.
+
+    For a multirun the launcher aborted (``on_multirun_end`` never ran): without this its runs
+    would stay RUNNING in MLflow forever. No-op outside a multirun.
+    """
+    from mlflow import MlflowClient
+
+    parent = os.environ.pop(PARENT_ENV, None)
+    if not parent:
+        return
+    client = MlflowClient(_TRACKING["uri"] or tracking_uri(None))
+    run = client.get_run(parent)
+    for child in client.search_runs([run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent}'",
+                                    max_results=10_000):
+        if child.info.status not in ("FINISHED", "FAILED"):
+            client.set_tag(child.info.run_id, "error", reason)
+            client.set_terminated(child.info.run_id, "FAILED")
+            FAILED_JOBS.append(f"{child.info.run_name}: {reason}")
+    client.set_tag(parent, "error", reason)
+    client.set_terminated(parent, "FAILED")
 
 
 class MlflowSweepCallback(Callback):
@@ -37,7 +88,12 @@ class MlflowSweepCallback(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from mlflow import MlflowClient
 
-        client = MlflowClient(tracking_uri(config.tracking.uri))
+        refused = slurm_preflight(config.hydra.launcher)
+        if refused:  # SystemExit: Hydra turns a callback's exceptions into warnings
+            print(f"sweep: error: {refused}", file=sys.stderr)
+            raise SystemExit(2)
+        _TRACKING["uri"] = tracking_uri(config.tracking.uri)
+        client = MlflowClient(_TRACKING["uri"])
         name = str(config.sweep.experiment)
         exp = client.get_experiment_by_name(name)
         exp_id = exp.experiment_id if exp else client.create_experiment(name)  # once, before any job

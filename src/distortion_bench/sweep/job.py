@@ -85,12 +85,33 @@ def parent_run_id(sweep_dir: str | Path | None) -> str | None:
     return json.loads(f.read_text())["run_id"] if f is not None and f.is_file() else None
 
 
+def where_it_runs() -> dict[str, str]:
+    """Tags saying where a job ran: host, working directory, and the SLURM job id under SLURM."""
+    import socket
+
+    tags = {"hostname": socket.gethostname(), "working_dir": os.getcwd()}
+    if os.environ.get("SLURM_JOB_ID"):
+        tags["slurm_job_id"] = os.environ["SLURM_JOB_ID"]
+    return tags
+
+
+def describe_failure(exc: BaseException, time_limit: str | None) -> str:
+    """The error a FAILED child run gets. submitit raises ``UncompletedJobError`` in the job when
+    SLURM's warning signal says the job is about to reach its time limit: say so in those words."""
+    error = f"{type(exc).__name__}: {exc}"
+    if type(exc).__name__ == "UncompletedJobError":
+        return f"killed at its SLURM time limit ({time_limit or 'hydra.launcher.timeout_min'}): {error}"
+    return error
+
+
 def child_run(cfg: DictConfig, overrides: list[str], sweep_dir: str | None, experiment_name: str, name: str,
-              tags: dict[str, str], work: Callable[[Any, str], dict[str, float]]) -> dict[str, Any]:
+              tags: dict[str, str], work: Callable[[Any, str], dict[str, float]],
+              time_limit: str | None = None) -> dict[str, Any]:
     """Run ``work(client, run_id) -> metrics`` as an MLflow child run of the multirun's parent.
 
     The job's overrides become params, finite metrics are logged; a failure becomes a FAILED
     run with the error as a tag, returned, never raised (see the module docstring).
+    ``time_limit`` names the launcher's time limit for the error of a job stopped by it.
     """
     from mlflow import MlflowClient
 
@@ -100,6 +121,7 @@ def child_run(cfg: DictConfig, overrides: list[str], sweep_dir: str | None, expe
     parent = parent_run_id(sweep_dir)
     experiment = client.get_experiment_by_name(experiment_name)
     exp_id = experiment.experiment_id if experiment else client.create_experiment(experiment_name)
+    tags = {**tags, **where_it_runs()}
     if parent:
         tags = {**tags, "mlflow.parentRunId": parent}
     child = client.create_run(exp_id, run_name=name, tags=tags)
@@ -116,7 +138,7 @@ def child_run(cfg: DictConfig, overrides: list[str], sweep_dir: str | None, expe
         log.info("%s: %s", name, {k: round(v, 6) for k, v in metrics.items()})
         return {"status": "FINISHED", "run_id": run_id, "metrics": metrics}
     except Exception as exc:  # recorded, not raised: see the module docstring
-        error = f"{type(exc).__name__}: {exc}"
+        error = describe_failure(exc, time_limit)
         client.set_tag(run_id, "error", error[:5000])
         client.set_tag(run_id, "traceback", traceback.format_exc()[-5000:])
         client.set_terminated(run_id, "FAILED")
@@ -124,7 +146,7 @@ def child_run(cfg: DictConfig, overrides: list[str], sweep_dir: str | None, expe
         return {"status": "FAILED", "run_id": run_id, "error": error}
 
 
-def run(cfg: DictConfig, overrides: list[str], sweep_dir: str | None) -> dict[str, Any]:
+def run(cfg: DictConfig, overrides: list[str], sweep_dir: str | None, time_limit: str | None = None) -> dict[str, Any]:
     """Run one job; never raises for a job failure (see the module docstring)."""
     effect = str(cfg.sweep.effect)
     model_cfg = plain(cfg.model)
@@ -146,4 +168,4 @@ def run(cfg: DictConfig, overrides: list[str], sweep_dir: str | None) -> dict[st
         client.set_tag(run_id, "training_run_id", model["report"]["mlflow"]["run_id"])
         return _measure(cfg, effect, model)
 
-    return child_run(cfg, overrides, sweep_dir, str(cfg.sweep.experiment), name, tags, work)
+    return child_run(cfg, overrides, sweep_dir, str(cfg.sweep.experiment), name, tags, work, time_limit)

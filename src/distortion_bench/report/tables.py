@@ -1,0 +1,115 @@
+"""The headline tables of the page, per effect: quality by material, latency per buffer size,
+real-time glitches by cause. Cells keep the value as the result file wrote it (``data-value``)
+beside the rounded text a reader sees, so a test can compare the page with the files."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One table cell: ``text`` shown, ``value`` as in the source file ('' for none), ``key`` for tests."""
+
+    text: str
+    value: str = ""
+    key: str = ""
+
+
+@dataclass
+class Table:
+    """A table with a caption, column headers and rows of cells (the first cell names the row)."""
+
+    caption: str
+    header: list[str]
+    rows: list[list[Cell]] = field(default_factory=list)
+    note: str = ""
+
+
+def fmt(value: Any, digits: int = 3) -> str:
+    """A number with ``digits`` significant digits (``2.21e-3`` style below 1e-3), '—' for none."""
+    if value is None or value == "":
+        return "—"
+    x = float(value)
+    if x == 0.0:
+        return "0"
+    text = f"{x:.{digits}g}"
+    if "e" in text:
+        mantissa, exp = text.split("e")
+        text = f"{mantissa}e{int(exp)}"
+    return text
+
+
+def quality_table(effect: str, records: Mapping[str, Mapping[str, Any]], order: Sequence[str]) -> Table:
+    """ESR and residual ESR pooled, per material group and per kind of material (test takes, vs the DSP)."""
+    names = [n for n in order if n in records] + sorted(n for n in records if n not in order)
+    categories: list[str] = []
+    for n in names:
+        for c in records[n].get("by_category", {}):
+            if c not in categories:
+                categories.append(c)
+    table = Table(f"{effect}: quality on the test takes (ESR against the DSP reference; lower is better)",
+                  ["processor", "ESR", "residual ESR", "ESR guitar", "ESR measurement",
+                   *[f"ESR {c}" for c in categories]],
+                  note="Residual ESR compares what each processor adds to the dry signal with what the DSP "
+                       "adds (1 = none of it captured). Guitar = played material; measurement = sweeps, "
+                       "tones, noise.")
+    for n in names:
+        q = records[n]
+        groups = q.get("by_group", {})
+        values = [q.get("esr"), q.get("residual_esr"), groups.get("guitar", {}).get("esr"),
+                  groups.get("measurement", {}).get("esr"),
+                  *[q.get("by_category", {}).get(c, {}).get("esr") for c in categories]]
+        keys = ["esr", "residual_esr", "esr_guitar", "esr_measurement", *[f"esr_{c}" for c in categories]]
+        table.rows.append([Cell(n)] + [Cell(fmt(v), "" if v is None else repr(float(v)), f"{effect}|{n}|{k}")
+                                       for v, k in zip(values, keys)])
+    return table
+
+
+def latency_table(effect: str, rows: Sequence[Mapping[str, str]], names: Mapping[tuple[str, str], str],
+                  sample_rate: int) -> Table:
+    """p50 / p99 time per buffer (us) per processor and buffer size, from ``offline_bench.csv`` rows."""
+    mine = [r for r in rows if r["effect"] == effect]
+    sizes = sorted({int(r["buffer_size"]) for r in mine})
+    labels: list[tuple[str, str]] = []
+    for r in mine:
+        if (r["processor"], r["backend"]) not in labels:
+            labels.append((r["processor"], r["backend"]))
+    table = Table(f"{effect}: time per buffer, p50 / p99 (us), offline",
+                  ["processor", *[f"{b} ({1e3 * b / sample_rate:.2f} ms)" for b in sizes]],
+                  note="Each cell is the median / 99th percentile of the time one call takes for a buffer of "
+                       "that many samples (the buffer's own duration in brackets is its real-time deadline).")
+    for label in labels:
+        name = names.get(label, f"{label[0]} ({label[1]})")
+        cells = [Cell(name)]
+        for b in sizes:
+            hit = [r for r in mine if (r["processor"], r["backend"]) == label and int(r["buffer_size"]) == b]
+            if not hit:
+                cells.append(Cell("—"))
+                continue
+            r = hit[0]
+            cells.append(Cell(f"{fmt(r['p50_us'])} / {fmt(r['p99_us'])}", f"{r['p50_us']}|{r['p99_us']}",
+                              f"{effect}|{name}|{b}"))
+        table.rows.append(cells)
+    return table
+
+
+def realtime_table(effect: str, rows: Sequence[Mapping[str, str]]) -> Table:
+    """Callbacks and glitches by cause per processor, buffer size and scheduling (``realtime_bench.csv``)."""
+    mine = [r for r in rows if r["effect"] == effect]
+    table = Table(f"{effect}: real-time streams (PortAudio callbacks on a real audio clock)",
+                  ["processor", "buffer", "scheduling", "callbacks", "glitches: processor", "glitches: scheduler",
+                   "p99.9 per callback (us)", "worst RTF"],
+                  note="A glitch is a late buffer. 'processor' glitches came from a callback that took longer "
+                       "than its period; 'scheduler' glitches from the audio thread not being run in time "
+                       "(the OS or the virtual machine), whatever the processor.")
+    for r in sorted(mine, key=lambda r: (int(r["buffer_size"]), r["scheduling"], r["processor"])):
+        key = f"{effect}|{r['processor']}|{r['buffer_size']}|{r['scheduling']}"
+        table.rows.append([Cell(r["processor"]), Cell(r["buffer_size"]), Cell(r["scheduling"]),
+                           Cell(r["callbacks"], r["callbacks"], key + "|callbacks"),
+                           Cell(r["processor_glitches"], r["processor_glitches"], key + "|processor_glitches"),
+                           Cell(r["scheduler_glitches"], r["scheduler_glitches"], key + "|scheduler_glitches"),
+                           Cell(fmt(r["p999_us"]), r["p999_us"]), Cell(fmt(r["rtf_worst"]), r["rtf_worst"])])
+    return table
