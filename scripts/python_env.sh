@@ -116,7 +116,8 @@ install_torch() {
         "$py" -m pip install --quiet --index-url "$TORCH_INDEX" "$pin"
         return 0
     fi
-    if "$py" -m pip install --quiet --no-index "$pin" 2>/dev/null; then
+    # the wheel alone (its dependencies come with the project's, from the configured index)
+    if "$py" -m pip install --quiet --no-index --no-deps "$pin" 2>/dev/null; then
         echo "python_env: $pin from a wheel on this machine's disk: $("$py" -m pip list --format=freeze | grep -i '^torch==')"
         return 0
     fi
