@@ -8,6 +8,8 @@ VENV ?= .venv
 BIN := $(CURDIR)/$(VENV)/bin
 # A package index for the PyTorch build (README, "Python and PyTorch"); empty = chosen for you.
 export TORCH_INDEX
+# The PATH the interpreter is looked up in: the caller's, without the venv put in front below.
+CALLER_PATH := $(PATH)
 # DVC stage commands call `python`: make it the project's interpreter.
 export PATH := $(BIN):$(PATH)
 
@@ -33,7 +35,7 @@ cluster-system-deps:
 
 # Creates $(VENV) (again if it holds another Python version); installs only when pyproject.toml changes.
 setup: system-deps
-	@bash scripts/python_env.sh setup $(VENV) $(PYTHON)
+	@PATH="$(CALLER_PATH)" bash scripts/python_env.sh setup $(VENV) $(PYTHON)
 
 params: setup
 	$(BIN)/python -m pipeline.compose_params $(ARGS)
@@ -48,7 +50,7 @@ test: setup test-system-deps
 # The fast (non-e2e) tests under every other supported Python found (PATH or pyenv), each in its
 # own .venv-py3.X; a version that is not installed is reported as such. Run by .ci/run.
 test-matrix: test-system-deps
-	@bash scripts/test_matrix.sh $(PYTHON)
+	@PATH="$(CALLER_PATH)" bash scripts/test_matrix.sh $(PYTHON)
 
 report: setup
 	$(BIN)/distortion-bench report

@@ -8,6 +8,7 @@ and refused (the previous site kept) when it is larger than ``report.max_megabyt
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -179,6 +180,10 @@ def build_site(cfg: DictConfig) -> Path:
         }
         html = env.get_template("index.html.j2").render(**_context(cfg, found, sections, galleries))
         (out / "index.html").write_text(html, encoding="utf-8")
+        # a web page's folder is read by others (a web server, a colleague): not mkdtemp's 0700
+        umask = os.umask(0)
+        os.umask(umask)
+        out.chmod(0o777 & ~umask)
         size = folder_bytes(out)
         if size > budget:
             raise ReportError(f"{target}: the site would be {size / 1e6:.1f} MB, over report.max_megabytes "
