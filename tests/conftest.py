@@ -41,7 +41,12 @@ def smoke_repo(tmp_path_factory) -> Path:
 
     Session-wide: the end-to-end and the sweep tests share one smoke repository and its
     first `dvc repro` (a few minutes), instead of building it once per module."""
-    dst = tmp_path_factory.mktemp("repo")
+    return smoke_copy(tmp_path_factory.mktemp("repo"))
+
+
+def smoke_copy(dst: Path) -> Path:
+    """Copy the repository's tracked (and not ignored) files into ``dst``, make it a git
+    repository and compose its params.yaml for `smoke`; returns ``dst``."""
     listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO,
                             capture_output=True, text=True, check=True).stdout
     for rel in filter(None, listed.split("\0")):

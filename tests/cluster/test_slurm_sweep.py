@@ -9,14 +9,13 @@ under slurmd with the launching interpreter, in that copy, against the server.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, run
+from conftest import run, smoke_copy
 from test_sweep import check_children, runs_of
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
@@ -33,15 +32,7 @@ def shared_repo() -> Path:
     """A copy of the repository on the cluster's file system, with the smoke tube dataset built."""
     if not (URI and PARTITION and WORK and os.environ.get("SLURM_CONF")):
         pytest.fail("these tests need the cluster `make test-cluster` starts (scripts/test_cluster.sh)")
-    dst = Path(WORK) / "repo"
-    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO,
-                            capture_output=True, text=True, check=True).stdout
-    for rel in filter(None, listed.split("\0")):
-        if (REPO / rel).is_file():
-            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / rel, dst / rel)
-    run(["git", "init", "-q"], dst)
-    run([sys.executable, "-m", "pipeline.compose_params", "experiment=smoke"], dst)
+    dst = smoke_copy(Path(WORK) / "repo")
     run([sys.executable, "-m", "dvc", "repro", "build_dataset@tube"], dst)
     return dst
 

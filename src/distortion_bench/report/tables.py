@@ -71,12 +71,10 @@ def quality_table(effect: str, records: Mapping[str, Mapping[str, Any]], order: 
 def latency_table(effect: str, rows: Sequence[Mapping[str, str]], names: Mapping[tuple[str, str], str],
                   sample_rate: int) -> Table:
     """p50 / p99 time per buffer (us) per processor and buffer size, from ``offline_bench.csv`` rows."""
-    mine = [r for r in rows if r["effect"] == effect]
-    sizes = sorted({int(r["buffer_size"]) for r in mine})
-    labels: list[tuple[str, str]] = []
-    for r in mine:
-        if (r["processor"], r["backend"]) not in labels:
-            labels.append((r["processor"], r["backend"]))
+    # (processor, backend, buffer size) -> row; dicts keep the CSV's processor order
+    cell_rows = {(r["processor"], r["backend"], int(r["buffer_size"])): r for r in rows if r["effect"] == effect}
+    sizes = sorted({b for _, _, b in cell_rows})
+    labels = list(dict.fromkeys((p, be) for p, be, _ in cell_rows))
     table = Table(f"{effect}: time per buffer, p50 / p99 (us), offline",
                   ["processor", *[f"{b} ({1e3 * b / sample_rate:.2f} ms)" for b in sizes]],
                   note="Each cell is the median / 99th percentile of the time one call takes for a buffer of "
@@ -85,11 +83,10 @@ def latency_table(effect: str, rows: Sequence[Mapping[str, str]], names: Mapping
         name = names.get(label, f"{label[0]} ({label[1]})")
         cells = [Cell(name)]
         for b in sizes:
-            hit = [r for r in mine if (r["processor"], r["backend"]) == label and int(r["buffer_size"]) == b]
-            if not hit:
+            r = cell_rows.get((*label, b))
+            if r is None:
                 cells.append(Cell("—"))
                 continue
-            r = hit[0]
             cells.append(Cell(f"{fmt(r['p50_us'])} / {fmt(r['p99_us'])}", f"{r['p50_us']}|{r['p99_us']}",
                               f"{effect}|{name}|{b}"))
         table.rows.append(cells)

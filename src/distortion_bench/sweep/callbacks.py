@@ -71,9 +71,7 @@ def fail_unfinished(reason: str) -> None:
     if not parent:
         return
     client = MlflowClient(_TRACKING["uri"] or tracking_uri(None))
-    run = client.get_run(parent)
-    for child in client.search_runs([run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent}'",
-                                    max_results=10_000):
+    for child in _child_runs(client, parent):
         if child.info.status not in ("FINISHED", "FAILED"):
             client.set_tag(child.info.run_id, "error", reason)
             client.set_terminated(child.info.run_id, "FAILED")
@@ -141,10 +139,14 @@ def _children(config: DictConfig) -> tuple[Any, str, list[Any]] | None:
     if not parent:
         return None
     client = MlflowClient(tracking_uri(config.tracking.uri))
+    return client, parent, _child_runs(client, parent)
+
+
+def _child_runs(client: Any, parent: str) -> list[Any]:
+    """Every child run of run ``parent`` (in the parent's experiment)."""
     run = client.get_run(parent)
-    children = client.search_runs([run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent}'",
-                                  max_results=10_000)
-    return client, parent, children
+    return client.search_runs([run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent}'",
+                              max_results=10_000)
 
 
 def _num(value: str | None) -> int | None:
