@@ -29,6 +29,7 @@ import soundfile as sf
 from scipy.signal import resample_poly
 
 from distortion_bench.atomic import atomic_path
+from distortion_bench.portable_math import kaiser_lowpass_fir
 from distortion_bench.errors import AudioFileError
 
 #: File extensions picked up from the raw-audio folder (compared lower-case).
@@ -147,9 +148,20 @@ def read_audio(
 
 
 def resample_to(x: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
-    """Resample ``x`` (shape ``(time,)``) from ``from_rate`` to ``to_rate`` Hz, polyphase."""
+    """Resample ``x`` (shape ``(time,)``) from ``from_rate`` to ``to_rate`` Hz, polyphase.
+
+    The anti-alias filter is ``resample_poly``'s default (Kaiser, beta 5, 10 zero crossings per
+    side), designed with :mod:`~distortion_bench.portable_math` instead of ``firwin``, whose
+    ``sinc`` and Bessel window go through CPU-dependent NumPy kernels: an imported file then
+    becomes the same dry corpus on every CPU.
+    """
     ratio = Fraction(int(to_rate), int(from_rate))
-    return resample_poly(x, ratio.numerator, ratio.denominator)
+    up, down = ratio.numerator, ratio.denominator
+    if up == down:
+        return np.array(x, dtype=np.float64)
+    rate = max(up, down)
+    taps = kaiser_lowpass_fir(2 * 10 * rate + 1, 1.0 / rate, 5.0)
+    return resample_poly(x, up, down, window=taps)
 
 
 def write_audio(path: str | os.PathLike[str], samples: np.ndarray, sample_rate: int) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
+from distortion_bench import portable_math as pm
 from distortion_bench.atomic import atomic_directory, write_json
 from distortion_bench.audio_io import find_audio_files, read_audio, write_audio
 from distortion_bench.config import plain
@@ -29,9 +30,9 @@ USER_CATEGORY = "user"
 
 
 def peak_dbfs(x: np.ndarray) -> float | None:
-    """Peak level of ``x`` in dBFS, or None for digital silence."""
+    """Peak level of ``x`` in dBFS, or None for digital silence (CPU-independent: it is stored)."""
     peak = float(np.abs(x).max()) if x.size else 0.0
-    return round(20.0 * np.log10(peak), 3) if peak > 0 else None
+    return round(20.0 * float(pm.log10(peak)), 3) if peak > 0 else None
 
 
 def _entry(path: str, category: str, source: str, x: np.ndarray, sample_rate: int,

@@ -24,13 +24,13 @@ section's state in registers).
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 import numba
 import numpy as np
 from scipy.signal import sosfilt
 
+from distortion_bench import portable_math as pm
 from distortion_bench.dsp.base import Effect, check_buffers
 from distortion_bench.dsp.filters import butter_lowpass_sos
 from distortion_bench.dsp.params import TubeSaturatorParams
@@ -53,9 +53,11 @@ class _TubeSaturatorBase(Effect[TubeState]):
     def __init__(self, params: TubeSaturatorParams, sample_rate: int) -> None:
         self.params = params
         self.sample_rate = int(sample_rate)
-        self.gain = 10.0 ** (params.gain_db / 20.0)
+        # Constants from portable_math, not the C library (whose exp/pow/tanh have FMA variants):
+        # the rendered targets must be the same on every CPU.
+        self.gain = float(pm.db_to_amplitude(float(params.gain_db)))
         self.bias = float(params.bias)
-        self.tanh_bias = math.tanh(self.bias)
+        self.tanh_bias = float(pm.tanh(self.bias))
         self.slope = 1.0 - self.tanh_bias * self.tanh_bias  # 1 - tanh(b)^2
         self.sos = butter_lowpass_sos(params.lowpass_hz, params.lowpass_order, self.sample_rate)
 

@@ -3,7 +3,8 @@
 Every take is a function ``render_<kind>(rng, seconds, sample_rate) -> (time,) float64`` that
 uses only ``rng`` for its random choices (so a seed fixes it), varies pick strength from note to
 note, and ends in silence: no note starts in the last second and the last 0.25 s fade out.
-Levels are set afterwards by the corpus builder (peak normalization).
+Levels are set afterwards by the corpus builder (peak normalization). Transcendental functions
+come from :mod:`distortion_bench.portable_math`, so a seed gives the same samples on every CPU.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy.signal import butter, lfilter, sosfilt
 
+from distortion_bench import portable_math as pm
 from distortion_bench.synth.karplus_strong import pluck
 
 #: Seconds at the end of a take in which no note starts (the last notes ring out).
@@ -42,12 +44,12 @@ CHORDS: tuple[tuple[int, ...], ...] = (
 
 def midi_to_hz(note: float) -> float:
     """Equal-tempered frequency of a MIDI note number (A4 = 69 = 440 Hz)."""
-    return 440.0 * 2.0 ** ((note - 69.0) / 12.0)
+    return 440.0 * float(pm.power(2.0, (note - 69.0) / 12.0))
 
 
 def loss_for_t60(t60_seconds: float, f0_hz: float) -> float:
     """Loop gain per period that makes a string of ``f0_hz`` decay 60 dB in ``t60_seconds``."""
-    return float(10.0 ** (-3.0 / (t60_seconds * f0_hz)))
+    return float(pm.power(10.0, -3.0 / (t60_seconds * f0_hz)))
 
 
 def _excitation(rng: np.random.Generator, period: float, strength: float, n: int,
@@ -59,8 +61,8 @@ def _excitation(rng: np.random.Generator, period: float, strength: float, n: int
     """
     length = max(2, int(round(period)))
     burst = rng.uniform(-1.0, 1.0, length)
-    cutoff = tone_hz[0] * (tone_hz[1] / tone_hz[0]) ** strength
-    coeff = float(np.exp(-2.0 * np.pi * cutoff / sample_rate))
+    cutoff = tone_hz[0] * float(pm.power(tone_hz[1] / tone_hz[0], strength))
+    coeff = float(pm.exp(-2.0 * np.pi * cutoff / sample_rate))
     shaped = lfilter([1.0 - coeff], [1.0, -coeff], burst)
     # Pick position comb (plucking at a fraction of the string length removes some partials).
     position = int(round(length * rng.uniform(0.08, 0.3)))
@@ -209,8 +211,8 @@ def render_slide(rng: np.random.Generator, seconds: float, sample_rate: int) -> 
         # Vibrato after the glide: 4.5..6.5 Hz, up to 30 cents.
         tt = np.arange(length - i1) / sample_rate
         depth = rng.uniform(0.0, 0.3)
-        pitch[i1:] += depth * np.sin(2 * np.pi * rng.uniform(4.5, 6.5) * tt) * np.minimum(tt / 0.3, 1.0)
-        f0 = 440.0 * 2.0 ** ((pitch - 69.0) / 12.0)
+        pitch[i1:] += depth * pm.sin(2 * np.pi * rng.uniform(4.5, 6.5) * tt) * np.minimum(tt / 0.3, 1.0)
+        f0 = 440.0 * pm.power(2.0, (pitch - 69.0) / 12.0)
         note = _note(rng, sample_rate, f0, rng.uniform(0.3, 1.0), rng.uniform(2.5, 5.0),
                      rng.uniform(0.05, 0.3), length)
         _add(take, note, start)

@@ -1,12 +1,15 @@
 """Measurement signals: exponential sine sweeps, steady sines, noise bursts.
 
 Each signal has raised-cosine fades (no click at the ends, which would itself be broadband
-material) and ends in a short silence, so the effects' tails are captured.
+material) and ends in a short silence, so the effects' tails are captured. Sines, exponentials
+and levels come from :mod:`distortion_bench.portable_math`: the same samples on every CPU.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from distortion_bench import portable_math as pm
 
 #: Fade length at both ends of a measurement signal, in seconds.
 FADE_SECONDS = 0.01
@@ -16,13 +19,13 @@ TAIL_SECONDS = 0.05
 
 def db_to_amplitude(level_dbfs: float) -> float:
     """Peak amplitude of a level in dBFS (0 dBFS = 1.0)."""
-    return float(10.0 ** (level_dbfs / 20.0))
+    return float(pm.db_to_amplitude(float(level_dbfs)))
 
 
 def _fade_and_tail(x: np.ndarray, sample_rate: int) -> np.ndarray:
     fade = min(x.shape[0] // 2, int(FADE_SECONDS * sample_rate))
     if fade > 0:
-        ramp = 0.5 - 0.5 * np.cos(np.linspace(0.0, np.pi, fade))
+        ramp = 0.5 - 0.5 * pm.cos(np.linspace(0.0, np.pi, fade))
         x[:fade] *= ramp
         x[-fade:] *= ramp[::-1]
     return np.concatenate([x, np.zeros(int(TAIL_SECONDS * sample_rate))])
@@ -38,9 +41,9 @@ def log_sweep(
     if not 0.0 < f_start_hz < f_end_hz <= sample_rate / 2:
         raise ValueError(f"sweep range {f_start_hz}..{f_end_hz} Hz must be increasing and below Nyquist")
     t = np.arange(int(seconds * sample_rate)) / sample_rate
-    rate = np.log(f_end_hz / f_start_hz)
-    phase = 2.0 * np.pi * f_start_hz * seconds / rate * (np.exp(t * rate / seconds) - 1.0)
-    return _fade_and_tail(db_to_amplitude(level_dbfs) * np.sin(phase), sample_rate)
+    rate = float(pm.log(f_end_hz / f_start_hz))
+    phase = 2.0 * np.pi * f_start_hz * seconds / rate * (pm.exp(t * rate / seconds) - 1.0)
+    return _fade_and_tail(db_to_amplitude(level_dbfs) * pm.sin(phase), sample_rate)
 
 
 def tone(freq_hz: float, level_dbfs: float, seconds: float, sample_rate: int) -> np.ndarray:
@@ -48,7 +51,7 @@ def tone(freq_hz: float, level_dbfs: float, seconds: float, sample_rate: int) ->
     if not 0.0 < freq_hz < sample_rate / 2:
         raise ValueError(f"tone frequency {freq_hz} Hz must lie below Nyquist ({sample_rate / 2} Hz)")
     t = np.arange(int(seconds * sample_rate)) / sample_rate
-    return _fade_and_tail(db_to_amplitude(level_dbfs) * np.sin(2.0 * np.pi * freq_hz * t), sample_rate)
+    return _fade_and_tail(db_to_amplitude(level_dbfs) * pm.sin(2.0 * np.pi * freq_hz * t), sample_rate)
 
 
 def noise_bursts(
