@@ -48,7 +48,8 @@ def test_repro_runs_every_stage_and_writes_outputs(smoke_repo, first_repro):
     db = sqlite3.connect(smoke_repo / "mlflow.db")
     rows = db.execute(
         "SELECT e.name, r.name, m.value FROM runs r JOIN experiments e ON r.experiment_id = e.experiment_id "
-        "JOIN latest_metrics m ON m.run_uuid = r.run_uuid WHERE m.key = 'test/esr' ORDER BY r.name").fetchall()
+        "JOIN latest_metrics m ON m.run_uuid = r.run_uuid WHERE m.key = 'test/esr' AND r.name NOT LIKE '%/seed-%' "
+        "ORDER BY r.name").fetchall()
     assert [(e, r) for e, r, _ in rows] == [("bitcrush", "bitcrush-lstm"), ("bitcrush", "bitcrush-shaper"),
                                            ("bitcrush", "bitcrush-tcn"), ("tube", "tube-lstm"),
                                            ("tube", "tube-shaper"), ("tube", "tube-tcn")]
@@ -56,6 +57,10 @@ def test_repro_runs_every_stage_and_writes_outputs(smoke_repo, first_repro):
     shaper = json.loads((smoke_repo / "reports/train/bitcrush-shaper.json").read_text())
     assert shaper["model_type"] == "shaper" and shaper["cells"] == 1024
     assert all(v > 0 for _, _, v in rows)
+    # each seed (smoke: one) is a child run of its pair's run
+    children = db.execute("SELECT r.name FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid "
+                          "WHERE t.key = 'mlflow.parentRunId' ORDER BY r.name").fetchall()
+    assert [n for (n,) in children] == [f"{p}/seed-0" for p in sorted(PAIRS)]
     # Hydra wrote nothing into the workspace.
     assert not (smoke_repo / "outputs").exists() and not list(smoke_repo.glob("*.log"))
 
@@ -88,6 +93,14 @@ def test_offline_bench_writes_every_report(smoke_repo, first_repro):
     assert set(lstm["by_group"]) == {"guitar", "measurement"}
     assert {"pluck", "chord", "bass", "sweep", "tone", "noise"} <= set(lstm["by_category"])
     assert sum(c["takes"] for c in lstm["by_category"].values()) == lstm["takes"]
+    # a network's figures carry its spread over seeds (smoke: one seed), the DSP's none
+    seeds = lstm["seeds"]
+    assert seeds["esr"]["n"] == 1 and seeds["chosen_seed"] == seeds["seeds"][0]
+    assert seeds["esr"]["median"] == pytest.approx(lstm["esr"], rel=1e-3)
+    assert "seeds" not in quality["tube"]["numba:tube"]
+    summary_load = json.loads((smoke_repo / "reports/offline_bench.json").read_text())["tube"]["machine_load"]
+    assert summary_load["cpus"] >= 1 and isinstance(summary_load["busy"], bool)
+    assert "- Machine load while measuring tube: " in (smoke_repo / "reports/comparison.md").read_text()
     assert sum(c["share_of_error"] for c in lstm["by_category"].values()) == pytest.approx(1.0, abs=1e-4)
     assert lstm["by_group"]["guitar"]["share_of_error"] + lstm["by_group"]["measurement"]["share_of_error"] \
         == pytest.approx(1.0, abs=1e-4)

@@ -10,6 +10,8 @@ Examples (from the repository root, after ``make repro`` has trained and exporte
     distortion-bench live --processor numba:tube --input guitar.wav --output out.wav --analyzer
     distortion-bench live --processor onnx:tube-tcn --backend default --capture --seconds 30
     distortion-bench report --open      # reports/site/index.html from the results on disk
+    distortion-bench verify             # do the data stages reproduce dvc.lock on this machine?
+    distortion-bench verify --train     # ... and do fresh trainings land where the committed ones did?
 
 ``--backend`` defaults to ``audio.backend`` of the config (``jack_dummy``: no sound card
 needed, nothing is heard); ``default`` plays through the sound card. ``--realtime`` defaults to
@@ -71,7 +73,35 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--open", action="store_true", help="open the page in a web browser when written")
     rep.add_argument("--config-dir", type=Path, default=Path("conf"), help="Hydra config folder (default conf)")
     rep.add_argument("overrides", nargs="*", help="Hydra overrides, key=value (e.g. report.excerpts=5)")
+    ver = sub.add_parser("verify", help="re-run the data stages (and optionally training) and compare with the "
+                                        "committed dvc.lock hashes and quality figures")
+    ver.add_argument("--train", action="store_true",
+                     help="also train every pair (as long as the train stage) and compare the quality figures")
+    ver.add_argument("--fresh", type=Path, help="compare with the train reports of a run made elsewhere "
+                                                "(its reports/train folder) instead of training here")
+    ver.add_argument("--keep", type=Path, help="keep the fresh data and models in this folder")
+    ver.add_argument("--params", type=Path, default=Path("params.yaml"),
+                     help="the composed config the committed run used (default params.yaml)")
     return p
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from omegaconf import OmegaConf
+
+    from distortion_bench.verify import verify
+
+    if not args.params.is_file():
+        raise ConfigError(f"{args.params}: no such file; run from the repository root (or pass --params)")
+    cfg = OmegaConf.load(args.params)
+    if args.fresh is not None and not args.fresh.is_dir():
+        raise ConfigError(f"--fresh {args.fresh}: not a folder; expected a run's reports/train folder")
+    checks = verify(cfg, Path.cwd(), train=args.train, fresh_reports=args.fresh, keep=args.keep)
+    for check in checks:
+        print(check.line())
+    bad = [c for c in checks if not c.ok]
+    print(f"{len(checks) - len(bad)} match, {len(bad)} mismatch"
+          + ("" if args.train or args.fresh else " (data only; --train or --fresh for the quality figures)"))
+    return 1 if bad else 0
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -215,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
             return _devices()
         if args.command == "report":
             return _report(args)
+        if args.command == "verify":
+            return _verify(args)
         return _evaluate(args) if args.command == "evaluate" else _live(args)
     except DistortionBenchError as exc:
         print(f"distortion-bench: {exc}", file=sys.stderr)

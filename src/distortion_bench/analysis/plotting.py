@@ -21,30 +21,33 @@ def save_png(fig: Any, path: str | os.PathLike[str], dpi: int = 110) -> None:
     plt.close(fig)
 
 
-def plot_training_curves(
-    train_loss: Sequence[tuple[int, float]],
-    val_esr: Sequence[tuple[int, float]],
+def plot_seed_curves(
+    histories: dict[str, Sequence[dict[str, float]]],
     path: str | os.PathLike[str],
     title: str,
 ) -> None:
-    """Per-epoch training loss and validation ESR (both log scale) against epoch.
+    """Per-epoch training loss (dashed) and validation ESR (solid) of each seed, log scale.
 
     Args:
-        train_loss: ``(epoch, loss)`` pairs.
-        val_esr: ``(epoch, ESR)`` pairs (ESR as a ratio, not %).
+        histories: per label (e.g. ``"seed 3 (chosen)"``) the rows of its ``history.json``:
+            ``epoch``, ``train/loss``, ``val/esr`` (ESR as a ratio, not %).
         path: PNG file to write.
         title: figure title.
     """
     fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
-    if train_loss:
-        ax.semilogy(*zip(*train_loss), marker=".", label="train loss")
-    if val_esr:
-        ax.semilogy(*zip(*val_esr), marker=".", label="validation ESR (whole signal)")
+    for i, (label, rows) in enumerate(histories.items()):
+        colour = f"C{i % 10}"
+        loss = [(r["epoch"], r["train/loss"]) for r in rows if "train/loss" in r]
+        val = [(r["epoch"], r["val/esr"]) for r in rows if "val/esr" in r]
+        if loss:
+            ax.semilogy(*zip(*loss), linestyle="--", color=colour, alpha=0.6, label=f"{label}: train loss")
+        if val:
+            ax.semilogy(*zip(*val), marker=".", color=colour, label=f"{label}: validation ESR")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss / ESR")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize="small")
     fig.tight_layout()
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png")

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from distortion_bench.analysis.spread import format_spread, ranking_statements
 from distortion_bench.bench.selection import is_dsp_reference
 
 #: what the plan expected, per feature (DSP column, neural column)
@@ -59,7 +60,8 @@ def effect_table(effect: str, entries: Sequence[Mapping[str, Any]], rows: Sequen
         "Complexity: fixed cost + per sample (p50 fit)", "Parameters", "Memory: weights / state / peak RSS",
         "Buffer sensitivity: per-sample cost, smallest vs largest buffer",
         "Smallest buffer with p99 < half the deadline", "Quality: ESR vs Numba DSP",
-        "Quality: residual ESR", "Quality: max harmonic difference vs DSP")}
+        "Quality: test ESR over seeds, median (min-max)", "Quality: residual ESR",
+        "Quality: residual ESR over seeds", "Quality: max harmonic difference vs DSP")}
     for e in entries:
         rs = by[e["name"]]
         fixed, per = cost_model(rs)
@@ -75,7 +77,11 @@ def effect_table(effect: str, entries: Sequence[Mapping[str, Any]], rows: Sequen
             _fmt(smallest_safe_buffer(rs, sample_rate), "d", "none"))
         q = e["quality"]
         cells["Quality: ESR vs Numba DSP"].append("undefined" if q["esr"] is None else f"{100 * q['esr']:.3g} %")
+        seeds = q.get("seeds") or {}
+        cells["Quality: test ESR over seeds, median (min-max)"].append(
+            format_spread(seeds.get("esr"), percent=True) if seeds else "exact (DSP)" if q["esr"] == 0 else "n/a")
         cells["Quality: residual ESR"].append(_fmt(q["residual_esr"], ".3g", "undefined"))
+        cells["Quality: residual ESR over seeds"].append(format_spread(seeds.get("residual_esr")) if seeds else "n/a")
         cells["Quality: max harmonic difference vs DSP"].append(
             _harmonic_cell(q.get("harmonic_diff_db"), q.get("harmonic_diff_bounded_db")))
     head = "| | " + " | ".join(f"`{n}`" for n in names) + " |"
@@ -91,6 +97,27 @@ def _harmonic_cell(measured: float | None, bounded: float | None) -> str:
     if bounded is not None and (measured is None or bounded > measured):
         cell += f" (floor-bounded: {bounded:.1f} dB)"
     return cell
+
+
+def seed_statements(effect: str, entries: Sequence[Mapping[str, Any]]) -> str:
+    """Which quality differences between the effect's networks the seeds support.
+
+    One model per family is compared (its ONNX Runtime processor: every backend runs the same
+    weights), by test ESR and by residual ESR over seeds; a difference is claimed only when the
+    two ranges do not overlap (:func:`~distortion_bench.analysis.spread.ranking_statements`).
+    """
+    nets = [e for e in entries if e.get("backend") == "onnx" and not str(e["name"]).endswith("-naive")
+            and (e["quality"].get("seeds") or {}).get("esr")]
+    if not nets:
+        return ""
+    esr = ranking_statements({e["name"]: e["quality"]["seeds"]["esr"] for e in nets}, "test ESR")
+    res = ranking_statements({e["name"]: e["quality"]["seeds"].get("residual_esr") for e in nets},
+                             "residual ESR", percent=False)
+    chosen = ", ".join(f"`{e['name']}` seed {e['quality']['seeds']['chosen_seed']}" for e in nets)
+    return "\n".join([f"### {effect}: differences the seeds support", "",
+                      "Each network family trained from several seeds; the benchmarked model is the seed with the "
+                      f"median validation ESR ({chosen}). A difference is claimed only where the ranges over seeds "
+                      "do not overlap.", "", *[f"- {line}" for line in esr + res], ""])
 
 
 #: residual ESR bands of :func:`capture_summary`: (upper bound, verdict)
@@ -222,8 +249,12 @@ def kernel_table(effect: str, entries: Sequence[Mapping[str, Any]], rows: Sequen
     return "\n".join([*lines, ""])
 
 
-def comparison_markdown(tables: Sequence[str], machine: str, command: str, sample_rate: int) -> str:
-    """The whole ``comparison.md``: the plan's expectations, then one measured table per effect."""
+def comparison_markdown(tables: Sequence[str], machine: str, command: str, sample_rate: int,
+                        machine_load: Sequence[str] = ()) -> str:
+    """The whole ``comparison.md``: the plan's expectations, then one measured table per effect.
+
+    ``machine_load``: one line per effect on how busy the machine was while it was measured.
+    """
     plan = ["| Feature | Plan: DSP (NumPy/Numba) | Plan: neural (PyTorch/ONNX) |", "|---|---|---|",
             *[f"| {k} | {a} | {b} |" for k, (a, b) in PLAN.items()]]
     return "\n".join([
@@ -241,6 +272,12 @@ def comparison_markdown(tables: Sequence[str], machine: str, command: str, sampl
         "folds onto a harmonic bin (`bench.quality.sines.alias_free_order`).",
         "",
         f"Machine: {machine}. Command: `{command}`.",
+        "",
+        *[f"- Machine load while measuring {line}" for line in machine_load],
+        *([""] if machine_load else []),
+        "Network quality: the row \"ESR vs Numba DSP\" is the benchmarked model (one seed); \"over seeds\" is",
+        "the median and range of every seed's test ESR, and no ranking is claimed that those ranges do not",
+        "support.",
         "",
         "## What the plan expected",
         "",

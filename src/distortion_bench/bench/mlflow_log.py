@@ -1,4 +1,4 @@
-"""Benchmark results into MLflow (DESIGN section 4).
+"""Benchmark results into MLflow.
 
 Neural rows go to the training run of the model they measure (its id is in
 ``reports/train/<pair>.json``); DSP rows go to one ``dsp-baseline`` run per effect experiment,
@@ -22,7 +22,7 @@ from omegaconf import DictConfig
 
 from distortion_bench.config import plain
 from distortion_bench.errors import DistortionBenchError
-from distortion_bench.tracking import flatten
+from distortion_bench.tracking import flatten, tracking_uri
 
 ROLE_TAG = "distortion_bench.role"
 LATENCY_KEYS = ("mean_us", "p50_us", "p99_us", "p999_us", "max_us", "jitter_us", "rtf", "rtf_worst",
@@ -114,3 +114,29 @@ def bench_run_id(cfg: DictConfig, effect: str, model: str | None, tracking: str)
     if not report.is_file():
         raise DistortionBenchError(f"{report}: no training report for {effect}-{model}; run the train stage first")
     return str(json.loads(report.read_text())["mlflow"]["run_id"])
+
+
+def log_machine_load(cfg: DictConfig, effects: Iterable[str], stage: str, load: Any) -> None:
+    """How busy the machine was while ``stage`` (``offline`` or ``rt``) measured: metrics
+    ``machine/<stage>/...`` and the tag ``<stage>_busy_machine`` on every benchmark run of each
+    effect (each model's training run and the ``dsp-baseline`` run), so the MLflow UI can filter
+    out runs measured on a busy machine (``tags.offline_busy_machine = 'false'``)."""
+    from mlflow.tracking import MlflowClient
+
+    tracking = tracking_uri(cfg.tracking.uri)
+    client = MlflowClient(tracking)
+    values = {"others_cpu_share": load.others_cpu_share, "steal_share": load.steal_share,
+              "loadavg_start": load.loadavg_start, "loadavg_end": load.loadavg_end}
+    for effect in effects:
+        models = [None, *[str(m) for m in cfg.train_matrix.models]]
+        for model in models:
+            report = Path(cfg.paths.reports) / "train" / f"{effect}-{model}.json"
+            if model is not None and not report.is_file():
+                continue
+            run_id = bench_run_id(cfg, effect, model, tracking)
+            for key, value in values.items():
+                if value is not None:
+                    client.log_metric(run_id, f"machine/{stage}/{key}", float(value))
+            client.set_tag(run_id, f"{stage}_busy_machine", "true" if load.busy else "false")
+            if load.busy:
+                client.set_tag(run_id, f"{stage}_machine_warning", load.describe())

@@ -36,6 +36,7 @@ from omegaconf import DictConfig, OmegaConf
 from distortion_bench.analysis import bench_plots
 from distortion_bench.analysis.harmonics import (Fingerprint, SineSpec, check_alias_free, difference_db,
                                                  difference_measured)
+from distortion_bench.analysis.machine_load import LoadMonitor, MachineLoad
 from distortion_bench.analysis.memory_probe import probe
 from distortion_bench.analysis.quality import as_jsonable, quality_by_material, sine_fingerprints, stream_each_take
 from distortion_bench.analysis.timing import AudioBenchmark, TimingConfig, TimingStats
@@ -44,7 +45,8 @@ from distortion_bench.audio_io import write_audio
 from distortion_bench.bench import mlflow_log
 from distortion_bench.bench.common import csv_text, test_takes
 from distortion_bench.bench.comparison import (capture_summary, comparison_markdown, effect_table, kernel_table,
-                                               material_table)
+                                               material_table, seed_statements)
+from distortion_bench.bench.seeds import seed_spread
 from distortion_bench.bench.selection import BenchEntry, bench_effects, bench_entries
 from distortion_bench.config import plain
 from distortion_bench.engine.processor import Processor, ProcessorFacts
@@ -75,6 +77,7 @@ class EffectResult:
     timing: dict[int, dict[str, TimingStats]] = field(default_factory=dict)
     memory: dict[str, dict[str, int]] = field(default_factory=dict)
     listen: dict[str, np.ndarray] = field(default_factory=dict)
+    machine_load: MachineLoad | None = None
 
 
 def sine_specs(cfg: DictConfig) -> tuple[list[SineSpec], SineSpec]:
@@ -141,7 +144,16 @@ def _build(entries: Sequence[BenchEntry], cfg: DictConfig) -> tuple[dict[str, Pr
 
 
 def bench_effect(cfg: DictConfig, effect: str) -> EffectResult:
-    """Quality, timing and memory of every processor of ``effect``."""
+    """Quality, timing and memory of every processor of ``effect``, and how busy the machine was."""
+    with LoadMonitor() as monitor:
+        result = _bench_effect(cfg, effect)
+    result.machine_load = monitor.result
+    if result.machine_load is not None and result.machine_load.busy:
+        log.warning("offline_bench %s: %s", effect, result.machine_load.describe())
+    return result
+
+
+def _bench_effect(cfg: DictConfig, effect: str) -> EffectResult:
     sr = int(cfg.audio.sample_rate)
     entries = bench_entries(cfg, effect)
     procs, build_ms = _build(entries, cfg)
@@ -162,6 +174,8 @@ def bench_effect(cfg: DictConfig, effect: str) -> EffectResult:
         result.fingerprints[e.name] = sine_fingerprints(p, [*specs, alias_spec], sr, qbs, k)
         result.quality[e.name] = quality_by_material(paths, dry_takes, target_takes, est_takes, sr)
         q = result.quality[e.name]
+        if e.model is not None:
+            q["seeds"] = seed_spread(cfg, effect, e.model)
         log.info("%s quality: ESR %s, residual %s; guitar ESR %s, measurement ESR %s", e.name, q["esr"],
                  q["residual_esr"], q["by_group"].get("guitar", {}).get("esr"),
                  q["by_group"].get("measurement", {}).get("esr"))
@@ -348,7 +362,8 @@ def _summary(cfg: DictConfig, results: Sequence[EffectResult], rows: Sequence[Ma
                     item[f"rtf_bs{bs:04d}"] = r["rtf"]
             eff[e.name] = item
         tube = cfg.effects[res.effect].kind == "tube_saturator"
-        out[res.effect] = {"processors": eff, "targets": speed_targets(rows, res.effect, res.entries, tube)}
+        out[res.effect] = {"processors": eff, "targets": speed_targets(rows, res.effect, res.entries, tube),
+                           "machine_load": res.machine_load.as_dict() if res.machine_load else None}
     return as_jsonable(out)
 
 
@@ -402,6 +417,8 @@ def log_to_mlflow(cfg: DictConfig, result: EffectResult, rows: Sequence[Mapping[
                 metrics.append((f"{p}peak_rss_bytes", mem["peak_rss_bytes"], 0))
         mlflow_log.log_metrics(run_id, metrics, uri)
         mlflow_log.log_artifacts(run_id, plots, "offline_bench", uri)
+    if result.machine_load is not None:
+        mlflow_log.log_machine_load(cfg, [result.effect], "offline", result.machine_load)
 
 
 def run(cfg: DictConfig) -> None:
@@ -437,12 +454,15 @@ def run(cfg: DictConfig) -> None:
                     "peak_rss_bytes": (res.memory.get(e.name) or {}).get("peak_rss_bytes"),
                     "quality": res.quality[e.name]} for e in res.entries]
         tables.append(effect_table(res.effect, entries, [r for r in rows if r["effect"] == res.effect], sr))
+        tables.append(seed_statements(res.effect, entries))
         tables.append(capture_summary(res.effect, entries))
         tables.append(material_table(res.effect, entries))
         tables.append(kernel_table(res.effect, entries, [r for r in rows if r["effect"] == res.effect],
                                    peak.macs_per_ns if peak else None, peak.describe() if peak else "unknown"))
+    load_lines = [f"{res.effect}: {res.machine_load.describe()}" for res in results if res.machine_load]
     write_text(reports / "comparison.md",
-               comparison_markdown(tables, machine_description(), "make repro  (dvc repro offline_bench)", sr))
+               comparison_markdown(tables, machine_description(), "make repro  (dvc repro offline_bench)", sr,
+                                   load_lines))
     for res in results:
         log_to_mlflow(cfg, res, rows, plots[res.effect])
     log.info("offline_bench: %d rows for %s", len(rows), effects)

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
+from distortion_bench.analysis.machine_load import LoadMonitor
 from distortion_bench.analysis.plotting import save_png
 from distortion_bench.analysis.quality import as_jsonable
 from distortion_bench.analysis.spectrum_analyzer import SpectrumAnalyzer
@@ -212,7 +213,10 @@ def run(cfg: DictConfig) -> None:
     rows: list[dict[str, Any]] = []
     locked: dict[str, bool] = {}
     load = CpuLoad(int(rt.cpu_load.processes), float(rt.cpu_load.duty))
-    with load:
+    # Outside the configured CPU load: its processes are this run's own (children), and what
+    # the monitor flags is load nobody asked for.
+    monitor = LoadMonitor()
+    with monitor, load:
         for bs in buffer_sizes:
             for mode, decision in modes.items():  # modes alternate per buffer size: drift hits both
                 with audio_host(backend, sr, bs, decision) as host:
@@ -237,7 +241,12 @@ def run(cfg: DictConfig) -> None:
     csv_rows = [{**r, "processor": r["name"]} for r in rows]
     write_text(reports / "realtime_bench.csv", csv_text(csv_rows, CSV_COLUMNS))
     glitching = sorted({r["name"] for r in rows if r["underruns"] or r["xruns"] or r["faults"]})
+    machine = monitor.result
+    assert machine is not None
+    if machine.busy:
+        log.warning("realtime_bench: %s", machine.describe())
     summary = {"backend": backend, "seconds": seconds, "min_callbacks": min_callbacks, "cpu_load": load.describe(),
+               "machine_load": machine.as_dict(),
                "budget_fraction": budget,
                "scheduling": {m: {"realtime": d.enabled, "priority": d.priority, "reason": d.reason,
                                   "memory_locked": locked.get(m, False)} for m, d in modes.items()},
@@ -259,4 +268,5 @@ def run(cfg: DictConfig) -> None:
     write_json(reports / "realtime_bench.json", as_jsonable(summary))
     if cfg.tracking.get("log_bench", True):
         log_to_mlflow(cfg, rows)
+        mlflow_log.log_machine_load(cfg, effects, "rt", machine)
     log.info("realtime_bench: %d streams; glitched: %s", len(rows), glitching or "none")

@@ -46,6 +46,7 @@ class ReportInputs:
     quality: dict[str, Any] = field(default_factory=dict)
     realtime_rows: list[dict[str, str]] = field(default_factory=list)
     realtime_summary: dict[str, Any] = field(default_factory=dict)
+    offline_summary: dict[str, Any] = field(default_factory=dict)
     machine: str | None = None
     offline_plots: list[Path] = field(default_factory=list)
     realtime_plots: list[Path] = field(default_factory=list)
@@ -114,6 +115,8 @@ def gather_inputs(cfg: DictConfig) -> ReportInputs:
                              "the quality tables are left out.")
     if (reports / "comparison.md").is_file():
         found.machine = machine_line(reports / "comparison.md")
+    if (reports / "offline_bench.json").is_file():
+        found.offline_summary = read_json(reports / "offline_bench.json")
     realtime_csv = reports / "realtime_bench.csv"
     if realtime_csv.is_file():
         found.realtime_rows = read_csv_rows(realtime_csv)

@@ -19,6 +19,7 @@ import jinja2
 import numpy as np
 from omegaconf import DictConfig
 
+from distortion_bench.analysis.machine_load import MachineLoad
 from distortion_bench.atomic import atomic_directory
 from distortion_bench.bench.common import test_takes
 from distortion_bench.bench.selection import bench_entries
@@ -30,7 +31,7 @@ from distortion_bench.report.listening import (Player, check_layout, choose_exce
                                                match_loudness, read_processed, take_spans, write_mp3)
 from distortion_bench.report.provenance import (file_digest, git_commit, mlflow_experiment_ids, run_link,
                                                 scheduling_line, versions)
-from distortion_bench.report.tables import Table, fmt, latency_table, quality_table, realtime_table
+from distortion_bench.report.tables import Table, fmt, latency_table, quality_table, realtime_table, seed_ranking
 from distortion_bench.tracking import tracking_uri
 
 log = logging.getLogger(__name__)
@@ -143,11 +144,25 @@ def _context(cfg: DictConfig, found: ReportInputs, sections: list[EffectSection]
     }
     return {
         "sections": sections, "galleries": galleries, "missing": found.missing, "runs": runs, "setup": setup,
+        "machine_load": machine_load_lines(found),
         "versions": versions(), "params_digest": file_digest(Path("params.yaml")) or "no params.yaml",
         "commit": git_commit(Path.cwd()) or "not a git checkout",
         "sweep_dir": str(found.sweep_dir) if found.sweep_dir else None,
         "report": cfg.report,
     }
+
+
+def machine_load_lines(found: ReportInputs) -> list[dict[str, Any]]:
+    """How busy the machine was during each benchmark, from the bench summaries:
+    ``[{"what": "offline tube", "text": ..., "busy": bool}]``."""
+    loads = [(f"offline benchmark, {effect}", (summary or {}).get("machine_load"))
+             for effect, summary in sorted(found.offline_summary.items()) if isinstance(summary, dict)]
+    loads.append(("real-time benchmark", found.realtime_summary.get("machine_load")))
+    lines = []
+    for what, load in loads:
+        if load:
+            lines.append({"what": what, "text": MachineLoad(**load).describe(), "busy": bool(load.get("busy"))})
+    return lines
 
 
 def build_site(cfg: DictConfig) -> Path:
@@ -164,7 +179,11 @@ def build_site(cfg: DictConfig) -> Path:
             order, names = _bench_order(cfg, effect)
             section = EffectSection(effect)
             if effect in found.quality:
-                section.tables.append(quality_table(effect, found.quality[effect], order))
+                table = quality_table(effect, found.quality[effect], order)
+                ranking = seed_ranking(found.quality[effect])
+                if ranking:
+                    table.note += " Over seeds: " + " ".join(ranking)
+                section.tables.append(table)
             if any(r["effect"] == effect for r in found.offline_rows):
                 section.tables.append(latency_table(effect, found.offline_rows, names, sr))
             if any(r["effect"] == effect for r in found.realtime_rows):

@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from distortion_bench.analysis.spread import format_spread, ranking_statements
+
 
 @dataclass(frozen=True)
 class Cell:
@@ -51,11 +53,13 @@ def quality_table(effect: str, records: Mapping[str, Mapping[str, Any]], order: 
             if c not in categories:
                 categories.append(c)
     table = Table(f"{effect}: quality on the test takes (ESR against the DSP reference; lower is better)",
-                  ["processor", "ESR", "residual ESR", "ESR guitar", "ESR measurement",
-                   *[f"ESR {c}" for c in categories]],
+                  ["processor", "ESR", "ESR over seeds: median (min-max)", "residual ESR",
+                   "residual ESR over seeds", "ESR guitar", "ESR measurement", *[f"ESR {c}" for c in categories]],
                   note="Residual ESR compares what each processor adds to the dry signal with what the DSP "
                        "adds (1 = none of it captured). Guitar = played material; measurement = sweeps, "
-                       "tones, noise.")
+                       "tones, noise. A network's ESR is that of the benchmarked model (the seed with the median "
+                       "validation ESR); 'over seeds' is the median and range of every seed's test ESR: a "
+                       "difference smaller than those ranges is not a difference.")
     for n in names:
         q = records[n]
         groups = q.get("by_group", {})
@@ -63,9 +67,22 @@ def quality_table(effect: str, records: Mapping[str, Mapping[str, Any]], order: 
                   groups.get("measurement", {}).get("esr"),
                   *[q.get("by_category", {}).get(c, {}).get("esr") for c in categories]]
         keys = ["esr", "residual_esr", "esr_guitar", "esr_measurement", *[f"esr_{c}" for c in categories]]
-        table.rows.append([Cell(n)] + [Cell(fmt(v), "" if v is None else repr(float(v)), f"{effect}|{n}|{k}")
-                                       for v, k in zip(values, keys)])
+        cells = [Cell(fmt(v), "" if v is None else repr(float(v)), f"{effect}|{n}|{k}") for v, k in zip(values, keys)]
+        seeds = q.get("seeds") or {}
+        cells.insert(1, Cell(format_spread(seeds.get("esr"), percent=True) if seeds else "—",
+                             repr(seeds["esr"]["median"]) if seeds.get("esr") else "", f"{effect}|{n}|esr_seeds"))
+        cells.insert(3, Cell(format_spread(seeds.get("residual_esr")) if seeds else "—",
+                             repr(seeds["residual_esr"]["median"]) if seeds.get("residual_esr") else "",
+                             f"{effect}|{n}|residual_esr_seeds"))
+        table.rows.append([Cell(n)] + cells)
     return table
+
+
+def seed_ranking(records: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Sentences on which networks differ in test ESR over seeds (ONNX Runtime rows: one per model)."""
+    spreads = {n: (q.get("seeds") or {}).get("esr") for n, q in records.items()
+               if n.startswith("onnx:") and not n.endswith("-naive")}
+    return [line.replace("`", "") for line in ranking_statements({n: s for n, s in spreads.items() if s}, "test ESR")]
 
 
 def latency_table(effect: str, rows: Sequence[Mapping[str, str]], names: Mapping[tuple[str, str], str],

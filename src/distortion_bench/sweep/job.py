@@ -64,6 +64,10 @@ def _measure(cfg: DictConfig, effect: str, model: dict[str, Any]) -> dict[str, f
                 "numba_p50_us": ref.p50_us, "numba_nn_p50_us": nn.p50_us, "numba_nn_p99_us": nn.p99_us,
                 "numba_nn_rtf": nn.rtf, "params": float(onnx.facts().parameters),
                 "train_seconds": float(model["report"]["train_seconds"]), "reused_model": float(model["reused"])})
+    esr_seeds = (model["report"].get("spread") or {}).get("esr")
+    if esr_seeds:  # the cell's test ESR over its training seeds (sweep.seeds)
+        out.update({f"esr_seed_{k}": float(esr_seeds[k]) for k in ("min", "median", "max")})
+        out["seeds"] = float(esr_seeds["n"])
     if cfg.sweep.realtime:
         from distortion_bench.bench.realtime import stream_one
         from distortion_bench.engine.audio_backends import audio_host

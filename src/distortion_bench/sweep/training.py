@@ -37,7 +37,9 @@ def model_key(cfg: DictConfig, effect: str, model_cfg: dict[str, Any]) -> str:
     manifest = Path(cfg.paths.datasets) / effect / "manifest.json"
     if not manifest.is_file():
         raise DistortionBenchError(f"{manifest}: no dataset for effect {effect!r}; run `dvc repro build_dataset` first")
-    parts = [effect, plain(cfg.effects[effect]), model_cfg, plain(cfg.train), int(cfg.seed),
+    learning = {k: v for k, v in plain(cfg.train).items() if k not in ("seeds", "parallel")}
+    seeds = int((cfg.get("sweep") or {}).get("seeds", 1))  # what a cell trains: sweep.seeds, not train.seeds
+    parts = [effect, plain(cfg.effects[effect]), model_cfg, learning, int(cfg.seed), seeds,
              hashlib.sha256(manifest.read_bytes()).hexdigest()]
     digest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:10]
     return f"{model_cfg['type']}-s{model_cfg['size']}-{digest}"
@@ -77,6 +79,9 @@ def trained_model(cfg: DictConfig, effect: str, model_cfg: dict[str, Any]) -> di
             job_cfg.paths.checkpoints = str(folder / "checkpoints")
             job_cfg.paths.reports = str(folder / "reports")
             job_cfg.models = {key: model_cfg}
+            # Seeds of a cell train one after the other: the launcher already runs jobs side by side.
+            job_cfg.train.seeds = int(cfg.sweep.get("seeds", 1))
+            job_cfg.train.parallel = 1
         log.info("training %s", key)
         report = train_pair(job_cfg, effect, key, model_cfg)
         ckpt = folder / "checkpoints" / f"{effect}-{key}" / "best.ckpt"
