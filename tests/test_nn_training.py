@@ -169,7 +169,7 @@ def test_train_reports_resumes_and_records_in_mlflow(smoke_data, monkeypatch):
 
 def test_seeds_train_in_parallel_differ_and_the_median_one_is_kept(smoke_data, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    cfg = smoke_cfg(smoke_data, "select.effect=tube", "select.model=tcn", "train.max_epochs=1", "train.seeds=3",
+    cfg = smoke_cfg(smoke_data, "select.effect=tube", "select.model=tcn", "models.tcn.train.max_epochs=1", "train.seeds=3",
                     "train.parallel=2", f"paths.checkpoints={tmp_path}/checkpoints",
                     f"paths.reports={tmp_path}/reports", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db")
     report = train.train_pair(cfg, "tube", "tcn", plain(cfg.models.tcn))
@@ -189,7 +189,7 @@ def test_seeds_train_in_parallel_differ_and_the_median_one_is_kept(smoke_data, t
                                        "values": esrs}
     assert report["test"]["esr"] == pytest.approx(esrs[chosen], rel=1e-6)
     # fewer seeds later: the extra seed folders go
-    cfg1 = smoke_cfg(smoke_data, "select.effect=tube", "select.model=tcn", "train.max_epochs=1",
+    cfg1 = smoke_cfg(smoke_data, "select.effect=tube", "select.model=tcn", "models.tcn.train.max_epochs=1",
                      f"paths.checkpoints={tmp_path}/checkpoints", f"paths.reports={tmp_path}/reports",
                      f"tracking.uri=sqlite:///{tmp_path}/mlflow.db")
     train.train_pair(cfg1, "tube", "tcn", plain(cfg1.models.tcn))
@@ -210,7 +210,7 @@ def test_learning_rate_warms_up_then_decays_to_its_floor():
 def test_a_wall_clock_cap_that_fires_is_reported_loudly(smoke_data, monkeypatch, caplog):
     monkeypatch.chdir(smoke_data)
     # 0.001 min = 60 ms: Lightning's timer stops after the first epoch
-    cfg = smoke_cfg(smoke_data, "select.effect=tube", "select.model=tcn", "train.max_epochs=50",
+    cfg = smoke_cfg(smoke_data, "select.effect=tube", "select.model=tcn", "models.tcn.train.max_epochs=50",
                     "train.max_minutes=0.001", "train.lr=0.002")
     with caplog.at_level("WARNING"):
         report = train.train_pair(cfg, "tube", "tcn", plain(cfg.models.tcn))

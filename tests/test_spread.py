@@ -53,3 +53,14 @@ def test_comparison_section_compares_one_processor_per_model():
     assert "- `onnx:tube-tcn` < `onnx:tube-lstm` in residual ESR on every seed" in text
     assert "numba:tube-tcn" not in text.split("\n\n", 2)[2]  # the same weights are not compared twice
     assert seed_statements("tube", [{"name": "numba:tube", "backend": "numba", "quality": {}}]) == ""
+
+
+def test_group_esr_pools_categories_from_their_shares():
+    from distortion_bench.bench.seeds import group_esr
+
+    # errors 1 and 3 (shares 0.1, 0.3), signals 1000 and 1000: pooled guitar ESR 4 / 2000
+    by_category = {"pluck": {"esr": 0.001, "share_of_error": 0.1}, "chord": {"esr": 0.003, "share_of_error": 0.3},
+                   "noise": {"esr": 0.6, "share_of_error": 0.6}}
+    assert group_esr(by_category, "guitar") == pytest.approx(0.002)
+    assert group_esr(by_category, "measurement") == pytest.approx(0.6)
+    assert group_esr({}, "guitar") is None

@@ -60,7 +60,8 @@ def effect_table(effect: str, entries: Sequence[Mapping[str, Any]], rows: Sequen
         "Complexity: fixed cost + per sample (p50 fit)", "Parameters", "Memory: weights / state / peak RSS",
         "Buffer sensitivity: per-sample cost, smallest vs largest buffer",
         "Smallest buffer with p99 < half the deadline", "Quality: ESR vs Numba DSP",
-        "Quality: test ESR over seeds, median (min-max)", "Quality: residual ESR",
+        "Quality: test ESR over seeds, median (min-max)", "Quality: guitar-material ESR over seeds",
+        "Quality: residual ESR",
         "Quality: residual ESR over seeds", "Quality: max harmonic difference vs DSP")}
     for e in entries:
         rs = by[e["name"]]
@@ -80,6 +81,8 @@ def effect_table(effect: str, entries: Sequence[Mapping[str, Any]], rows: Sequen
         seeds = q.get("seeds") or {}
         cells["Quality: test ESR over seeds, median (min-max)"].append(
             format_spread(seeds.get("esr"), percent=True) if seeds else "exact (DSP)" if q["esr"] == 0 else "n/a")
+        cells["Quality: guitar-material ESR over seeds"].append(
+            format_spread(seeds.get("guitar_esr"), percent=True) if seeds else "n/a")
         cells["Quality: residual ESR"].append(_fmt(q["residual_esr"], ".3g", "undefined"))
         cells["Quality: residual ESR over seeds"].append(format_spread(seeds.get("residual_esr")) if seeds else "n/a")
         cells["Quality: max harmonic difference vs DSP"].append(

@@ -14,10 +14,24 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from distortion_bench.analysis.quality import material_group
+from distortion_bench.analysis.spread import spread
 from distortion_bench.errors import DistortionBenchError
 
 #: spreads copied from the train report (its ``spread`` keys)
-SEED_METRICS = ("esr", "residual_esr", "mrstft", "guitar_esr", "val_esr_final")
+SEED_METRICS = ("esr", "residual_esr", "mrstft", "val_esr_final")
+
+
+def group_esr(by_category: dict[str, Any], group: str) -> float | None:
+    """Pooled ESR over the categories of ``group`` (e.g. ``"guitar"``), from per-category ESRs and
+    shares of the squared error: error_c = share_c, signal_c = share_c / ESR_c (a common scale)."""
+    err = sig = 0.0
+    for category, values in by_category.items():
+        if material_group(category) != group or not values.get("esr") or values.get("share_of_error") is None:
+            continue
+        err += values["share_of_error"]
+        sig += values["share_of_error"] / values["esr"]
+    return err / sig if sig > 0 else None
 
 
 def seed_spread(cfg: DictConfig, effect: str, model: str) -> dict[str, Any] | None:
@@ -31,5 +45,8 @@ def seed_spread(cfg: DictConfig, effect: str, model: str) -> dict[str, Any] | No
     spreads = report.get("spread")
     if not isinstance(spreads, dict):
         return None
-    return {"seeds": [s["seed"] for s in report.get("seeds", [])], "chosen_seed": report.get("chosen_seed"),
-            "selection": report.get("selection"), **{k: spreads.get(k) for k in SEED_METRICS}}
+    seeds = report.get("seeds", [])
+    guitar = spread([group_esr(s["test"].get("by_category") or {}, "guitar") for s in seeds])
+    return {"seeds": [s["seed"] for s in seeds], "chosen_seed": report.get("chosen_seed"),
+            "selection": report.get("selection"), **{k: spreads.get(k) for k in SEED_METRICS},
+            "guitar_esr": guitar}

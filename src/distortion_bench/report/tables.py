@@ -54,7 +54,8 @@ def quality_table(effect: str, records: Mapping[str, Mapping[str, Any]], order: 
                 categories.append(c)
     table = Table(f"{effect}: quality on the test takes (ESR against the DSP reference; lower is better)",
                   ["processor", "ESR", "ESR over seeds: median (min-max)", "residual ESR",
-                   "residual ESR over seeds", "ESR guitar", "ESR measurement", *[f"ESR {c}" for c in categories]],
+                   "residual ESR over seeds", "ESR guitar", "ESR guitar over seeds", "ESR measurement",
+                   *[f"ESR {c}" for c in categories]],
                   note="Residual ESR compares what each processor adds to the dry signal with what the DSP "
                        "adds (1 = none of it captured). Guitar = played material; measurement = sweeps, "
                        "tones, noise. A network's ESR is that of the benchmarked model (the seed with the median "
@@ -69,11 +70,14 @@ def quality_table(effect: str, records: Mapping[str, Mapping[str, Any]], order: 
         keys = ["esr", "residual_esr", "esr_guitar", "esr_measurement", *[f"esr_{c}" for c in categories]]
         cells = [Cell(fmt(v), "" if v is None else repr(float(v)), f"{effect}|{n}|{k}") for v, k in zip(values, keys)]
         seeds = q.get("seeds") or {}
-        cells.insert(1, Cell(format_spread(seeds.get("esr"), percent=True) if seeds else "—",
+        cells.insert(1, Cell(format_spread(seeds.get("esr")) if seeds else "—",
                              repr(seeds["esr"]["median"]) if seeds.get("esr") else "", f"{effect}|{n}|esr_seeds"))
         cells.insert(3, Cell(format_spread(seeds.get("residual_esr")) if seeds else "—",
                              repr(seeds["residual_esr"]["median"]) if seeds.get("residual_esr") else "",
                              f"{effect}|{n}|residual_esr_seeds"))
+        cells.insert(5, Cell(format_spread(seeds.get("guitar_esr")) if seeds else "—",
+                             repr(seeds["guitar_esr"]["median"]) if seeds.get("guitar_esr") else "",
+                             f"{effect}|{n}|esr_guitar_seeds"))
         table.rows.append([Cell(n)] + cells)
     return table
 
