@@ -45,13 +45,15 @@ def test_comparison_section_compares_one_processor_per_model():
         return {"name": name, "backend": backend,
                 "quality": {"seeds": {"esr": spread(esrs), "residual_esr": spread([10 * v for v in esrs]),
                                       "chosen_seed": 7}}}
-    text = seed_statements("tube", [entry("onnx:tube-tcn", "onnx", [0.001, 0.002]),
+    text = seed_statements("tube", [entry("onnx:tube-tcn", "onnxruntime", [0.001, 0.002]),
                                     entry("numba:tube-tcn", "numba", [0.001, 0.002]),
-                                    entry("onnx:tube-lstm", "onnx", [0.003, 0.004])])
+                                    entry("onnx-naive:tube-tcn", "onnxruntime", [0.001, 0.002]),
+                                    entry("onnx:tube-lstm", "onnxruntime", [0.003, 0.004])])
     assert "### tube: differences the seeds support" in text and "`onnx:tube-tcn` seed 7" in text
     assert "- `onnx:tube-tcn` < `onnx:tube-lstm` in test ESR on every seed" in text
     assert "- `onnx:tube-tcn` < `onnx:tube-lstm` in residual ESR on every seed" in text
-    assert "numba:tube-tcn" not in text.split("\n\n", 2)[2]  # the same weights are not compared twice
+    body = text.split("\n\n", 2)[2]
+    assert "numba:tube-tcn" not in body and "naive" not in body  # the same weights are not compared twice
     assert seed_statements("tube", [{"name": "numba:tube", "backend": "numba", "quality": {}}]) == ""
 
 

@@ -105,11 +105,12 @@ def _harmonic_cell(measured: float | None, bounded: float | None) -> str:
 def seed_statements(effect: str, entries: Sequence[Mapping[str, Any]]) -> str:
     """Which quality differences between the effect's networks the seeds support.
 
-    One model per family is compared (its ONNX Runtime processor: every backend runs the same
-    weights), by test ESR and by residual ESR over seeds; a difference is claimed only when the
-    two ranges do not overlap (:func:`~distortion_bench.analysis.spread.ranking_statements`).
+    One model per family is compared (its ONNX Runtime processor ``onnx:<effect>-<model>``: every
+    backend runs the same weights), by test ESR and by residual ESR over seeds; a difference is
+    claimed only when the two ranges do not overlap
+    (:func:`~distortion_bench.analysis.spread.ranking_statements`).
     """
-    nets = [e for e in entries if e.get("backend") == "onnx" and not str(e["name"]).endswith("-naive")
+    nets = [e for e in entries if str(e["name"]).startswith("onnx:")
             and (e["quality"].get("seeds") or {}).get("esr")]
     if not nets:
         return ""
