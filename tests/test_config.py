@@ -85,7 +85,7 @@ def test_drift_check_accepts_an_experiment_and_refuses_a_stale_conf(tmp_path):
 
     # conf/ edited without `make params`: stale, experiment or not
     conf = tmp_path / "conf" / "train" / "default.yaml"
-    conf.write_text(conf.read_text().replace("lr: 0.003", "lr: 0.002"))
+    conf.write_text(conf.read_text().replace("lr: 0.006", "lr: 0.002"))
     assert snapshot_status(tmp_path).state == "stale"
     _git(tmp_path, "checkout", "params.yaml")
     status = snapshot_status(tmp_path)
