@@ -148,17 +148,23 @@ def _sin_cos_reduced(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return s, c, quadrant
 
 
+def _sine_shifted(x: float | np.ndarray, quarter_turns: int) -> float | np.ndarray:
+    """``sin(x + quarter_turns * pi/2)`` from one reduction: ``[s, c, -s, -c]`` by quadrant."""
+    a, scalar = _as_array(x)
+    s, c, q = _sin_cos_reduced(a)
+    quadrant = np.mod(q + quarter_turns, 4.0)
+    y = np.select([quadrant == 0.0, quadrant == 1.0, quadrant == 2.0], [s, c, -s], -c)
+    y[~np.isfinite(a)] = np.nan
+    return _out(y, scalar)
+
+
 @overload
 def sin(x: float) -> float: ...
 @overload
 def sin(x: np.ndarray) -> np.ndarray: ...
 def sin(x):  # type: ignore[no-untyped-def]
     """Sine of ``x`` radians, ``|x| < TRIG_LIMIT``."""
-    a, scalar = _as_array(x)
-    s, c, q = _sin_cos_reduced(a)
-    y = np.select([q == 0.0, q == 1.0, q == 2.0], [s, c, -s], -c)
-    y[~np.isfinite(a)] = np.nan
-    return _out(y, scalar)
+    return _sine_shifted(x, 0)
 
 
 @overload
@@ -166,12 +172,8 @@ def cos(x: float) -> float: ...
 @overload
 def cos(x: np.ndarray) -> np.ndarray: ...
 def cos(x):  # type: ignore[no-untyped-def]
-    """Cosine of ``x`` radians, ``|x| < TRIG_LIMIT``."""
-    a, scalar = _as_array(x)
-    s, c, q = _sin_cos_reduced(a)
-    y = np.select([q == 0.0, q == 1.0, q == 2.0], [c, -s, -c], s)
-    y[~np.isfinite(a)] = np.nan
-    return _out(y, scalar)
+    """Cosine of ``x`` radians (``sin(x + pi/2)``), ``|x| < TRIG_LIMIT``."""
+    return _sine_shifted(x, 1)
 
 
 @overload
