@@ -6,18 +6,19 @@ SHELL := /bin/bash
 PYTHON ?=
 VENV ?= .venv
 BIN := $(CURDIR)/$(VENV)/bin
-# A package index for the PyTorch build (README, "Python and PyTorch"); empty = chosen for you.
+# A package index for the PyTorch build (docs/install.md); empty = chosen for you.
 export TORCH_INDEX
 # The PATH the interpreter is looked up in: the caller's, without the venv put in front below.
 CALLER_PATH := $(PATH)
 # DVC stage commands call `python`: make it the project's interpreter.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup system-deps test-system-deps cluster-system-deps repro test test-matrix test-cluster params ui report help
+.PHONY: setup system-deps test-system-deps cluster-system-deps repro test test-fast test-matrix test-cluster params ui report help
 
 help:
 	@echo "make repro   set up, then run the whole pipeline (dvc repro)"
 	@echo "make test    set up, then run the test suite (PYTHON=python3.12 to choose the interpreter)"
+	@echo "make test-fast  the unit tests only: no DVC pipeline, no audio stream, no cluster"
 	@echo "make test-matrix  the fast tests under each other supported Python found"
 	@echo "make test-cluster a sweep through a private local SLURM cluster and mlflow server"
 	@echo "make params  recompose params.yaml from conf/ (ARGS='experiment=smoke' for overrides)"
@@ -47,6 +48,11 @@ test: setup test-system-deps
 	@echo "make test: $$($(BIN)/python --version) in $(VENV)"
 	$(BIN)/python -m pytest
 
+# The everyday loop: every test that runs no DVC pipeline (e2e), opens no audio stream (stream)
+# and needs no cluster.
+test-fast: setup
+	$(BIN)/python -m pytest -m "not e2e and not cluster and not stream" -q
+
 # The fast (non-e2e) tests under every other supported Python found (PATH or pyenv), each in its
 # own .venv-py3.X; a version that is not installed is reported as such. Run by .ci/run.
 test-matrix: test-system-deps
@@ -56,7 +62,7 @@ report: setup
 	$(BIN)/distortion-bench report
 
 # A sweep through a private single-node SLURM cluster (munge, slurmctld, slurmd) and a real
-# mlflow server, all on loopback and stopped afterwards (README, "From one laptop to a cluster").
+# mlflow server, all on loopback and stopped afterwards (docs/sweeps-and-cluster.md).
 test-cluster: setup cluster-system-deps
 	@bash scripts/test_cluster.sh $(BIN)
 

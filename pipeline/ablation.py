@@ -3,7 +3,7 @@
     python -m pipeline.ablation -m model=tcn,lstm,shaper loss=esr,residual,residual_mrstft effects.bitcrush.bits=4,8,12
     python -m pipeline.ablation -m model=shaper loss=residual effects.bitcrush.downsample=1,4
 
-See conf/ablation.yaml, src/distortion_bench/sweep/ablation.py and the README ("Neural bitcrusher").
+See conf/ablation.yaml, src/distortion_bench/sweep/ablation.py and docs/neural-bitcrusher.md.
 """
 
 import sys

@@ -3,7 +3,7 @@
     python -m pipeline.sweep -m model=lstm,tcn model.size=4,8,16,32 bench.buffer_size=32,64,128,256,512
     python -m pipeline.sweep -m hydra/launcher=joblib hydra.launcher.n_jobs=2 experiment=smoke ...
 
-See conf/sweep.yaml and the README ("Sweeps").
+See conf/sweep.yaml and docs/sweeps-and-cluster.md.
 """
 
 import sys

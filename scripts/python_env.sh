@@ -99,7 +99,7 @@ torch_pin() {
     grep -oE '"torch==[^"]+"' pyproject.toml | tr -d '"'
 }
 
-# Installs the pinned torch into venv python $1, choosing the build (README, "Python and PyTorch"):
+# Installs the pinned torch into venv python $1, choosing the build (docs/install.md):
 #   TORCH_INDEX=URL   that package index (e.g. a CUDA or ROCm build's)
 #   otherwise         a wheel on this machine's disk (pip's find-links) if there is one; else, without
 #                     an NVIDIA GPU, the CPU build from PyTorch's CPU index; else (a GPU, or that

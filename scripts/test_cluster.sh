@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make test-cluster`: the SLURM path of the README run for real, on this one machine.
+# `make test-cluster`: the SLURM path of docs/sweeps-and-cluster.md run for real, on this one machine.
 #
 # Starts, in a private temporary folder, a munge daemon (its own key and socket), a single-node
 # SLURM cluster (slurmctld + slurmd, generated slurm.conf on loopback with free ports; state, spool

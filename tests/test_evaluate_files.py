@@ -10,7 +10,7 @@ import soundfile as sf
 
 from conftest import REPO, compose, noise, sine
 from distortion_bench.analysis.band_levels import band_difference_db, band_levels_db
-from distortion_bench.analysis.metrics import esr
+from distortion_bench.analysis.metrics import esr, signal_quality
 from distortion_bench.bench.evaluate_files import EvaluationPlan, evaluate_folder, plan_from_config
 from distortion_bench.engine.registry import build_processor
 from distortion_bench.errors import AudioFileError, ConfigError
@@ -50,10 +50,13 @@ def test_evaluate_writes_the_table_and_the_audio(recordings, tmp_path):
     md = (tmp_path / "out" / "evaluate.md").read_text()
     assert "## Median over files" in md and "| `pedalboard:tube` | -6dBFS |" in md
     audio = tmp_path / "out" / "audio" / "riff" / "file"
-    assert sorted(p.name for p in audio.iterdir()) == ["dry.flac", "numba_tube.flac", "pedalboard_tube.flac",
-                                                       "reference_tube.flac"]
-    dry, rate = sf.read(audio / "dry.flac")
-    assert rate == SR and np.max(np.abs(dry - riff)) == 0.0  # 24-bit in, 24-bit FLAC out: lossless
+    assert sorted(p.name for p in audio.iterdir()) == ["dry.wav", "numba_tube.wav", "pedalboard_tube.wav",
+                                                       "reference_tube.wav"]
+    dry, rate = sf.read(audio / "dry.wav", dtype="float32")
+    assert rate == SR and np.max(np.abs(dry - riff)) == 0.0
+    # the written reference is exactly what was scored (float: a tube output past full scale stays unclipped)
+    reference, _ = sf.read(audio / "reference_tube.wav", dtype="float32")
+    np.testing.assert_array_equal(reference, build_processor("numba:tube", cfg).process_signal(dry, 256))
 
 
 @pytest.mark.parametrize("make, match", [
@@ -96,7 +99,30 @@ def test_band_levels_of_a_sine_and_its_difference():
     assert centres[np.argmax(levels)] == pytest.approx(1000.0)
     assert levels.max() == pytest.approx(10 * np.log10(0.5 ** 2 / 2), abs=0.2)  # a sine's power
     assert band_difference_db(x, 0.5 * x, SR) == pytest.approx(20 * np.log10(2), abs=1e-6)
-    assert band_difference_db(np.zeros(4096), x, SR) is None
+    assert band_difference_db(np.zeros(4096), np.zeros(4096), SR) is None
+    assert band_difference_db(np.zeros(SR), x, SR) > 100.0  # a model that plays where the DSP is silent
+
+
+def test_evaluate_sees_an_added_tone_an_inversion_and_a_dropout():
+    # each defect on a DSP output is seen by the table's band difference, ESR or both
+    t = np.arange(4 * SR) / SR
+    x = (0.5 * np.sin(2 * np.pi * 110.0 * t) * np.exp(-0.5 * t)).astype(np.float32)  # a decaying note
+    y = build_processor("numba:tube", compose()).process_signal(x, 512).astype(np.float64)
+    whine = y + 10 ** (-40 / 20) * np.sin(2 * np.pi * 10_000 * t)   # -40 dBFS at 10 kHz, where the
+    assert band_difference_db(y, whine, SR) > 60.0                  # DSP is >100 dB below its loudest
+    assert signal_quality(x, y, -y)["esr"] == pytest.approx(4.0)     # polarity: ESR 400 % ...
+    assert band_difference_db(y, -y, SR) == pytest.approx(0.0, abs=1e-9)  # ... magnitude alone is blind
+    dropout = y.copy()
+    dropout[SR:SR + SR // 2] = 0.0                                   # half a second missing
+    assert signal_quality(x, y, dropout)["esr"] > 0.1 and band_difference_db(y, dropout, SR) > 0.5
+
+
+def test_the_lowest_bands_resolve_a_rumble_below_them():
+    # 18 Hz lies below the 25 Hz band's lower edge (22.3 Hz): it must not leak into it
+    t = np.arange(10 * SR) / SR
+    music = 0.1 * np.sin(2 * np.pi * 25.0 * t) + 0.1 * np.sin(2 * np.pi * 440.0 * t)
+    rumble = music + 0.1 * np.sin(2 * np.pi * 18.0 * t)
+    assert band_difference_db(music, rumble, SR) < 0.5
 
 
 def test_cli_evaluate(recordings, tmp_path, capsys):

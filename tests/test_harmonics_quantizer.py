@@ -8,7 +8,7 @@ import pytest
 
 from conftest import compose
 from distortion_bench.analysis.harmonics import (SineSpec, alias_collisions, check_alias_free, difference_measured,
-                                                 fingerprint, make_sine)
+                                                 fingerprint, first_exact_collision, make_sine)
 from distortion_bench.analysis.quantizer_reference import staircase_sine_harmonics, staircase_sine_harmonics_db
 from distortion_bench.bench.comparison import _harmonic_cell
 from distortion_bench.bench.offline import sine_specs
@@ -48,8 +48,21 @@ def test_a_frequency_that_divides_the_sample_rate_folds_every_partial_onto_a_har
     assert len(alias_collisions(spec, SR, 10_000)) > 9000
     with pytest.raises(ValueError, match=r"sine 1000 Hz: its partial 25 .* nearest clean frequencies: 1004 Hz, 1006 Hz"):
         check_alias_free(spec, SR, 10_000)
-    for freq in (116.0, 436.0, 1004.0, 5003.0):       # the configured test sines
+    for freq in (116.0, 436.0, 1004.0, 5003.0):       # 1 s windows: clean up to 10,000 ...
         assert alias_collisions(SineSpec(freq, -6.0), SR, 10_000) == []
+    # ... but only just: 116 Hz collides exactly from order 12,000 - 206 on (onto H206)
+    assert first_exact_collision(SineSpec(116.0, -6.0), SR) == 11_794
+    assert alias_collisions(SineSpec(116.0, -6.0), SR, 12_000)[0] == 11_794
+
+
+def test_the_configured_sines_collide_far_above_the_alias_free_order():
+    specs, alias = sine_specs(compose())
+    order = int(compose().bench.quality.sines.alias_free_order)
+    for spec in [*specs, alias]:
+        first = first_exact_collision(spec, SR)
+        assert first >= 4 * order, (spec.freq_hz, first)
+        # nothing comes within the collision distance before the first exact collision
+        assert alias_collisions(spec, SR, first - 1) == []
 
 
 @pytest.mark.parametrize("bits", [4, 8])
@@ -87,7 +100,8 @@ def test_the_configured_sines_are_checked():
     with pytest.raises(ConfigError, match=r"bench\.quality \(alias_free_order 10000\): sine 1000 Hz"):
         sine_specs(cfg)
     specs, alias = sine_specs(compose())
-    assert {s.freq_hz for s in specs} == {116.0, 436.0, 1004.0} and alias.freq_hz == 5003.0
+    assert {s.freq_hz for s in specs} == {113.0, 439.0, 1009.0} and alias.freq_hz == 5003.0
+    assert {s.window_seconds for s in specs} == {4.0}
 
 
 def test_differences_at_the_floor_are_bounds_not_measurements():

@@ -1,4 +1,4 @@
-"""ESR, pre-emphasised ESR and residual ESR on analytic cases (DESIGN section 5 definitions)."""
+"""ESR, pre-emphasised ESR and residual ESR on analytic cases (the definitions of analysis/metrics.py)."""
 
 from __future__ import annotations
 

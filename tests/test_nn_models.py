@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import compose
+from distortion_bench.config import plain
 from distortion_bench.errors import ConfigError
 from distortion_bench.nn.models import StreamingTCN, build_model, stream
 
@@ -123,3 +125,11 @@ def test_size_knob_scales_parameters():
 def test_bad_model_config(cfg, match):
     with pytest.raises(ConfigError, match=match):
         build_model(cfg, 48000)
+
+
+def test_every_configured_model_family_builds_from_the_default_config():
+    # the shipped conf/model/*.yaml, as composed: a key dropped from one fails here, not in training
+    cfg = compose()
+    for name, model_cfg in cfg.models.items():
+        model = build_model(plain(model_cfg), int(cfg.audio.sample_rate), key=f"models.{name}")
+        assert model.num_parameters() > 0, name

@@ -36,6 +36,7 @@ KERNEL_MODELS = {
     "gru8x2": MODELS["gru"],
     "lstmnoskip": {"type": "lstm", "size": 5, "layers": 1, "skip": False, "warmup_samples": 64},
     "shaper": MODELS["shaper"],
+    "shaperlstm": {**MODELS["shaper"], "core": "lstm", "size": 6},  # the default core
 }
 SIGNAL = np.concatenate([sine(110.0, 0.9, 9000), noise(9000, 0.3, seed=4), sine(2000.0, 0.05, 3000),
                          np.float32([1.5, -1.5, 0.0]), noise(2000, 1.2, seed=5)])  # beyond full scale too

@@ -39,8 +39,8 @@ SMOKE_DIGESTS = {
     "dry": "f82e452f838064240b58ab69921c251cd3297e025e97916e98fbb91dd3897701",
     "targets/tube": "779f931042e400704297b5ea07392a1adc82839909b1e4f2fffc78250f6eaf18",
     "targets/bitcrush": "07245611f08f17aa21c7d0b27fca2417e0ed79777f385a3e7a6cc9ee65e8489c",
-    "datasets/tube": "86854dade91a7b66c125191e7c63bd29beab2dabb2dced90c020d3a376f105ae",
-    "datasets/bitcrush": "683cb321f38c7620412fa7924b16272c05cb0122bc9ad5843bdef9ff93f0bdd6",
+    "datasets/tube": "688ecf888869598af26f7dafa15db49494f83cbddef416a96eed75df1d651b78",
+    "datasets/bitcrush": "64713ca9a9c2766db0d27eab16dc6c414442a9c4d406fcf64ab9ec5298ee974d",
 }
 
 

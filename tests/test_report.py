@@ -17,7 +17,8 @@ import soundfile as sf
 from conftest import SAMPLE_RATE, compose, noise, sine
 from distortion_bench.report.inputs import ReportError, find_sweep_summary
 from distortion_bench.report.listening import (Player, TakeSpan, check_layout, choose_excerpts, excerpt_players,
-                                               match_loudness, take_spans, write_mp3)
+                                               match_loudness, take_spans, write_mp3,
+                                               write_row_mp3)
 from distortion_bench.report.site import build_site
 from distortion_bench.report.tables import fmt, latency_table, realtime_table
 
@@ -92,6 +93,19 @@ def test_stale_processed_audio_is_refused(tmp_path):
         check_layout(dry[:500] * 0.5, dry, tmp_path / "dry.wav")
 
 
+def test_the_mp3_ceiling_holds_after_encoding(tmp_path):
+    # a hard-clipped tone at -1 dBFS: the encoder's filter bank overshoots the ceiling
+    x = np.clip(3 * sine(220.0, 1.0, 48000), -1, 1).astype(np.float32) * np.float32(10 ** (-1 / 20))
+    assert write_mp3(tmp_path / "raw.mp3", x, SAMPLE_RATE, 0.3) > -1.0
+    players = [Player("dry", 0.5 * x), Player("clipped", x)]
+    paths = [tmp_path / "dry.mp3", tmp_path / "clipped.mp3"]
+    correction = write_row_mp3(players, paths, SAMPLE_RATE, 0.3, -1.0)
+    assert correction < 0.0 and players[1].gain_db == pytest.approx(correction)
+    for path in paths:
+        decoded, _ = sf.read(str(path), dtype="float32")
+        assert 20 * np.log10(np.max(np.abs(decoded))) <= -1.0
+
+
 def test_mp3_is_deterministic_and_decodes_to_the_same_length(tmp_path):
     x = sine(440.0, 0.5, 48000)
     write_mp3(tmp_path / "a.mp3", x, SAMPLE_RATE, 0.3)
@@ -121,8 +135,15 @@ def test_latency_and_realtime_tables_keep_the_file_values():
     assert t.rows[0][1].value == "55.753|351.856" and t.rows[0][1].key == "tube|onnx:tube-tcn|64"
     rt = realtime_table("tube", [{"effect": "tube", "processor": "onnx:tube-tcn", "buffer_size": "64",
                                   "scheduling": "fifo", "callbacks": "10000", "processor_glitches": "0",
-                                  "scheduler_glitches": "5", "p999_us": "406.2", "rtf_worst": "0.9"}])
-    assert [c.text for c in rt.rows[0]] == ["onnx:tube-tcn", "64", "fifo", "10000", "0", "5", "406", "0.9"]
+                                  "scheduler_glitches": "5", "preempted": "3", "cpu_mean_us": "51.25",
+                                  "p999_us": "406.2", "tail_stat": "p99.9", "tail_us": "406.2", "rtf_worst": "0.9"},
+                                 {"effect": "tube", "processor": "onnx:tube-tcn", "buffer_size": "1024",
+                                  "scheduling": "fifo", "callbacks": "625", "processor_glitches": "0",
+                                  "scheduler_glitches": "0", "preempted": "0", "cpu_mean_us": "810",
+                                  "p999_us": "nan", "tail_stat": "max of 625", "tail_us": "4837", "rtf_worst": "0.2"}])
+    assert [c.text for c in rt.rows[0]] == ["onnx:tube-tcn", "64", "fifo", "10000", "0", "5", "3", "51.2",
+                                            "406 (p99.9)", "0.9"]
+    assert [c.text for c in rt.rows[1]][8] == "4.84e3 (max of 625)"
 
 
 def _site_cfg(tmp_path, *extra):

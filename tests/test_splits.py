@@ -52,3 +52,29 @@ def test_bad_ratios(cfg, match):
 
 def test_ratios_are_normalized():
     assert split_ratios({"train": 7, "val": 1.5, "test": 1.5}) == pytest.approx(RATIOS)
+
+
+def test_loudest_and_quietest_takes_train():
+    # one noise burst per level, as the measurement corpus has them: whatever the seed, the test
+    # and validation bursts lie inside the trained level range
+    levels = [-40.0, -30.0, -20.0, -10.0, 0.0]
+    pairs = [(f"noise/noise_{i:03d}.wav", "noise", level) for i, level in enumerate(levels)]
+    for seed in range(20):
+        assignment = assign_splits(pairs, RATIOS, seed=seed)
+        assert assignment["noise/noise_000.wav"] == "train"
+        assert assignment["noise/noise_004.wav"] == "train"
+        assert sorted(assignment.values()) == ["test", "train", "train", "train", "val"]
+
+
+def test_extremes_within_tolerance_all_train_and_unknown_peaks_do_not_pin():
+    # tones: 3 frequencies x 4 levels; every take at the top or bottom level trains
+    pairs = [(f"tone/tone_{f}_{level}.wav", "tone", float(level) - 0.01 * f)
+             for f in range(3) for level in (-40, -20, -10, 0)]
+    assignment = assign_splits(pairs, RATIOS, seed=3)
+    for path, _, peak in pairs:
+        if peak > -1 or peak < -39:
+            assert assignment[path] == "train", path
+    assert {"val", "test"} <= set(assignment.values())
+    # a take without a peak (silent file): the category is split as if no peaks were known
+    unknown = [(p, c, None if i == 0 else peak) for i, (p, c, peak) in enumerate(pairs)]
+    assert assign_splits(unknown, RATIOS, seed=3) == assign_splits([(p, c) for p, c, _ in pairs], RATIOS, seed=3)

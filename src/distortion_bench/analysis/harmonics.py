@@ -1,4 +1,4 @@
-"""Harmonic fingerprint, THD and aliasing of a processor's response to a sine (DESIGN section 5).
+"""Harmonic fingerprint, THD and aliasing of a processor's response to a sine (harmonics 2..max in dB re the fundamental).
 
 Method: the test sine has a whole number of cycles in the analysis window (frequency a multiple
 of ``sample_rate / window``), so a steady-state nonlinear response is periodic in the window and
@@ -97,6 +97,21 @@ def alias_collisions(spec: SineSpec, sample_rate: int, max_order: int) -> list[i
     rest = folded % c
     distance = np.minimum(rest, c - rest)
     return [int(v) for v in k[distance <= COLLISION_BINS]]
+
+
+def first_exact_collision(spec: SineSpec, sample_rate: int) -> int:
+    """The lowest partial order that folds *exactly* onto a harmonic bin (or DC).
+
+    With the fundamental on bin ``c`` of ``n``, partial ``m`` lands on harmonic ``j``'s bin when
+    ``(m -+ j) c`` is a multiple of ``n``, i.e. ``m = P -+ j`` with ``P = n / gcd(c, n)``; the
+    first is ``P - j_max``, ``j_max`` the highest harmonic below Nyquist. Where ``gcd(c, n) >= 4``
+    every fold lands on a multiple of ``gcd`` bins, so nothing comes within
+    :data:`COLLISION_BINS` of a harmonic before this order.
+    """
+    spec.check(sample_rate)
+    n = round(spec.window_seconds * sample_rate)
+    c = round(spec.freq_hz * n / sample_rate)
+    return n // int(np.gcd(c, n)) - (n // 2) // c
 
 
 def check_alias_free(spec: SineSpec, sample_rate: int, max_order: int) -> None:

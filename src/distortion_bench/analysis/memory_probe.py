@@ -1,5 +1,5 @@
-"""Peak resident memory of a process that runs one processor (DESIGN section 5: "peak RSS of
-the process running it"): each probe is a fresh Python process, so what one backend's
+"""Peak resident memory of a process that runs one processor (peak RSS of the process
+running it, as ``getrusage`` reports it): each probe is a fresh Python process, so what one backend's
 libraries and buffers cost is not mixed with another's.
 
 ``python -m distortion_bench.analysis.memory_probe`` reads a JSON request on stdin

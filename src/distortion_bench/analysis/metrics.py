@@ -118,6 +118,29 @@ def category_of(take_path: str) -> str:
     return take_path.replace("\\", "/").split("/")[0]
 
 
+#: Kinds of material played on an instrument (synthesized takes, and the user's own files)
+GUITAR_MATERIAL = ("pluck", "chord", "palm_mute", "slide", "bass", "user")
+#: Measurement signals: what no musician plays, but what shows a model's limits
+MEASUREMENT_SIGNALS = ("sweep", "tone", "noise")
+
+
+def material_group(category: str) -> str:
+    """``"guitar"`` for played material, ``"measurement"`` for sweeps/tones/noise, else ``"other"``."""
+    return "guitar" if category in GUITAR_MATERIAL else "measurement" if category in MEASUREMENT_SIGNALS else "other"
+
+
+def group_esr(by_category: dict[str, Any], group: str) -> float | None:
+    """Pooled ESR over the categories of ``group`` (e.g. ``"guitar"``), from per-category ESRs and
+    shares of the squared error: error_c = share_c, signal_c = share_c / ESR_c (a common scale)."""
+    err = sig = 0.0
+    for category, values in by_category.items():
+        if material_group(category) != group or not values.get("esr") or values.get("share_of_error") is None:
+            continue
+        err += values["share_of_error"]
+        sig += values["share_of_error"] / values["esr"]
+    return err / sig if sig > 0 else None
+
+
 def quality_by_category(paths: Sequence[str], dry: Sequence[np.ndarray], target: Sequence[np.ndarray],
                         estimate: Sequence[np.ndarray], sample_rate: int,
                         score: Callable[[np.ndarray, np.ndarray, np.ndarray], dict[str, Any]] = signal_quality,

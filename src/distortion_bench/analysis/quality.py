@@ -1,4 +1,4 @@
-"""Quality of a processor's output against the DSP reference (DESIGN section 5 metrics).
+"""Quality of a processor's output against the DSP reference (the metrics of :mod:`.metrics`).
 
 Signal metrics are taken over the whole test audio: every take streamed separately from
 ``reset()`` and the takes concatenated, the way a user would hear them.
@@ -12,22 +12,12 @@ from typing import Any
 import numpy as np
 
 from distortion_bench.analysis.harmonics import Fingerprint, SineSpec, fingerprint, make_sine
-from distortion_bench.analysis.metrics import category_of, mrstft_distance, quality_by_category, signal_quality
+from distortion_bench.analysis.metrics import (GUITAR_MATERIAL, MEASUREMENT_SIGNALS, category_of, material_group,
+                                               mrstft_distance, quality_by_category, signal_quality)
 from distortion_bench.engine.processor import Processor
 
 __all__ = ["as_jsonable", "mrstft_distance", "quality_by_category", "quality_by_material", "signal_quality",
            "sine_fingerprints", "stream_takes", "stream_each_take", "material_group"]
-
-#: Kinds of material played on an instrument (synthesized takes, and the user's own files)
-GUITAR_MATERIAL = ("pluck", "chord", "palm_mute", "slide", "bass", "user")
-#: Measurement signals: what no musician plays, but what shows a model's limits
-MEASUREMENT_SIGNALS = ("sweep", "tone", "noise")
-
-
-def material_group(category: str) -> str:
-    """``"guitar"`` for played material, ``"measurement"`` for sweeps/tones/noise, else ``"other"``."""
-    return "guitar" if category in GUITAR_MATERIAL else "measurement" if category in MEASUREMENT_SIGNALS else "other"
-
 
 def quality_by_material(paths: Sequence[str], dry: Sequence[np.ndarray], target: Sequence[np.ndarray],
                         estimate: Sequence[np.ndarray], sample_rate: int) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Live spectrum analyzer (the plan's "visualizing the difference"): the spectra of the dry
+"""Live spectrum analyzer : the spectra of the dry
 signal, the DSP output and a model's output side by side, with harmonic markers.
 
 Feeding is cheap and thread-safe: the audio callback's tap hands over *copies* of each buffer

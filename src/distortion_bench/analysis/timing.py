@@ -1,4 +1,4 @@
-"""Per-buffer timing of processors: the plan's ``AudioBenchmark``, with DESIGN section 5's method.
+"""Per-buffer timing of processors: processors interleaved in blocks, warm-up excluded, percentiles of per-buffer times.
 
 - ``time.perf_counter_ns`` around the processing call only;
 - every buffer pre-allocated (one C-contiguous ``(buffers, buffer_size)`` float32 matrix), and

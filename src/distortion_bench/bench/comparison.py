@@ -1,4 +1,5 @@
-"""The plan's comparison table (complexity, memory, buffer sensitivity, quality), filled with
+"""The comparison table (complexity, memory, buffer sensitivity, quality) of what one expects of
+DSP and of networks before measuring, filled with
 measured numbers: written by the offline stage as ``reports/comparison.md``."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import numpy as np
 from distortion_bench.analysis.spread import format_spread, ranking_statements
 from distortion_bench.bench.selection import is_dsp_reference
 
-#: what the plan expected, per feature (DSP column, neural column)
+#: the common expectation, per feature (DSP column, neural column), that the measurements test
 PLAN = {
     "Complexity": ("O(N), linear per sample", "O(N x layers x kernel)"),
     "Memory": ("negligible", "high (weights + activation buffers)"),
@@ -49,7 +50,7 @@ def _bytes(n: int | None) -> str:
 
 def effect_table(effect: str, entries: Sequence[Mapping[str, Any]], rows: Sequence[Mapping[str, Any]],
                  sample_rate: int) -> str:
-    """Markdown table for one effect: a column per processor, the plan's four rows and more.
+    """Markdown table for one effect: a column per processor, the four expectation rows and more.
 
     ``entries``: per processor ``name``, ``params``, ``weight_bytes``, ``state_bytes``,
     ``peak_rss_bytes`` (or None), ``quality`` (``esr``, ``residual_esr``, ``harmonic_diff_db``).
@@ -255,14 +256,14 @@ def kernel_table(effect: str, entries: Sequence[Mapping[str, Any]], rows: Sequen
 
 def comparison_markdown(tables: Sequence[str], machine: str, command: str, sample_rate: int,
                         machine_load: Sequence[str] = ()) -> str:
-    """The whole ``comparison.md``: the plan's expectations, then one measured table per effect.
+    """The whole ``comparison.md``: the expectations, then one measured table per effect.
 
     ``machine_load``: one line per effect on how busy the machine was while it was measured.
     """
-    plan = ["| Feature | Plan: DSP (NumPy/Numba) | Plan: neural (PyTorch/ONNX) |", "|---|---|---|",
+    plan = ["| Feature | Expected: DSP (NumPy/Numba) | Expected: neural (PyTorch/ONNX) |", "|---|---|---|",
             *[f"| {k} | {a} | {b} |" for k, (a, b) in PLAN.items()]]
     return "\n".join([
-        "# Neural vs DSP distortion: the plan's comparison, measured",
+        "# Neural vs DSP distortion: the expected differences, measured",
         "",
         "Written by the `offline_bench` stage; do not edit. Times are medians of per-buffer",
         f"processing time at {sample_rate} Hz with 1 intra-op thread, all processors of an effect",
@@ -283,7 +284,7 @@ def comparison_markdown(tables: Sequence[str], machine: str, command: str, sampl
         "the median and range of every seed's test ESR, and no ranking is claimed that those ranges do not",
         "support.",
         "",
-        "## What the plan expected",
+        "## What one expects before measuring",
         "",
         *plan,
         "",

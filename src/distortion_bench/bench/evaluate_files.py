@@ -5,13 +5,16 @@ downmixed, other rates resampled, bad files refused with a message naming the fi
 streamed, from ``reset()``, in buffers of ``buffer_size`` samples through its effect's DSP
 reference (``numba:<effect>``) and through every processor, at the file's own level and
 normalised to each peak level. Per file, level and processor the table gives ESR, residual
-ESR, MR-STFT distance (DESIGN section 5, against the DSP output) and the band difference
+ESR, MR-STFT distance (:mod:`..analysis.metrics`, against the DSP output) and the band difference
 (:mod:`..analysis.band_levels`: the largest third-octave level difference, which is where the
 harmonics a distortion adds would differ on real playing).
 
 Outputs in ``out_dir``: ``evaluate.csv``, ``evaluate.md`` (per file, and the median per
-processor and level), ``evaluate.json``, and with ``write_audio`` the rendered audio as FLAC
-(``audio/<file>/<level>/<dry|reference|processor>.flac``).
+processor and level), ``evaluate.json``, and with ``write_audio`` the rendered audio
+(``audio/<file>/<level>/<dry|reference_<effect>|processor>.wav``) as 32-bit float WAV: exactly
+the samples that were scored. (A tube saturator's output peaks above full scale, to -1.2 on the
+default settings; an integer format would clip it, so a listener would hear other audio than the
+table scored.)
 """
 
 from __future__ import annotations
@@ -88,10 +91,10 @@ def levels_of(x: np.ndarray, plan: EvaluationPlan) -> list[tuple[str, np.ndarray
     return out
 
 
-def _write_flac(path: Path, x: np.ndarray, sample_rate: int) -> None:
+def _write_scored_audio(path: Path, x: np.ndarray, sample_rate: int) -> None:
+    """``x`` as float WAV, unclipped and unscaled: the file holds exactly what was scored."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    # PCM_24 FLAC: lossless at these levels, a third of float WAV's size
-    sf.write(str(path), np.clip(x, -1.0, 1.0 - 2 ** -23), sample_rate, format="FLAC", subtype="PCM_24")
+    sf.write(str(path), np.asarray(x, np.float32), sample_rate, format="WAV", subtype="FLOAT")
 
 
 def evaluate_folder(cfg: DictConfig, input_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str],
@@ -121,13 +124,13 @@ def evaluate_folder(cfg: DictConfig, input_dir: str | os.PathLike[str], out_dir:
                 peak_db = None if peak == 0.0 else round(20 * np.log10(peak), 2)
                 audio_dir = tmp / "audio" / Path(rel).with_suffix("").as_posix() / label
                 if plan.write_audio:
-                    _write_flac(audio_dir / "dry.flac", x, sr)
+                    _write_scored_audio(audio_dir / "dry.wav", x, sr)
                 refs = {effect: ref.process_signal(x, plan.buffer_size) for effect, ref in references.items()}
                 # each reference's band levels once, not once per processor compared with it
                 ref_levels = {effect: band_levels_db(y, sr)[1] for effect, y in refs.items()}
                 for effect, y in refs.items():
                     if plan.write_audio:
-                        _write_flac(audio_dir / f"reference_{effect}.flac", y, sr)
+                        _write_scored_audio(audio_dir / f"reference_{effect}.wav", y, sr)
                 for name, proc in processors.items():
                     effect = effects[name]
                     est = proc.process_signal(x, plan.buffer_size)
@@ -136,7 +139,7 @@ def evaluate_folder(cfg: DictConfig, input_dir: str | os.PathLike[str], out_dir:
                     rows.append({"file": rel, "level": label, "peak_dbfs": peak_db, "seconds": seconds,
                                  "processor": name, "effect": effect, **q, "band_diff_db": band_diff})
                     if plan.write_audio:
-                        _write_flac(audio_dir / f"{name.replace(':', '_')}.flac", est, sr)
+                        _write_scored_audio(audio_dir / f"{name.replace(':', '_')}.wav", est, sr)
                 log.info("%s @ %s: %s", rel, label,
                          {r["processor"]: r["esr"] for r in rows if r["file"] == rel and r["level"] == label})
         write_text(tmp / "evaluate.csv", csv_text(rows, CSV_COLUMNS))
@@ -159,9 +162,11 @@ def evaluation_markdown(rows: Sequence[dict[str, Any]], folder: Path, plan: Eval
     levels = list(dict.fromkeys(r["level"] for r in rows))
     lines = [f"# Evaluation of {folder}", "",
              f"{len({r['file'] for r in rows})} files, streamed in buffers of {plan.buffer_size} samples; "
-             "every metric against the effect's DSP reference (numba). ESR / residual ESR as in "
-             "DESIGN section 5; band diff = largest third-octave level difference (dB) within 60 dB of "
-             "the loudest band.", "", "## Median over files", "",
+             "every metric against the effect's DSP reference (numba). ESR: error energy / reference "
+             "energy (phase-aware: a polarity inversion is 400 %); residual ESR: the same for what the "
+             "effect adds (output - input; identity = 1); band diff: the largest third-octave level "
+             "difference (dB, magnitude only) over the bands where either signal is within 60 dB of its "
+             "loudest band.", "", "## Median over files", "",
              "| processor | level | ESR | residual ESR | MR-STFT | band diff (dB) |", "|---|---|---|---|---|---|"]
     for name in names:
         for level in levels:

@@ -14,7 +14,7 @@ Outputs (``paths.reports`` = R):
 - ``R/offline/details.json`` (facts, memory, first calls) and ``R/offline/latency.csv``
   (long format for ``dvc plots``);
 - ``R/plots/offline/*.png``: latency, RTF, quality vs speed, waveforms, spectrograms, harmonics;
-- ``R/comparison.md``: the plan's comparison table with the measured numbers;
+- ``R/comparison.md``: the comparison table (expected vs measured) with the measured numbers;
 - ``paths.processed/<effect>/*.wav``: processed test audio of every processor, for listening;
 - MLflow: each model's training run and each effect's ``dsp-baseline`` run get the metrics.
 """
@@ -223,7 +223,7 @@ def _find(rows: Sequence[Mapping[str, Any]], name: str, bs: int) -> Mapping[str,
 
 def speed_targets(rows: Sequence[Mapping[str, Any]], effect: str, entries: Sequence[BenchEntry],
                   dsp_targets: bool = True) -> dict[str, Any]:
-    """The speed targets of the offline benchmark issue, measured (only where rows exist).
+    """The project's speed targets (docs/processors.md), measured (only where rows exist).
 
     ``dsp_targets``: include the Numba ones (set for the tube saturator, which they are about).
     """

@@ -5,12 +5,14 @@ For each buffer size of ``bench.realtime.buffer_sizes`` and each scheduling mode
 allows; ``normal``: ordinary threads) the backend is opened once (with ``jack_dummy``, a JACK
 server whose period is that buffer size, ``-R`` or ``--no-realtime``) and every processor of
 every effect in ``bench.realtime.effects`` streams the effect's test audio (looped) for
-``bench.realtime.seconds`` of wall-clock time, and on until ``bench.realtime.min_callbacks``
-callbacks at the smallest buffer size, optionally under ``bench.realtime.cpu_load``.
+``bench.realtime.seconds`` of wall-clock time (the smallest buffer size on until
+``bench.realtime.min_callbacks`` callbacks, so its tail is a real p99.9), optionally under
+``bench.realtime.cpu_load``. Tail statistics are named by what the count supports (p99.9 from
+10,000 callbacks, p99 from 1,000, else "max of N").
 
-Every glitch is attributed (:mod:`..analysis.glitches`): *processor* when a callback whose
-processing overran ``bench.realtime.budget_fraction`` of the period was running around it,
-*scheduler* otherwise (processing was short: the wake-up came late).
+Every glitch is attributed (:mod:`..analysis.glitches`): *processor* when the stream, replayed
+with every wake-up on time and each callback computing its measured CPU time, misses a deadline
+just before it; *scheduler* otherwise (the thread was woken late or preempted).
 
 Outputs (``paths.reports`` = R, or ``paths.realtime_reports`` for an ad-hoc run, which with
 ``tracking.log_bench=false`` also leaves MLflow alone): ``R/realtime_bench.csv`` (one row per effect, processor,
@@ -54,10 +56,11 @@ log = logging.getLogger(__name__)
 
 CSV_COLUMNS = ("effect", "processor", "backend", "buffer_size", "scheduling", "priority", "seconds", "callbacks",
                "expected_callbacks", "underruns", "overruns", "xruns", "processor_glitches", "scheduler_glitches",
-               "processor_xruns", "scheduler_xruns", "faults", "mean_us", "p99_us", "p999_us", "max_us", "rtf",
-               "rtf_worst")
-RT_METRICS = ("underruns", "xruns", "processor_glitches", "scheduler_glitches", "faults", "mean_us", "p99_us",
-              "p999_us", "max_us", "rtf", "rtf_worst")
+               "processor_xruns", "scheduler_xruns", "xruns_outside", "processor_misses", "over_budget", "preempted",
+               "faults", "mean_us", "cpu_mean_us", "cpu_max_us", "p99_us", "p999_us", "max_us", "tail_stat", "tail_us",
+               "rtf", "rtf_worst")
+RT_METRICS = ("underruns", "xruns", "processor_glitches", "scheduler_glitches", "processor_misses", "preempted",
+              "faults", "mean_us", "cpu_mean_us", "p99_us", "p999_us", "max_us", "tail_us", "rtf", "rtf_worst")
 #: the scheduling modes ``bench.realtime.scheduling`` may list
 MODES = ("realtime", "normal")
 #: buffers of silence a processor runs before its stream (compilation, first-run allocation)
@@ -204,8 +207,10 @@ def run(cfg: DictConfig) -> None:
         raise ConfigError(f"bench.realtime.min_callbacks: expected an integer >= 0, got {min_callbacks}")
     if not 0.0 < budget <= 1.0:
         raise ConfigError(f"bench.realtime.budget_fraction: expected a fraction in (0, 1], got {budget}")
-    # every buffer size streams as long as the smallest needs for min_callbacks callbacks
-    seconds = max(float(rt.seconds), min_callbacks * buffer_sizes[0] / sr)
+    # the smallest buffer size streams on for min_callbacks callbacks (its p99.9 is then one); the
+    # others stream `seconds` and report the tail statistic their count supports
+    seconds = float(rt.seconds)
+    longest = max(seconds, min_callbacks * buffer_sizes[0] / sr)
     modes = scheduling_modes(cfg)
     sources = {e: np.concatenate(test_takes(cfg, e).dry) for e in effects}
     procs = {e: {x.name: (x, build_processor(x.name, cfg, int(cfg.bench.threads))) for x in realtime_entries(cfg, e)}
@@ -223,18 +228,19 @@ def run(cfg: DictConfig) -> None:
                     locked[mode] = host.memory_locked
                     for effect in effects:
                         for name, (entry, proc) in procs[effect].items():
-                            summary, _ = stream_one(host, proc, sources[effect], bs, sr, seconds,
+                            summary, _ = stream_one(host, proc, sources[effect], bs, sr,
+                                                    longest if bs == buffer_sizes[0] else seconds,
                                                     min_callbacks=min_callbacks if bs == buffer_sizes[0] else 0,
                                                     budget_fraction=budget)
                             rows.append({"effect": effect, "processor": entry.processor, "backend": backend,
                                          "name": name, "model": entry.model, "mode": mode, **summary,
                                          "processor_backend": entry.backend})
                             log.info("%s bs %d %s (%s %s): %d/%d callbacks, %d underruns (processor %d, "
-                                     "scheduler %d), %s xruns, p99.9 %.1f us, rtf_worst %.3f", name, bs, mode,
+                                     "scheduler %d), %s xruns, %s %.1f us, rtf_worst %.3f", name, bs, mode,
                                      summary["scheduling"], summary["priority"], summary["callbacks"],
                                      summary["expected_callbacks"], summary["underruns"],
                                      summary["processor_glitches"], summary["scheduler_glitches"], summary["xruns"],
-                                     summary["p999_us"], summary["rtf_worst"])
+                                     summary["tail_stat"], summary["tail_us"], summary["rtf_worst"])
     # an ad-hoc run (e.g. under CPU load) may write elsewhere and leave MLflow alone
     reports = Path(cfg.paths.get("realtime_reports") or cfg.paths.reports)
     # backend = the audio backend here; the processor column is the registry name (runtime included)
@@ -245,7 +251,8 @@ def run(cfg: DictConfig) -> None:
     assert machine is not None
     if machine.busy:
         log.warning("realtime_bench: %s", machine.describe())
-    summary = {"backend": backend, "seconds": seconds, "min_callbacks": min_callbacks, "cpu_load": load.describe(),
+    summary = {"backend": backend, "seconds": seconds, "seconds_smallest_buffer": longest,
+               "min_callbacks": min_callbacks, "cpu_load": load.describe(),
                "machine_load": machine.as_dict(),
                "budget_fraction": budget,
                "scheduling": {m: {"realtime": d.enabled, "priority": d.priority, "reason": d.reason,
@@ -256,7 +263,8 @@ def run(cfg: DictConfig) -> None:
                "streams": {f"{r['name']}@bs{r['buffer_size']:04d}/{r['mode']}": {
                    k: r[k] for k in ("scheduling", "priority", "callbacks", "expected_callbacks", "underruns",
                                      "processor_glitches", "scheduler_glitches", "xruns", "processor_xruns",
-                                     "scheduler_xruns", "faults", "p999_us", "rtf_worst")}
+                                     "scheduler_xruns", "xruns_outside", "processor_misses", "preempted", "faults",
+                                     "tail_stat", "tail_us", "rtf_worst")}
                    for r in rows}}
     with atomic_directory(reports / "plots" / "realtime") as tmp:
         plot_glitches([{**r, "name": f"{r['effect']} {r['name'].split(':')[0]} {r['processor']}"} for r in rows],

@@ -14,24 +14,12 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from distortion_bench.analysis.quality import material_group
+from distortion_bench.analysis.metrics import group_esr
 from distortion_bench.analysis.spread import spread
 from distortion_bench.errors import DistortionBenchError
 
 #: spreads copied from the train report (its ``spread`` keys)
 SEED_METRICS = ("esr", "residual_esr", "mrstft", "val_esr_final")
-
-
-def group_esr(by_category: dict[str, Any], group: str) -> float | None:
-    """Pooled ESR over the categories of ``group`` (e.g. ``"guitar"``), from per-category ESRs and
-    shares of the squared error: error_c = share_c, signal_c = share_c / ESR_c (a common scale)."""
-    err = sig = 0.0
-    for category, values in by_category.items():
-        if material_group(category) != group or not values.get("esr") or values.get("share_of_error") is None:
-            continue
-        err += values["share_of_error"]
-        sig += values["share_of_error"] / values["esr"]
-    return err / sig if sig > 0 else None
 
 
 def seed_spread(cfg: DictConfig, effect: str, model: str) -> dict[str, Any] | None:

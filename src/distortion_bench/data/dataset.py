@@ -73,7 +73,7 @@ def build_effect_dataset(
     sample_rate = int(dry_manifest["sample_rate"])
     seg = segment_samples(segment_seconds, sample_rate)
     files = dry_manifest["files"]
-    assignment = assign_splits([(f["path"], f["category"]) for f in files], ratios, seed)
+    assignment = assign_splits([(f["path"], f["category"], f.get("peak_dbfs")) for f in files], ratios, seed)
 
     splits: dict[str, Any] = {}
     with atomic_directory(out_dir) as tmp:

@@ -1,4 +1,4 @@
-"""The real-time engine: PyAudio (PortAudio) in callback mode, on a real audio clock (DESIGN 6).
+"""The real-time engine: PyAudio (PortAudio) in callback mode, on a real audio clock.
 
 :class:`CallbackEngine` is the callback and what it records; :func:`run_stream` opens a stream
 on a backend (:mod:`.audio_backends`), lets the audio clock drive the callback for a duration,
@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from distortion_bench.analysis.glitches import DEFAULT_BUDGET_FRACTION, attribute
+from distortion_bench.analysis.glitches import DEFAULT_BUDGET_FRACTION, MIN_FOR_PERCENTILE, attribute, tail_statistic
 from distortion_bench.engine.processor import Processor
 from distortion_bench.engine.realtime import current_thread_scheduling
 
@@ -49,8 +49,10 @@ class StreamStats:
     glitch the listener hears); ``overruns``: flagged input overflow (capture streams only:
     PortAudio's JACK host flags both on every xrun, also for output-only streams); ``xruns``: reported by the
     JACK server (None on other backends); ``faults``: processor exceptions. Per recorded
-    callback: ``enter_ns`` (entry), ``done_ns`` (processing finished), ``process_ns``,
-    ``flagged`` (output underflow on entry); ``xrun_ns``: when each server xrun was read.
+    callback: ``enter_ns`` (entry), ``done_ns`` (processing finished), ``process_ns`` (its wall
+    time), ``cpu_ns`` (its CPU time on the callback thread: what the processor itself computed,
+    preemption excluded), ``flagged`` (output underflow on entry); ``xrun_ns``: when each server
+    xrun was read.
     ``scheduling``/``priority``: the callback thread's policy (``fifo``, ``other``, ...) and
     priority, read inside the first callback.
     """
@@ -72,6 +74,7 @@ class StreamStats:
     enter_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     done_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     flagged: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    cpu_ns: np.ndarray | None = None
     xrun_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     scheduling: str | None = None
     priority: int | None = None
@@ -91,25 +94,41 @@ class StreamStats:
 
     def summary(self, budget_fraction: float = DEFAULT_BUDGET_FRACTION) -> dict[str, Any]:
         """Counts, glitches by cause (:mod:`..analysis.glitches`, budget = ``budget_fraction``
-        of the period), and processing time statistics in microseconds with RTF (mean and worst)."""
+        of the period), and processing time statistics in microseconds with RTF (mean and worst).
+
+        Percentiles are given only where the number of callbacks supports them (p99 from 1,000,
+        p99.9 from 10,000; NaN below); ``tail_stat``/``tail_us`` is the highest supported tail
+        statistic under its honest name (``"max of 625"`` where there are 625 callbacks).
+        Xruns are counted over the recorded callbacks' window (``xruns``); those the server
+        reported outside it (stream start and stop) are ``xruns_outside``."""
         deadline_us = 1e6 * self.buffer_size / self.sample_rate
         us = self.process_ns.astype(np.float64) / 1e3
         have = us.size > 0
         mean = float(us.mean()) if have else float("nan")
         worst = float(us.max()) if have else float("nan")
-        causes = attribute(self.enter_ns, self.done_ns, self.process_ns, self.flagged, self.xrun_ns,
+        cpu = self.process_ns if self.cpu_ns is None else self.cpu_ns
+        causes = attribute(self.enter_ns, self.done_ns, self.process_ns, cpu, self.flagged, self.xrun_ns,
                            self.period_ns, budget_fraction)
+        tail_stat, tail_us = tail_statistic(us)
+        cpu_us = cpu.astype(np.float64) / 1e3
+        xruns = None if self.xruns is None else causes.processor_xruns + causes.scheduler_xruns
         return {
             "backend": self.backend, "buffer_size": self.buffer_size, "seconds": round(self.seconds, 3),
             "scheduling": self.scheduling, "priority": self.priority,
             "callbacks": self.callbacks, "expected_callbacks": self.expected_callbacks,
-            "underruns": self.underruns, "overruns": self.overruns, "xruns": self.xruns, "faults": self.faults,
+            "underruns": self.underruns, "overruns": self.overruns, "xruns": xruns,
+            "xruns_outside": causes.xruns_outside if self.xruns is not None else None, "faults": self.faults,
             "processor_glitches": causes.processor_glitches, "scheduler_glitches": causes.scheduler_glitches,
             "processor_xruns": causes.processor_xruns if self.xruns is not None else None,
             "scheduler_xruns": causes.scheduler_xruns if self.xruns is not None else None,
-            "over_budget": causes.over_budget, "budget_us": causes.budget_us,
-            "mean_us": mean, "p99_us": float(np.percentile(us, 99)) if have else float("nan"),
-            "p999_us": float(np.percentile(us, 99.9)) if have else float("nan"), "max_us": worst,
+            "processor_misses": causes.processor_misses, "over_budget": causes.over_budget,
+            "preempted": causes.preempted, "budget_us": causes.budget_us,
+            "mean_us": mean,
+            "p99_us": float(np.percentile(us, 99)) if us.size >= MIN_FOR_PERCENTILE[99.0] else float("nan"),
+            "p999_us": float(np.percentile(us, 99.9)) if us.size >= MIN_FOR_PERCENTILE[99.9] else float("nan"),
+            "max_us": worst, "tail_stat": tail_stat, "tail_us": tail_us,
+            "cpu_mean_us": float(cpu_us.mean()) if have else float("nan"),
+            "cpu_max_us": float(cpu_us.max()) if have else float("nan"),
             "rtf": mean / deadline_us, "rtf_worst": worst / deadline_us,
             "interval_p99_us": float(np.percentile(self.interval_ns / 1e3, 99)) if self.interval_ns.size else None,
             "interval_max_us": float(self.interval_ns.max() / 1e3) if self.interval_ns.size else None,
@@ -138,6 +157,7 @@ class CallbackEngine:
         self.tap = tap
         self.capacity = int(max_callbacks)
         self.process_ns = np.zeros(self.capacity, dtype=np.int64)
+        self.cpu_ns = np.zeros(self.capacity, dtype=np.int64)
         self.enter_ns = np.zeros(self.capacity, dtype=np.int64)
         self.done_ns = np.zeros(self.capacity, dtype=np.int64)
         self.flagged = np.zeros(self.capacity, dtype=bool)
@@ -184,12 +204,16 @@ class CallbackEngine:
             self.overruns += 1
         try:
             x = self._next_input(in_data, frame_count)
+            # the thread's CPU clock beside the wall clock: a preempted call advances only the latter
+            c0 = time.thread_time_ns()
             t0 = time.perf_counter_ns()
             try:
                 y = self.processor.process_buffer(x)
                 t1 = time.perf_counter_ns()
+                c1 = time.thread_time_ns()
             except Exception as exc:  # a processor failure: count it, play silence, carry on
                 t1 = time.perf_counter_ns()
+                c1 = time.thread_time_ns()
                 self.faults += 1
                 if self.first_fault is None:
                     self.first_fault = f"{type(exc).__name__}: {exc}"
@@ -198,6 +222,7 @@ class CallbackEngine:
                 self.enter_ns[i] = t_enter
                 self.done_ns[i] = t1
                 self.process_ns[i] = t1 - t0
+                self.cpu_ns[i] = c1 - c0
                 self.flagged[i] = underflow
                 s = self.recorded_samples
                 if s + frame_count <= self.recording.size:
@@ -221,7 +246,7 @@ class CallbackEngine:
         return StreamStats(
             backend=backend, buffer_size=self.buffer_size, sample_rate=int(sample_rate), seconds=seconds,
             callbacks=self.callbacks, underruns=self.underruns, overruns=self.overruns, xruns=xruns,
-            faults=self.faults, process_ns=self.process_ns[:n].copy(),
+            faults=self.faults, process_ns=self.process_ns[:n].copy(), cpu_ns=self.cpu_ns[:n].copy(),
             interval_ns=np.diff(enter) if n > 1 else np.zeros(0, np.int64),
             output_latency_s=output_latency_s, input_latency_s=input_latency_s, first_fault=self.first_fault,
             enter_ns=enter, done_ns=self.done_ns[:n].copy(), flagged=self.flagged[:n].copy(),

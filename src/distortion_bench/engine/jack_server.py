@@ -6,7 +6,7 @@ real time, exactly as a sound card would; a client that misses the period is an 
 thread in our process) run SCHED_FIFO, as a musician's audio thread does; with
 ``realtime=False`` (``--no-realtime``) they are ordinary threads that the Linux scheduler may
 wake late on a busy machine (see :mod:`.realtime` for who may use SCHED_FIFO). The engine
-(DESIGN section 6) starts one under its own server name, waits until it answers, points
+starts one under its own server name, waits until it answers, points
 PortAudio's JACK host API at it (``JACK_DEFAULT_SERVER``), and stops it afterwards: on success,
 on error and on Ctrl-C. It never stops a server it did not start.
 

@@ -1,4 +1,4 @@
-"""One interface for every way of producing an effect (the plan's "wrapper").
+"""One interface for every way of producing an effect: DSP, ONNX Runtime, PyTorch, Numba kernels.
 
 A :class:`Processor` keeps its own state: ``process_buffer(x) -> y`` takes the next buffer of a
 stream (1-D float32, shape ``(time,)``) and returns the processed buffer; ``reset()`` returns to

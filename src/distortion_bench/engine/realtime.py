@@ -1,4 +1,4 @@
-"""Real-time scheduling for the audio thread (DESIGN section 6): who may use it, and asking for it.
+"""Real-time scheduling for the audio thread : who may use it, and asking for it.
 
 A musician's audio thread runs SCHED_FIFO: it preempts every ordinary thread the moment its
 period starts. A benchmark whose audio thread is an ordinary (SCHED_OTHER) thread measures the

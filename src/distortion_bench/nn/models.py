@@ -129,6 +129,12 @@ class StreamingTCN(StreamingModel):
             new_state.append(new_cache)
         return self.output(skip), tuple(new_state)
 
+    def num_parameters(self) -> int:
+        """Parameters the output depends on: the last block's residual mix feeds nothing (only
+        its gated output reaches the skip sum), so it is neither counted nor exported."""
+        unused = sum(p.numel() for p in self.blocks[-1].mix.parameters())
+        return super().num_parameters() - unused
+
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "channels": self.channels, "kernel_size": self.kernel_size,
                 "dilations": self.dilations, "receptive_field_samples": self.receptive_field,

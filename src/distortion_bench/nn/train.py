@@ -49,6 +49,7 @@ from lightning.pytorch.loggers import MLFlowLogger
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
+from distortion_bench.analysis.metrics import group_esr
 from distortion_bench.analysis.plotting import plot_seed_curves
 from distortion_bench.analysis.spread import median_index, spread
 from distortion_bench.atomic import write_json
@@ -271,16 +272,20 @@ def train_seed(cfg: DictConfig, effect: str, model_name: str, model_cfg: dict[st
     test = load_whole_takes(dataset_dir, "test")
     metrics, _ = evaluate(EffectModule.load_from_checkpoint(str(ckpt_dir / "last.ckpt"), map_location="cpu").model,
                           test, datamodule.sample_rate)
+    # the played material alone (the measurement signals' loud noise and sweeps aside)
+    guitar = group_esr(metrics.get("by_category") or {}, "guitar")
     client = logger.experiment
     for key in SPREAD_METRICS:
         if isinstance(metrics.get(key), (int, float)):
             client.log_metric(run_id, f"test/{key}", float(metrics[key]))
+    if guitar is not None:
+        client.log_metric(run_id, "test/guitar_esr", guitar)
     client.log_metric(run_id, "train_seconds", train_seconds)
     client.set_tag(run_id, "stopped_by", stop)
     log.info("%s seed %d: final val ESR %s, test ESR %s, %.1f min, %d epochs (%s)", pair, seed,
              val[-1] if val else None, metrics["esr"], train_seconds / 60, trainer.current_epoch, stop)
     return {"seed": seed, "index": index, "val_esr_final": val[-1] if val else None,
-            "val_esr_min": min(val) if val else None, "test": metrics, "epochs": trainer.current_epoch,
+            "val_esr_min": min(val) if val else None, "test": metrics, "guitar_esr": guitar, "epochs": trainer.current_epoch,
             "stopped_by": stop, "resumed": resume, "train_seconds": round(train_seconds, 1),
             "checkpoint": str(ckpt_dir / "last.ckpt"), "history": str(ckpt_dir / "history.json"),
             "mlflow_run_id": run_id}
@@ -366,8 +371,7 @@ def train_pair(cfg: DictConfig, effect: str, model_name: str, model_cfg: dict[st
 
     spreads = {key: spread([r["test"].get(key) for r in results]) for key in SPREAD_METRICS}
     spreads["val_esr_final"] = spread([r["val_esr_final"] for r in results])
-    guitar = [((r["test"].get("by_group") or {}).get("guitar") or {}).get("esr") for r in results]
-    spreads["guitar_esr"] = spread(guitar)
+    spreads["guitar_esr"] = spread([r["guitar_esr"] for r in results])
     machine_dependent = [r for r in results if r["stopped_by"] in ("max_time", "interrupted")]
     warning = None
     if machine_dependent:

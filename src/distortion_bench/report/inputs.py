@@ -138,8 +138,8 @@ def gather_inputs(cfg: DictConfig) -> ReportInputs:
     found.sweep_dir = find_sweep_summary(str(cfg.report.sweep_summary), Path("outputs") / "sweep")
     if found.sweep_dir is None:
         found.missing.append("No sweep summary (report.sweep_summary: "
-                             f"{cfg.report.sweep_summary}): run `python -m pipeline.sweep -m ...` (README, "
-                             "Sweeps) for the heatmaps and the Pareto plot.")
+                             f"{cfg.report.sweep_summary}): run `python -m pipeline.sweep -m ...` "
+                             "(docs/sweeps-and-cluster.md) for the heatmaps and the Pareto plot.")
     else:
         found.sweep_plots = [found.sweep_dir / n for n in SWEEP_PLOTS if (found.sweep_dir / n).is_file()]
     return found

@@ -157,12 +157,45 @@ def read_processed(folder: Path, sample_rate: int) -> dict[str, np.ndarray]:
     return out
 
 
-def write_mp3(path: Path, audio: np.ndarray, sample_rate: int, quality: float) -> None:
-    """``audio`` (``(time,)`` float32, clipped to [-1, 1]) as a mono VBR MP3, atomically.
+def write_mp3(path: Path, audio: np.ndarray, sample_rate: int, quality: float) -> float:
+    """``audio`` (``(time,)`` float32, clipped to [-1, 1]) as a mono VBR MP3, atomically; returns
+    the decoded file's peak in dBFS (-inf when silent).
 
     ``quality`` is libsndfile's compression level: 0 best and largest, 1 smallest. The encoder is
-    deterministic: equal audio gives a byte-identical file.
+    deterministic: equal audio gives a byte-identical file. The peak is read back from the file
+    because MP3 encoding moves peaks (its filter bank overshoots by a few tenths of a dB).
     """
     with atomic_path(path, suffix=".mp3") as tmp:
         sf.write(str(tmp), np.clip(audio, -1.0, 1.0), sample_rate, format="MP3", subtype="MPEG_LAYER_III",
                  compression_level=float(quality), bitrate_mode="VARIABLE")
+        decoded, _ = sf.read(str(tmp), dtype="float32", always_2d=False)
+    peak = float(np.max(np.abs(decoded))) if decoded.size else 0.0
+    return 20.0 * math.log10(peak) if peak > 0.0 else float("-inf")
+
+
+#: encode a row at most this many times while lowering it under the ceiling
+MP3_CEILING_TRIES = 4
+#: headroom (dB) added to each correction, so the next encoding lands under the ceiling
+MP3_CEILING_MARGIN_DB = 0.05
+
+
+def write_row_mp3(players: Sequence[Player], paths: Sequence[Path], sample_rate: int, quality: float,
+                  ceiling_dbfs: float) -> float:
+    """Every player of a row as MP3 with no decoded peak above ``ceiling_dbfs``.
+
+    Where an encoded file overshoots, the whole row is lowered by the overshoot (keeping its
+    players' loudness equal) and encoded again. Returns the correction applied (dB, <= 0); the
+    players' ``gain_db`` include it.
+    """
+    correction = 0.0
+    for _ in range(MP3_CEILING_TRIES):
+        peaks = [write_mp3(path, p.matched, sample_rate, quality) for p, path in zip(players, paths)]
+        over = max(peaks, default=float("-inf")) - ceiling_dbfs
+        if over <= 0.0:
+            return correction
+        step = over + MP3_CEILING_MARGIN_DB
+        correction -= step
+        for p in players:
+            p.gain_db -= step
+    raise ReportError(f"{paths[0].parent}: the MP3s still peak above {ceiling_dbfs} dBFS after "
+                      f"{MP3_CEILING_TRIES} encodings (lowered {-correction:.2f} dB)")

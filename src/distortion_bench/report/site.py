@@ -28,7 +28,7 @@ from distortion_bench.errors import ConfigError
 from distortion_bench.report.figures import spectrogram_grid
 from distortion_bench.report.inputs import ReportError, ReportInputs, gather_inputs
 from distortion_bench.report.listening import (Player, check_layout, choose_excerpts, excerpt_players,
-                                               match_loudness, read_processed, take_spans, write_mp3)
+                                               match_loudness, read_processed, take_spans, write_row_mp3)
 from distortion_bench.report.provenance import (file_digest, git_commit, mlflow_experiment_ids, run_link,
                                                 scheduling_line, versions)
 from distortion_bench.report.tables import Table, fmt, latency_table, quality_table, realtime_table, seed_ranking
@@ -96,10 +96,11 @@ def _listening(cfg: DictConfig, effect: str, order: Sequence[str], out: Path) ->
         players: list[Player] = excerpt_players(ordered, reference, ex)
         loudness = match_loudness(players, sr, float(rc.target_lufs), float(rc.peak_dbfs))
         title = f"{k}. {ex.category}: {ex.path}, {ex.length / sr:.2f} s"
+        rels = [f"audio/{effect}/{k}-{p.name.replace(':', '_')}.mp3" for p in players]
+        loudness += write_row_mp3(players, [out / rel for rel in rels], sr, float(rc.audio_quality),
+                                  float(rc.peak_dbfs))
         entries = []
-        for p in players:
-            rel = f"audio/{effect}/{k}-{p.name.replace(':', '_')}.mp3"
-            write_mp3(out / rel, p.matched, sr, float(rc.audio_quality))
+        for p, rel in zip(players, rels):
             role = "dry input" if p.name == "dry" else "DSP reference" if p.name == reference else ""
             entries.append({"name": p.name, "role": role, "src": rel, "esr": fmt(p.esr),
                             "residual_esr": fmt(p.residual_esr),

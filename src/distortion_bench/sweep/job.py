@@ -74,7 +74,8 @@ def _measure(cfg: DictConfig, effect: str, model: dict[str, Any]) -> dict[str, f
 
         with audio_host(str(cfg.audio.backend), sr, bs) as host:
             rt, _ = stream_one(host, onnx, dry, bs, sr, float(cfg.bench.realtime.seconds))
-        out.update({f"rt/{k}": float(rt[k]) for k in ("underruns", "faults", "rtf_worst")})
+        out.update({f"rt/{k}": float(rt[k]) for k in ("underruns", "processor_glitches", "scheduler_glitches",
+                                                      "faults", "rtf_worst")})
         if rt["xruns"] is not None:
             out["rt/xruns"] = float(rt["xruns"])
     return out
