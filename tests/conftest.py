@@ -82,3 +82,15 @@ def noise(n: int = 8192, scale: float = 0.5, seed: int = 0) -> np.ndarray:
 def sine(freq_hz: float, amplitude: float, n: int = 8192, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """A sine of ``amplitude`` peak, float32, shape (n,)."""
     return (amplitude * np.sin(2 * np.pi * freq_hz * np.arange(n) / sample_rate)).astype(np.float32)
+
+
+def assert_png(path: Path, min_width: int = 400, min_height: int = 300) -> None:
+    """``path`` is a PNG that decodes, at least ``min_width`` x ``min_height`` pixels, and not blank
+    (a plot with no drawing in it would be one colour)."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        assert img.format == "PNG", path
+        assert img.width >= min_width and img.height >= min_height, (path, img.size)
+        pixels = np.asarray(img.convert("L"), dtype=np.float64)
+    assert pixels.std() > 1.0, f"{path}: a blank image"

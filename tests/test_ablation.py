@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from conftest import assert_png
 from distortion_bench.sweep.ablation import loss_name, plot_ablation, report_markdown
 
 ROW = {"params": 8465.0, "esr": 1e-5, "mrstft": 0.9, "residual_mrstft": 1.2, "harmonic_diff_db": 3.0,
@@ -27,4 +28,4 @@ def test_report_marks_the_best_family_per_setting(tmp_path):
     assert "| **0.6** |" in lines[2]            # the only job with a 4x hold is the best of its setting
     assert "-40.0 (-38.5) dB" in lines[0] and "n/a dB" in lines[0]
     plot_ablation(rows, tmp_path / "ablation.png")
-    assert (tmp_path / "ablation.png").stat().st_size > 10_000
+    assert_png(tmp_path / "ablation.png")

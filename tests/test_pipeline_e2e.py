@@ -13,7 +13,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from conftest import run
+from conftest import assert_png, run
 
 # the first test builds the smoke repository (`dvc repro` of six pairs and both benches): its
 # fixture counts against that test's time, so the e2e tests get more than the default 600 s
@@ -115,7 +115,7 @@ def test_offline_bench_writes_every_report(smoke_repo, first_repro):
     assert "| Complexity" in (smoke_repo / "reports/comparison.md").read_text()
     for effect in ("tube", "bitcrush"):
         for plot in ("latency", "rtf", "quality_vs_speed", "waveforms", "spectrograms", "harmonics"):
-            assert (smoke_repo / f"reports/plots/offline/{effect}_{plot}.png").stat().st_size > 10_000
+            assert_png(smoke_repo / f"reports/plots/offline/{effect}_{plot}.png")
         assert (smoke_repo / f"data/processed/{effect}/onnx_{effect}-lstm.wav").is_file()
     db = sqlite3.connect(smoke_repo / "mlflow.db")
     keys = {(run, key) for run, key in db.execute(

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from distortion_bench.sweep.summary import pareto_front
+from conftest import assert_png
+
 
 pytestmark = pytest.mark.e2e
 SWEEP = ["experiment=smoke", "sweep.effect=tube", "model=lstm", "model.warmup_samples=64"]
@@ -103,8 +104,12 @@ def test_submitit_local_sweep_reuses_the_trained_models(smoke_repo, first_repro,
     _, parent, children = runs_of(mlflow_server)
     assert parent.data.tags["launcher"] == "LocalLauncher"
     check_children(children, 4)
-    if len(list((smoke_repo / "models/sweep").glob("tube-lstm-s*-*/done.json"))) == 2:
-        assert all(c.data.metrics["reused_model"] == 1.0 for c in children)
+    # whichever ran first (this test or the joblib one), each size's model was trained at most once
+    # and every other job of that size reused it: never two trainings of one model
+    for size in ("4", "8"):
+        trained = [c for c in children if c.data.params["model.size"] == size and c.data.metrics["reused_model"] == 0.0]
+        assert len(trained) <= 1, size
+    assert len(list((smoke_repo / "models/sweep").glob("tube-lstm-s*-*/done.json"))) == 2
 
 
 def test_a_failing_job_is_a_failed_child_and_the_others_complete(smoke_repo, first_repro, mlflow_server):
@@ -115,11 +120,6 @@ def test_a_failing_job_is_a_failed_child_and_the_others_complete(smoke_repo, fir
     by_size = {c.data.params["model.size"]: c for c in children}
     assert by_size["0"].info.status == "FAILED" and "size" in by_size["0"].data.tags["error"]
     assert by_size["4"].info.status == "FINISHED" and "esr" in by_size["4"].data.metrics
-
-
-def test_pareto_front():
-    pts = [(1.0, 5.0), (2.0, 2.0), (3.0, 3.0), (0.5, 9.0), (4.0, 1.0)]
-    assert pareto_front(pts) == [3, 0, 1, 4]  # (3, 3) is beaten by (2, 2)
 
 
 def test_ablation_renders_its_own_targets_and_writes_the_report(smoke_repo, first_repro, mlflow_server):
@@ -152,4 +152,4 @@ def test_ablation_renders_its_own_targets_and_writes_the_report(smoke_repo, firs
     assert "| 4 | 1 | lstm [warmup_samples=64] | residual |" in table
     assert "| 4 | 1 | shaper [warmup_samples=64] | residual |" in table
     assert {c.data.tags["variant"] for c in children} == {"warmup_samples=64"}
-    assert (smoke_repo / "reports/ablation/ablation.png").stat().st_size > 10_000
+    assert_png(smoke_repo / "reports/ablation/ablation.png")
