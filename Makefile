@@ -13,12 +13,13 @@ CALLER_PATH := $(PATH)
 # DVC stage commands call `python`: make it the project's interpreter.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup system-deps test-system-deps cluster-system-deps repro test test-fast test-matrix test-cluster params ui report help
+.PHONY: setup system-deps test-system-deps cluster-system-deps repro test test-fast lint format test-matrix test-cluster params ui report help
 
 help:
 	@echo "make repro   set up, then run the whole pipeline (dvc repro)"
 	@echo "make test    set up, then run the test suite (PYTHON=python3.12 to choose the interpreter)"
 	@echo "make test-fast  the unit tests only: no DVC pipeline, no audio stream, no cluster"
+	@echo "make lint    ruff check and format check (make format fixes what it can)"
 	@echo "make test-matrix  the fast tests under each other supported Python found"
 	@echo "make test-cluster a sweep through a private local SLURM cluster and mlflow server"
 	@echo "make params  recompose params.yaml from conf/ (ARGS='experiment=smoke' for overrides)"
@@ -44,13 +45,22 @@ params: setup
 repro: setup
 	$(BIN)/dvc repro
 
-test: setup test-system-deps
+test: setup test-system-deps lint
 	@echo "make test: $$($(BIN)/python --version) in $(VENV)"
 	$(BIN)/python -m pytest
 
+# ruff: the rules and why are in pyproject.toml ([tool.ruff]); `make format` applies the formatter.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
 # The everyday loop: every test that runs no DVC pipeline (e2e), opens no audio stream (stream)
 # and needs no cluster.
-test-fast: setup
+test-fast: setup lint
 	$(BIN)/python -m pytest -m "not e2e and not cluster and not stream" -q
 
 # The fast (non-e2e) tests under every other supported Python found (PATH or pyenv), each in its

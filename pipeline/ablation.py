@@ -31,6 +31,8 @@ def main(cfg: DictConfig) -> dict:
 if __name__ == "__main__":
     main()
     if callbacks.FAILED_JOBS:
-        print("ablation: failed jobs (recorded as FAILED child runs):\n  " + "\n  ".join(callbacks.FAILED_JOBS),
-              file=sys.stderr)
+        print(
+            "ablation: failed jobs (recorded as FAILED child runs):\n  " + "\n  ".join(callbacks.FAILED_JOBS),
+            file=sys.stderr,
+        )
         sys.exit(1)

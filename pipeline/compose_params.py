@@ -20,8 +20,9 @@ REPO = Path(__file__).resolve().parent.parent
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. experiment=smoke")
-    parser.add_argument("--check", action="store_true",
-                        help="compare params.yaml with a fresh composition (its recorded overrides)")
+    parser.add_argument(
+        "--check", action="store_true", help="compare params.yaml with a fresh composition (its recorded overrides)"
+    )
     parser.add_argument("--repo", type=Path, default=REPO, help="repository root (conf/ and params.yaml)")
     args = parser.parse_args(argv)
     if args.check:

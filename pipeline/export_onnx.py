@@ -7,8 +7,8 @@ Run on conf/ directly: `python -m pipeline.export_onnx [overrides]`.
 import hydra
 from omegaconf import DictConfig
 
+from distortion_bench.bench import export_stage
 from distortion_bench.config import user_errors
-from distortion_bench.nn import export_stage
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")

@@ -7,8 +7,8 @@ Run on conf/ directly: `python -m pipeline.offline_bench [overrides]`.
 import hydra
 from omegaconf import DictConfig
 
-from distortion_bench.config import user_errors
 from distortion_bench.bench import offline
+from distortion_bench.config import user_errors
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")

@@ -1,4 +1,6 @@
-"""Stage realtime_bench: every processor in PortAudio callback streams on a real audio clock; underruns, xruns, spectrum analyzer.
+"""Stage realtime_bench: every processor in PortAudio callback streams on a real audio clock.
+
+Underruns, xruns and the spectrum analyzer, per processor and buffer size.
 
 DVC runs it on the snapshot: `python -m pipeline.realtime_bench --config-dir . --config-name params`.
 Run on conf/ directly: `python -m pipeline.realtime_bench [overrides]`.
@@ -7,8 +9,8 @@ Run on conf/ directly: `python -m pipeline.realtime_bench [overrides]`.
 import hydra
 from omegaconf import DictConfig
 
-from distortion_bench.config import user_errors
 from distortion_bench.bench import realtime
+from distortion_bench.config import user_errors
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")

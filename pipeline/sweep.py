@@ -23,8 +23,12 @@ def main(cfg: DictConfig) -> dict:
     with user_errors("sweep"):
         sweep_dir = str(hc.sweep.dir) if hc.mode == RunMode.MULTIRUN else None
         timeout = hc.launcher.get("timeout_min") if hc.launcher else None
-        return job.run(cfg, list(hc.overrides.task), sweep_dir,
-                       f"hydra.launcher.timeout_min={timeout}" if timeout is not None else None)
+        return job.run(
+            cfg,
+            list(hc.overrides.task),
+            sweep_dir,
+            f"hydra.launcher.timeout_min={timeout}" if timeout is not None else None,
+        )
 
 
 if __name__ == "__main__":
@@ -34,10 +38,14 @@ if __name__ == "__main__":
         # the launcher gave up on the multirun (a job killed outright, a submission refused):
         # its runs must not stay RUNNING in MLflow
         if stop.code not in (0, None):
-            callbacks.fail_unfinished("the multirun stopped before this job reported (the launcher failed; "
-                                      "see the log folder of the sweep, e.g. outputs/sweep/<time>/.submitit/)")
+            callbacks.fail_unfinished(
+                "the multirun stopped before this job reported (the launcher failed; "
+                "see the log folder of the sweep, e.g. outputs/sweep/<time>/.submitit/)"
+            )
         raise
     if callbacks.FAILED_JOBS:
-        print("sweep: failed jobs (recorded as FAILED child runs):\n  " + "\n  ".join(callbacks.FAILED_JOBS),
-              file=sys.stderr)
+        print(
+            "sweep: failed jobs (recorded as FAILED child runs):\n  " + "\n  ".join(callbacks.FAILED_JOBS),
+            file=sys.stderr,
+        )
         sys.exit(1)

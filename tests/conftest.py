@@ -27,9 +27,12 @@ def _isolated_tracking_uri(monkeypatch):
 
 def run(cmd: list[str], cwd: Path) -> str:
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}  # the repo's own store
-    env = {**env, "DVC_NO_ANALYTICS": "1",
-           # Stage commands call `python`: make it this interpreter.
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = {
+        **env,
+        "DVC_NO_ANALYTICS": "1",
+        # Stage commands call `python`: make it this interpreter.
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
     result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stdout}\n{result.stderr}"
     return result.stdout + result.stderr
@@ -47,8 +50,9 @@ def smoke_repo(tmp_path_factory) -> Path:
 def smoke_copy(dst: Path) -> Path:
     """Copy the repository's tracked (and not ignored) files into ``dst``, make it a git
     repository and compose its params.yaml for `smoke`; returns ``dst``."""
-    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO,
-                            capture_output=True, text=True, check=True).stdout
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
     for rel in filter(None, listed.split("\0")):
         src = REPO / rel
         if src.is_file():

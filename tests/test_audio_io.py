@@ -85,11 +85,13 @@ def test_non_finite_samples(tmp_path, value, name):
     x = sine(440.0, 0.5, 4800)
     x[2400] = value
     path = write(tmp_path / f"{name}.wav", x)
-    with pytest.raises(AudioFileError, match=rf"{name}\.wav: contains 1 NaN/Inf samples \(first at frame 2400, 0\.050 s\)"):
+    with pytest.raises(
+        AudioFileError, match=rf"{name}\.wav: contains 1 NaN/Inf samples \(first at frame 2400, 0\.050 s\)"
+    ):
         read_audio(path, SAMPLE_RATE)
 
 
-@pytest.mark.parametrize("subtype, peak_code", [("PCM_16", 2 ** 15), ("PCM_24", 2 ** 23), ("PCM_32", 2 ** 31)])
+@pytest.mark.parametrize("subtype, peak_code", [("PCM_16", 2**15), ("PCM_24", 2**23), ("PCM_32", 2**31)])
 def test_integer_formats_are_scaled_to_float(tmp_path, subtype, peak_code):
     codes = np.array([0, peak_code // 2, -peak_code, peak_code - 1], dtype=np.int64)
     dtype = np.int16 if subtype == "PCM_16" else np.int32
@@ -132,6 +134,5 @@ def test_find_audio_files_is_sorted_and_filters_extensions(tmp_path):
     for name in ["b.WAV", "a.flac", "sub/c.wav", "notes.txt", ".hidden.wav"]:
         (tmp_path / name).parent.mkdir(exist_ok=True)
         (tmp_path / name).write_bytes(b"x")
-    assert [p.relative_to(tmp_path).as_posix() for p in find_audio_files(tmp_path)] == [
-        "a.flac", "b.WAV", "sub/c.wav"]
+    assert [p.relative_to(tmp_path).as_posix() for p in find_audio_files(tmp_path)] == ["a.flac", "b.WAV", "sub/c.wav"]
     assert find_audio_files(tmp_path / "missing") == []

@@ -60,9 +60,19 @@ def test_dvc_stages_pass_hydra_runtime_and_dvc_composes_from_conf():
 
 
 def _git(repo, *args):
-    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True,
-                   env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-                        "GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin"})
+    subprocess.run(
+        ["git", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+        env={
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@t",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@t",
+            "PATH": "/usr/bin:/bin",
+        },
+    )
 
 
 def test_drift_check_accepts_an_experiment_and_refuses_a_stale_conf(tmp_path):
@@ -96,10 +106,16 @@ def test_drift_check_accepts_an_experiment_and_refuses_a_stale_conf(tmp_path):
 
 def test_selected_pairs():
     assert [(e, m) for e, m, _ in selected_pairs(compose())] == [
-        ("tube", "tcn"), ("tube", "lstm"), ("tube", "shaper"), ("bitcrush", "tcn"), ("bitcrush", "lstm"),
-        ("bitcrush", "shaper")]
+        ("tube", "tcn"),
+        ("tube", "lstm"),
+        ("tube", "shaper"),
+        ("bitcrush", "tcn"),
+        ("bitcrush", "lstm"),
+        ("bitcrush", "shaper"),
+    ]
     assert [(e, m) for e, m, _ in selected_pairs(compose("select.effect=tube", "select.model=gru"))] == [
-        ("tube", "gru")]
+        ("tube", "gru")
+    ]
     with pytest.raises(ConfigError, match=r"train_matrix\.effects: 'fuzz' is not a key of effects"):
         selected_pairs(compose("train_matrix.effects=[tube,fuzz]"))
     with pytest.raises(ConfigError, match=r"select\.model / train_matrix\.models: 'rnn' is not a key of models"):
@@ -136,9 +152,17 @@ def test_check_command_reports_stale_snapshot(tmp_path):
 def test_stage_with_bad_effect_config_exits_with_a_clear_error(tmp_path):
     """The effect is validated before anything is read or written."""
     result = subprocess.run(
-        [sys.executable, "-m", "pipeline.render_targets", "effects.bitcrush.bits=0",
-         f"paths.dry={tmp_path}/dry", f"paths.targets={tmp_path}/targets"],
-        cwd=REPO, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pipeline.render_targets",
+            "effects.bitcrush.bits=0",
+            f"paths.dry={tmp_path}/dry",
+            f"paths.targets={tmp_path}/targets",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 2
     assert "render_targets: error: effects.bitcrush.bits: expected an integer in 1..24, got 0" in result.stderr

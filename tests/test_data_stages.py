@@ -18,8 +18,14 @@ from distortion_bench.errors import AudioFileError, DistortionBenchError
 
 
 def smoke_cfg(root: Path, *extra: str):
-    return compose("experiment=smoke", f"paths.raw={root}/raw", f"paths.dry={root}/dry",
-                   f"paths.targets={root}/targets", f"paths.datasets={root}/datasets", *extra)
+    return compose(
+        "experiment=smoke",
+        f"paths.raw={root}/raw",
+        f"paths.dry={root}/dry",
+        f"paths.targets={root}/targets",
+        f"paths.datasets={root}/datasets",
+        *extra,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +54,11 @@ def test_dry_manifest_lists_synth_and_converted_user_files(built):
     user = by_path["user/takes/stereo_cd.wav"]
     assert user["category"] == "user" and user["source"] == "user:takes/stereo_cd.wav"
     assert user["frames"] == SAMPLE_RATE  # 1 s at 44.1 kHz resampled to 48 kHz
-    assert user["conversions"] == ["integer PCM_16 scaled to float32 in [-1, 1)",
-                                   "stereo downmixed to mono (mean of channels)",
-                                   "resampled 44100 Hz -> 48000 Hz (resample_poly)"]
+    assert user["conversions"] == [
+        "integer PCM_16 scaled to float32 in [-1, 1)",
+        "stereo downmixed to mono (mean of channels)",
+        "resampled 44100 Hz -> 48000 Hz (resample_poly)",
+    ]
     assert by_path["user/mono.wav"]["frames"] == 24000
     categories = {f["category"] for f in manifest["files"]}
     assert categories == {"pluck", "chord", "palm_mute", "slide", "bass", "sweep", "tone", "noise", "user"}
@@ -109,9 +117,11 @@ def test_dataset_segments_are_aligned_slices_of_whole_takes(built, effect_name):
 
 def test_both_effects_use_the_same_split(built):
     root, _ = built
+
     def split_of(effect_name):
         m = load(root / "datasets" / effect_name / "manifest.json")
         return {t["path"]: s for s, info in m["splits"].items() for t in info["takes"]}
+
     assert split_of("tube") == split_of("bitcrush")
 
 

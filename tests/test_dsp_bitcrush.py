@@ -18,7 +18,7 @@ def test_ramp_gives_exactly_2_to_the_n_levels(cls, bits):
     y = cls(BitcrusherParams(bits=bits), SAMPLE_RATE).process_signal(ramp)
     levels = np.unique(y)
     step = 2.0 ** (1 - bits)
-    assert levels.size == 2 ** bits
+    assert levels.size == 2**bits
     assert levels[0] == -1.0 and levels[-1] == 1.0 - step
     np.testing.assert_array_equal(np.diff(levels.astype(np.float64)), step)  # uniform, exact
 
@@ -34,10 +34,8 @@ def test_one_bit_gives_two_values(cls):
 @pytest.mark.parametrize("cls", IMPLS)
 def test_mid_tread_rounding_and_clipping(cls):
     # 3 bits: step 0.25, levels -1 .. 0.75. Rounding is half-up (floor(x/q + 0.5)).
-    x = np.array([0.0, 0.1, 0.125, -0.125, -0.13, 0.74, 0.9, 1.0, 5.0, -5.0, -1.0, 100.0],
-                 dtype=np.float32)
-    expected = np.array([0.0, 0.0, 0.25, 0.0, -0.25, 0.75, 0.75, 0.75, 0.75, -1.0, -1.0, 0.75],
-                        dtype=np.float32)
+    x = np.array([0.0, 0.1, 0.125, -0.125, -0.13, 0.74, 0.9, 1.0, 5.0, -5.0, -1.0, 100.0], dtype=np.float32)
+    expected = np.array([0.0, 0.0, 0.25, 0.0, -0.25, 0.75, 0.75, 0.75, 0.75, -1.0, -1.0, 0.75], dtype=np.float32)
     y = cls(BitcrusherParams(bits=3), SAMPLE_RATE).process_signal(x)
     np.testing.assert_array_equal(y, expected)
 
@@ -67,8 +65,9 @@ def test_sample_and_hold(cls, downsample):
     np.testing.assert_array_equal(y, expected)
 
 
-@pytest.mark.parametrize("params", [BitcrusherParams(bits=b, downsample=d)
-                                    for b in (1, 4, 8, 16, 24) for d in (1, 5)], ids=str)
+@pytest.mark.parametrize(
+    "params", [BitcrusherParams(bits=b, downsample=d) for b in (1, 4, 8, 16, 24) for d in (1, 5)], ids=str
+)
 @pytest.mark.parametrize("signal", ["noise", "sine", "hot_noise"])
 def test_numpy_and_numba_agree(params, signal):
     x = {"noise": noise(), "sine": sine(440.0, 0.9), "hot_noise": noise(8192, 3.0)}[signal]

@@ -32,8 +32,11 @@ def random_sizes(seed: int) -> list[int]:
 
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
 @pytest.mark.parametrize("effect_name", sorted(EFFECTS))
-@pytest.mark.parametrize("sizes", [[b] for b in BLOCK_SIZES] + [random_sizes(0), random_sizes(1)],
-                         ids=[str(b) for b in BLOCK_SIZES] + ["random0", "random1"])
+@pytest.mark.parametrize(
+    "sizes",
+    [[b] for b in BLOCK_SIZES] + [random_sizes(0), random_sizes(1)],
+    ids=[str(b) for b in BLOCK_SIZES] + ["random0", "random1"],
+)
 def test_blocks_equal_whole_bit_for_bit(implementation, effect_name, sizes):
     effect = build_effect(EFFECTS[effect_name], SAMPLE_RATE, implementation)
     whole = effect.process_signal(SIGNAL)
@@ -63,8 +66,9 @@ def test_copied_state_rewinds_the_stream(implementation):
     np.testing.assert_array_equal(first, again)
 
 
-@pytest.mark.parametrize("bad", [np.zeros(8, np.float64), np.zeros((2, 8), np.float32),
-                                 np.zeros(16, np.float32)[::2], [0.0] * 8])
+@pytest.mark.parametrize(
+    "bad", [np.zeros(8, np.float64), np.zeros((2, 8), np.float32), np.zeros(16, np.float32)[::2], [0.0] * 8]
+)
 def test_bad_buffers_are_rejected(bad):
     effect = build_effect(EFFECTS["tube"], SAMPLE_RATE, "numba")
     with pytest.raises(TypeError, match="buffer must be"):
@@ -77,17 +81,23 @@ def test_bad_out_buffer_is_rejected():
         effect.process(np.zeros(8, np.float32), effect.initial_state(), np.zeros(4, np.float32))
 
 
-@pytest.mark.parametrize("cfg, match", [
-    ({"kind": "fuzz"}, r"effects\.x\.kind: expected one of"),
-    ({"kind": "bitcrusher", "bits": 0}, r"effects\.x\.bits: expected an integer in 1\.\.24, got 0"),
-    ({"kind": "bitcrusher", "bits": 25}, r"effects\.x\.bits"),
-    ({"kind": "bitcrusher", "downsample": 0}, r"effects\.x\.downsample"),
-    ({"kind": "bitcrusher", "bitz": 8}, r"effects\.x: unknown parameter\(s\) \['bitz'\]"),
-    ({"kind": "tube_saturator", "lowpass_hz": 30000.0}, r"effects\.x\.lowpass_hz: expected a cutoff in \(0, 24000\)"),
-    ({"kind": "tube_saturator", "lowpass_order": 0}, r"effects\.x\.lowpass_order"),
-    ({"kind": "tube_saturator", "gain_db": "loud"}, r"effects\.x\.gain_db: expected a finite number"),
-    ({"kind": "tube_saturator", "bias": 5.0}, r"effects\.x\.bias"),
-])
+@pytest.mark.parametrize(
+    "cfg, match",
+    [
+        ({"kind": "fuzz"}, r"effects\.x\.kind: expected one of"),
+        ({"kind": "bitcrusher", "bits": 0}, r"effects\.x\.bits: expected an integer in 1\.\.24, got 0"),
+        ({"kind": "bitcrusher", "bits": 25}, r"effects\.x\.bits"),
+        ({"kind": "bitcrusher", "downsample": 0}, r"effects\.x\.downsample"),
+        ({"kind": "bitcrusher", "bitz": 8}, r"effects\.x: unknown parameter\(s\) \['bitz'\]"),
+        (
+            {"kind": "tube_saturator", "lowpass_hz": 30000.0},
+            r"effects\.x\.lowpass_hz: expected a cutoff in \(0, 24000\)",
+        ),
+        ({"kind": "tube_saturator", "lowpass_order": 0}, r"effects\.x\.lowpass_order"),
+        ({"kind": "tube_saturator", "gain_db": "loud"}, r"effects\.x\.gain_db: expected a finite number"),
+        ({"kind": "tube_saturator", "bias": 5.0}, r"effects\.x\.bias"),
+    ],
+)
 def test_bad_config_names_the_key(cfg, match):
     with pytest.raises(ConfigError, match=match):
         build_effect(cfg, SAMPLE_RATE, "numba", key="effects.x")
@@ -96,11 +106,14 @@ def test_bad_config_names_the_key(cfg, match):
 def test_numba_kernels_compile_once_and_load_from_cache():
     """A fresh process finds the kernels in Numba's on-disk cache (compiled by this one)."""
     from distortion_bench.dsp import bitcrush, tube
+
     for kernel in (tube._tube_kernel, bitcrush._bitcrush_kernel):
         assert len(kernel.signatures) == 1  # eager, explicit signature: never recompiled per call
     build_effect(EFFECTS["tube"], SAMPLE_RATE, "numba").process_signal(SIGNAL)
-    code = ("from distortion_bench.dsp import bitcrush, tube\n"
-            "print(len(tube._tube_kernel.stats.cache_hits), len(bitcrush._bitcrush_kernel.stats.cache_hits))")
+    code = (
+        "from distortion_bench.dsp import bitcrush, tube\n"
+        "print(len(tube._tube_kernel.stats.cache_hits), len(bitcrush._bitcrush_kernel.stats.cache_hits))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["1", "1"]
 
@@ -109,6 +122,7 @@ def test_numba_kernels_compile_once_and_load_from_cache():
 def test_numba_path_allocates_no_arrays_when_out_is_given(effect_name):
     """NumPy reports its buffers to tracemalloc: a per-call allocation would show up in the peak."""
     import tracemalloc
+
     effect = build_effect(EFFECTS[effect_name], SAMPLE_RATE, "numba")
     state, buffer, out = effect.initial_state(), SIGNAL[:4096].copy(), np.empty(4096, np.float32)
     effect.process(buffer, state, out)  # warm up outside the measurement

@@ -10,7 +10,7 @@ from conftest import SAMPLE_RATE, noise, sine
 from distortion_bench.dsp import TubeSaturatorNumba, TubeSaturatorNumpy, TubeSaturatorParams
 
 PARAMS = [
-    TubeSaturatorParams(),                                              # default: 12 dB, bias 0.2, 4 kHz, order 2
+    TubeSaturatorParams(),  # default: 12 dB, bias 0.2, 4 kHz, order 2
     TubeSaturatorParams(gain_db=24.0, bias=-0.5, lowpass_hz=2000.0, lowpass_order=4),
     TubeSaturatorParams(gain_db=0.0, bias=0.0, lowpass_hz=8000.0, lowpass_order=3),  # odd order
     TubeSaturatorParams(gain_db=-6.0, bias=1.0, lowpass_hz=500.0, lowpass_order=1),
@@ -68,10 +68,12 @@ def test_extreme_input_stays_finite_and_bounded(cls):
 def test_bias_adds_even_harmonics():
     """Asymmetry from the bias: the 2nd harmonic of a 500 Hz sine is strong only with bias."""
     x = sine(500.0, 0.5, n=SAMPLE_RATE)
+
     def h2_db(bias: float) -> float:
         y = TubeSaturatorNumba(TubeSaturatorParams(bias=bias), SAMPLE_RATE).process_signal(x)
         spectrum = np.abs(np.fft.rfft(y * np.hanning(y.size)))
         return 20 * np.log10(spectrum[1000] / spectrum[500])  # 1 Hz bins: 1 kHz vs 500 Hz
+
     assert h2_db(0.0) < -80.0
     assert h2_db(0.3) > -40.0
 

@@ -33,15 +33,20 @@ def test_evaluate_writes_the_table_and_the_audio(recordings, tmp_path):
     plan = EvaluationPlan(("numba:tube", "pedalboard:tube"), True, (-6.0,), 256)
     rows = evaluate_folder(cfg, recordings, tmp_path / "out", plan)
     assert [(r["file"], r["level"], r["processor"]) for r in rows] == [
-        (f, lv, p) for f in ("bass/line.flac", "riff.wav") for lv in ("file", "-6dBFS")
-        for p in ("numba:tube", "pedalboard:tube")]
+        (f, lv, p)
+        for f in ("bass/line.flac", "riff.wav")
+        for lv in ("file", "-6dBFS")
+        for p in ("numba:tube", "pedalboard:tube")
+    ]
     by = {(r["file"], r["level"], r["processor"]): r for r in rows}
     # the reference against itself: exactly 0; pedalboard's approximation: measurably not
     assert by[("riff.wav", "file", "numba:tube")]["esr"] == 0.0
     assert by[("riff.wav", "file", "numba:tube")]["band_diff_db"] == 0.0
     riff = sf.read(recordings / "riff.wav", dtype="float32")[0]  # what the loader reads (24-bit PCM)
-    want = esr(build_processor("numba:tube", cfg).process_signal(riff, 256),
-               build_processor("pedalboard:tube", cfg).process_signal(riff, 256))
+    want = esr(
+        build_processor("numba:tube", cfg).process_signal(riff, 256),
+        build_processor("pedalboard:tube", cfg).process_signal(riff, 256),
+    )
     assert by[("riff.wav", "file", "pedalboard:tube")]["esr"] == pytest.approx(want, rel=1e-9)
     assert by[("riff.wav", "-6dBFS", "numba:tube")]["peak_dbfs"] == pytest.approx(-6.0, abs=0.01)
     assert by[("riff.wav", "file", "numba:tube")]["peak_dbfs"] == pytest.approx(-12.04, abs=0.01)
@@ -50,8 +55,12 @@ def test_evaluate_writes_the_table_and_the_audio(recordings, tmp_path):
     md = (tmp_path / "out" / "evaluate.md").read_text()
     assert "## Median over files" in md and "| `pedalboard:tube` | -6dBFS |" in md
     audio = tmp_path / "out" / "audio" / "riff" / "file"
-    assert sorted(p.name for p in audio.iterdir()) == ["dry.wav", "numba_tube.wav", "pedalboard_tube.wav",
-                                                       "reference_tube.wav"]
+    assert sorted(p.name for p in audio.iterdir()) == [
+        "dry.wav",
+        "numba_tube.wav",
+        "pedalboard_tube.wav",
+        "reference_tube.wav",
+    ]
     dry, rate = sf.read(audio / "dry.wav", dtype="float32")
     assert rate == SR and np.max(np.abs(dry - riff)) == 0.0
     # the written reference is exactly what was scored (float: a tube output past full scale stays unclipped)
@@ -59,11 +68,14 @@ def test_evaluate_writes_the_table_and_the_audio(recordings, tmp_path):
     np.testing.assert_array_equal(reference, build_processor("numba:tube", cfg).process_signal(dry, 256))
 
 
-@pytest.mark.parametrize("make, match", [
-    (lambda d: (d / "empty.wav").write_bytes(b""), r"empty\.wav: file is empty"),
-    (lambda d: (d / "text.flac").write_text("not audio"), r"text\.flac: not a readable audio file"),
-    (lambda d: sf.write(d / "four.wav", np.zeros((100, 4)), SR), r"four\.wav: has 4 channels"),
-])
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda d: (d / "empty.wav").write_bytes(b""), r"empty\.wav: file is empty"),
+        (lambda d: (d / "text.flac").write_text("not audio"), r"text\.flac: not a readable audio file"),
+        (lambda d: sf.write(d / "four.wav", np.zeros((100, 4)), SR), r"four\.wav: has 4 channels"),
+    ],
+)
 def test_bad_files_get_the_loaders_clear_errors_and_nothing_is_written(recordings, tmp_path, make, match):
     make(recordings)
     out = tmp_path / "out"
@@ -83,9 +95,16 @@ def test_missing_or_empty_folder(tmp_path):
 
 def test_plan_from_config_and_bad_values():
     plan = plan_from_config(compose())
-    assert plan.processors == ("pedalboard:tube", "onnx:tube-tcn", "onnx:tube-lstm", "onnx:tube-shaper",
-                               "pedalboard:bitcrush", "onnx:bitcrush-tcn", "onnx:bitcrush-lstm",
-                               "onnx:bitcrush-shaper")
+    assert plan.processors == (
+        "pedalboard:tube",
+        "onnx:tube-tcn",
+        "onnx:tube-lstm",
+        "onnx:tube-shaper",
+        "pedalboard:bitcrush",
+        "onnx:bitcrush-tcn",
+        "onnx:bitcrush-lstm",
+        "onnx:bitcrush-shaper",
+    )
     assert plan.peak_levels_dbfs == (-18.0, -6.0, 0.0) and plan.file_level and plan.buffer_size == 512
     with pytest.raises(ConfigError, match=r"evaluate\.peak_levels_dbfs: expected peak levels in -120\.\.0"):
         plan_from_config(compose("evaluate.peak_levels_dbfs=[3.0]"))
@@ -97,7 +116,7 @@ def test_band_levels_of_a_sine_and_its_difference():
     x = sine(1000.0, 0.5, SR)
     centres, levels = band_levels_db(x, SR)
     assert centres[np.argmax(levels)] == pytest.approx(1000.0)
-    assert levels.max() == pytest.approx(10 * np.log10(0.5 ** 2 / 2), abs=0.2)  # a sine's power
+    assert levels.max() == pytest.approx(10 * np.log10(0.5**2 / 2), abs=0.2)  # a sine's power
     assert band_difference_db(x, 0.5 * x, SR) == pytest.approx(20 * np.log10(2), abs=1e-6)
     assert band_difference_db(np.zeros(4096), np.zeros(4096), SR) is None
     assert band_difference_db(np.zeros(SR), x, SR) > 100.0  # a model that plays where the DSP is silent
@@ -108,12 +127,12 @@ def test_evaluate_sees_an_added_tone_an_inversion_and_a_dropout():
     t = np.arange(4 * SR) / SR
     x = (0.5 * np.sin(2 * np.pi * 110.0 * t) * np.exp(-0.5 * t)).astype(np.float32)  # a decaying note
     y = build_processor("numba:tube", compose()).process_signal(x, 512).astype(np.float64)
-    whine = y + 10 ** (-40 / 20) * np.sin(2 * np.pi * 10_000 * t)   # -40 dBFS at 10 kHz, where the
-    assert band_difference_db(y, whine, SR) > 60.0                  # DSP is >100 dB below its loudest
-    assert signal_quality(x, y, -y)["esr"] == pytest.approx(4.0)     # polarity: ESR 400 % ...
+    whine = y + 10 ** (-40 / 20) * np.sin(2 * np.pi * 10_000 * t)  # -40 dBFS at 10 kHz, where the
+    assert band_difference_db(y, whine, SR) > 60.0  # DSP is >100 dB below its loudest
+    assert signal_quality(x, y, -y)["esr"] == pytest.approx(4.0)  # polarity: ESR 400 % ...
     assert band_difference_db(y, -y, SR) == pytest.approx(0.0, abs=1e-9)  # ... magnitude alone is blind
     dropout = y.copy()
-    dropout[SR:SR + SR // 2] = 0.0                                   # half a second missing
+    dropout[SR : SR + SR // 2] = 0.0  # half a second missing
     assert signal_quality(x, y, dropout)["esr"] > 0.1 and band_difference_db(y, dropout, SR) > 0.5
 
 
@@ -128,14 +147,40 @@ def test_the_lowest_bands_resolve_a_rumble_below_them():
 def test_cli_evaluate(recordings, tmp_path, capsys):
     from distortion_bench.cli import main
 
-    code = main(["evaluate", "--input", str(recordings), "--processors", "numba:tube,numpy:tube",
-                 "--levels", "-12", "--no-file-level", "--no-audio", "--output", str(tmp_path / "o"),
-                 "--config-dir", str(REPO / "conf")])
+    code = main(
+        [
+            "evaluate",
+            "--input",
+            str(recordings),
+            "--processors",
+            "numba:tube,numpy:tube",
+            "--levels",
+            "-12",
+            "--no-file-level",
+            "--no-audio",
+            "--output",
+            str(tmp_path / "o"),
+            "--config-dir",
+            str(REPO / "conf"),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0 and "| `numpy:tube` | -12dBFS |" in out
     assert not (tmp_path / "o" / "audio").exists()
     assert main(["evaluate", "--input", str(recordings), "--levels", "loud", "--config-dir", str(REPO / "conf")]) == 2
     assert "--levels: expected comma-separated numbers, got 'loud'" in capsys.readouterr().err
-    assert main(["evaluate", "--input", str(tmp_path / "missing"), "--processors", "numba:tube",
-                 "--config-dir", str(REPO / "conf")]) == 2
+    assert (
+        main(
+            [
+                "evaluate",
+                "--input",
+                str(tmp_path / "missing"),
+                "--processors",
+                "numba:tube",
+                "--config-dir",
+                str(REPO / "conf"),
+            ]
+        )
+        == 2
+    )
     assert "missing: no such folder" in capsys.readouterr().err

@@ -10,9 +10,9 @@ import onnxruntime as ort
 import pytest
 
 from conftest import noise, sine
+from distortion_bench.bench.export_stage import parity
 from distortion_bench.engine.nn_processors import OnnxProcessor, TorchProcessor
 from distortion_bench.nn.export import OnnxModelError, read_onnx_contract
-from distortion_bench.nn.export_stage import parity
 from nn_fixtures import MODELS, write_pair
 
 SIGNAL = np.concatenate([sine(110.0, 0.9, 12000), noise(12000, 0.3, seed=4), sine(2000.0, 0.05, 6000)])
@@ -37,8 +37,15 @@ def test_onnx_runtime_equals_pytorch_streaming(exported, name):
     np.testing.assert_array_equal(onnx_proc.process_signal(SIGNAL, 512), first)
 
 
-@pytest.mark.parametrize("name, states", [("tcn", ["cache0", "cache1", "cache2", "cache3", "cache4"]),
-                                          ("lstm", ["h", "c"]), ("gru", ["h"]), ("shaper", ["h"])])
+@pytest.mark.parametrize(
+    "name, states",
+    [
+        ("tcn", ["cache0", "cache1", "cache2", "cache3", "cache4"]),
+        ("lstm", ["h", "c"]),
+        ("gru", ["h"]),
+        ("shaper", ["h"]),
+    ],
+)
 def test_graph_contract_and_metadata(exported, name, states):
     _, path = exported[name]
     contract = read_onnx_contract(path)
@@ -66,8 +73,10 @@ def conv_output_lengths(path, buffer: int) -> list[int]:
         proto.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
     session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     contract = read_onnx_contract(path)
-    feeds = {"audio": np.zeros((1, 1, buffer), np.float32),
-             **{n: np.zeros(s, np.float32) for n, s in zip(contract.state_names, contract.state_shapes)}}
+    feeds = {
+        "audio": np.zeros((1, 1, buffer), np.float32),
+        **{n: np.zeros(s, np.float32) for n, s in zip(contract.state_names, contract.state_shapes)},
+    }
     return [out.shape[2] for out in session.run(conv_outputs, feeds)]
 
 
@@ -106,7 +115,9 @@ def test_mismatched_state_names_are_refused(exported, tmp_path):
         OnnxProcessor(tmp_path / "renamed.onnx", "onnx:x", "tube")
     del proto.metadata_props[:]
     onnx.save(proto, str(tmp_path / "bare.onnx"))
-    with pytest.raises(OnnxModelError, match=r"bare\.onnx: metadata lacks \['sample_rate', 'state_names', 'state_shapes'\]"):
+    with pytest.raises(
+        OnnxModelError, match=r"bare\.onnx: metadata lacks \['sample_rate', 'state_names', 'state_shapes'\]"
+    ):
         read_onnx_contract(tmp_path / "bare.onnx")
 
 

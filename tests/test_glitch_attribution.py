@@ -14,8 +14,13 @@ PERIOD = 64 / SR * 1e9  # 1.333 ms
 MS = 1_000_000  # ns
 
 
-def timeline(n: int, cpu_periods: float = 0.04, late: dict[int, float] | None = None,
-             cpu: dict[int, float] | None = None, preempted: dict[int, float] | None = None):
+def timeline(
+    n: int,
+    cpu_periods: float = 0.04,
+    late: dict[int, float] | None = None,
+    cpu: dict[int, float] | None = None,
+    preempted: dict[int, float] | None = None,
+):
     """What a stream of ``n`` callbacks records.
 
     Args:

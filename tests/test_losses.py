@@ -36,12 +36,12 @@ def test_residual_esr_is_not_fooled_by_what_passes_through():
     x, y = crushed(bits=8)
     plain, _ = mix(esr=1.0)(x, y)
     residual, _ = mix(residual_esr=1.0)(x, y, x)
-    assert plain.item() < 3e-4          # plain ESR calls the identity nearly perfect ...
+    assert plain.item() < 3e-4  # plain ESR calls the identity nearly perfect ...
     assert residual.item() == pytest.approx(1.0, abs=1e-4)  # ... the residual ESR calls it what it is
 
 
 def test_a_silent_residual_gives_a_finite_loss():
-    x = torch.full((1, 1, 1000), 0.25)        # on a quantizer level: the effect adds nothing
+    x = torch.full((1, 1, 1000), 0.25)  # on a quantizer level: the effect adds nothing
     assert residual_esr(x, x, x).item() == 0.0
     off = x + 1e-3
     value = residual_esr(off, x, x).item()
@@ -67,11 +67,14 @@ def test_residual_terms_need_the_dry_signal():
         mix(residual_esr=1.0)(x, y)
 
 
-@pytest.mark.parametrize("weights, match", [
-    ({"residual": 1.0}, r"train\.loss\.weights: unknown term\(s\) \['residual'\]"),
-    ({"residual_esr": -1.0}, r"train\.loss\.weights\.residual_esr: expected a weight >= 0"),
-    ({"residual_esr": 0.0}, r"at least one term"),
-])
+@pytest.mark.parametrize(
+    "weights, match",
+    [
+        ({"residual": 1.0}, r"train\.loss\.weights: unknown term\(s\) \['residual'\]"),
+        ({"residual_esr": -1.0}, r"train\.loss\.weights\.residual_esr: expected a weight >= 0"),
+        ({"residual_esr": 0.0}, r"at least one term"),
+    ],
+)
 def test_bad_loss_config(weights, match):
     with pytest.raises(ConfigError, match=match):
         mix(**weights)

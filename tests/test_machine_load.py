@@ -34,8 +34,9 @@ def test_others_share_and_steal_from_proc_stat(tmp_path, monkeypatch):
     assert got.others_cpu_share == 0.3 and got.steal_share == 0.1
     assert (got.loadavg_start, got.loadavg_end, got.governor) == (0.5, 1.75, "performance")
     assert got.busy and len(got.reasons) == 2
-    assert got.describe().startswith("BUSY machine (other processes used 30 % of the machine (> 10 %); "
-                                     "steal time 10 % (> 5 %))")
+    assert got.describe().startswith(
+        "BUSY machine (other processes used 30 % of the machine (> 10 %); steal time 10 % (> 5 %))"
+    )
 
 
 def test_a_quiet_machine_and_an_unreadable_proc(tmp_path):

@@ -14,7 +14,7 @@ X = sine(440.0, 0.5, 4800).astype(np.float64)
 def test_identity_scores_zero_esr_and_residual_one():
     y = np.tanh(3 * X)
     assert esr(y, y) == 0.0 and esr_pre_emphasis(y, y) == 0.0
-    assert residual_esr(X, y, X) == pytest.approx(1.0)   # the dry signal misses all the effect adds
+    assert residual_esr(X, y, X) == pytest.approx(1.0)  # the dry signal misses all the effect adds
     assert residual_esr(X, y, y) == 0.0
 
 

@@ -14,6 +14,7 @@ from distortion_bench.nn.models import StreamingTCN, build_model, stream
 CONFIGS = {
     "tcn": {"type": "tcn", "size": 6, "kernel_size": 3, "dilations": [1, 2, 4, 8, 16, 32]},
     "tcn_k5": {"type": "tcn", "size": 4, "kernel_size": 5, "dilations": [1, 3, 9]},
+    "tcn_skip": {"type": "tcn", "size": 4, "kernel_size": 3, "dilations": [1, 2, 4], "skip": True},
     "lstm": {"type": "lstm", "size": 12, "layers": 2, "skip": True, "warmup_samples": 100},
     "gru": {"type": "gru", "size": 12, "layers": 1, "skip": False, "warmup_samples": 100},
     "shaper": {"type": "shaper", "size": 6, "core": "lstm", "layers": 1, "cells": 64, "warmup_samples": 100},
@@ -33,7 +34,7 @@ def perturb(model: torch.nn.Module, seed: int = 3) -> torch.nn.Module:
 def model_and_signal(name: str, batch: int = 2, n: int = 2000):
     torch.manual_seed(0)
     model = build_model(CONFIGS[name], 48000).eval()
-    if name == "shaper":
+    if name in ("shaper", "tcn_skip"):
         perturb(model)
     x = torch.randn(batch, 1, n, generator=torch.Generator().manual_seed(1)) * 0.5
     return model, x
@@ -56,14 +57,26 @@ def test_chunked_equals_whole(name, chunks):
         assert (a - b).abs().max().item() <= 1e-5
 
 
-@pytest.mark.parametrize("name, expected", [
-    ("tcn", [("cache0", (3, 6, 2)), ("cache1", (3, 6, 4)), ("cache2", (3, 6, 8)),
-             ("cache3", (3, 6, 16)), ("cache4", (3, 6, 32)), ("cache5", (3, 6, 64))]),
-    ("tcn_k5", [("cache0", (3, 4, 4)), ("cache1", (3, 4, 12)), ("cache2", (3, 4, 36))]),
-    ("lstm", [("h", (2, 3, 12)), ("c", (2, 3, 12))]),
-    ("gru", [("h", (1, 3, 12))]),
-    ("shaper", [("h", (1, 3, 6)), ("c", (1, 3, 6))]),
-])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        (
+            "tcn",
+            [
+                ("cache0", (3, 6, 2)),
+                ("cache1", (3, 6, 4)),
+                ("cache2", (3, 6, 8)),
+                ("cache3", (3, 6, 16)),
+                ("cache4", (3, 6, 32)),
+                ("cache5", (3, 6, 64)),
+            ],
+        ),
+        ("tcn_k5", [("cache0", (3, 4, 4)), ("cache1", (3, 4, 12)), ("cache2", (3, 4, 36))]),
+        ("lstm", [("h", (2, 3, 12)), ("c", (2, 3, 12))]),
+        ("gru", [("h", (1, 3, 12))]),
+        ("shaper", [("h", (1, 3, 6)), ("c", (1, 3, 6))]),
+    ],
+)
 def test_state_shapes(name, expected):
     model, x = model_and_signal(name, batch=3, n=50)
     assert model.state_spec(3) == expected
@@ -85,8 +98,8 @@ def test_tcn_receptive_field_is_what_an_impulse_reaches(name, field):
         x[0, 0, 100] = 1.0
         hit, _ = model(x, model.initial_state(1))
     changed = torch.nonzero((hit - base).abs()[0, 0] > 0).flatten()
-    assert changed.min().item() == 100                       # causal: nothing before the impulse
-    assert changed.max().item() == 100 + field - 1           # and nothing beyond the field
+    assert changed.min().item() == 100  # causal: nothing before the impulse
+    assert changed.max().item() == 100 + field - 1  # and nothing beyond the field
     assert model.describe()["receptive_field_ms"] == pytest.approx(1000 * field / 48000, abs=1e-3)
 
 
@@ -102,26 +115,57 @@ def test_skip_adds_the_input():
     assert torch.allclose(a - b, x, atol=1e-6)
 
 
+def test_a_fresh_skip_tcn_is_the_identity_and_its_skip_adds_the_input():
+    torch.manual_seed(0)
+    fresh = build_model(CONFIGS["tcn_skip"], 48000)
+    x = torch.randn(1, 1, 300)
+    with torch.no_grad():
+        y, _ = fresh(x, fresh.initial_state(1))
+    assert torch.equal(y, x)  # output conv at zero: training starts from the dry signal
+    trained = perturb(build_model(CONFIGS["tcn_skip"], 48000))
+    plain_tcn = build_model({**CONFIGS["tcn_skip"], "skip": False}, 48000)
+    plain_tcn.load_state_dict(trained.state_dict())
+    with torch.no_grad():
+        a, _ = trained(x, trained.initial_state(1))
+        b, _ = plain_tcn(x, plain_tcn.initial_state(1))
+    assert torch.allclose(a - b, x, atol=1e-6) and not torch.allclose(b, torch.zeros_like(b))
+    assert trained.describe()["skip"] is True
+
+
+def test_families_are_registered_by_name():
+    from distortion_bench.nn.models import FAMILIES, RecurrentModel, ShaperModel
+
+    assert list(FAMILIES) == ["tcn", "lstm", "gru", "shaper"]
+    assert isinstance(build_model(CONFIGS["gru"], 48000), RecurrentModel)
+    assert build_model(CONFIGS["gru"], 48000).model_type == "gru"
+    assert isinstance(build_model(CONFIGS["shaper"], 48000), ShaperModel)
+
+
 def test_size_knob_scales_parameters():
     def params(cfg, size):
         return build_model({**cfg, "size": size}, 48000).num_parameters()
+
     # LSTM: 4 gates x (input 1 + hidden h + 2 biases) x h + linear h + 1.
     assert params(CONFIGS["lstm"] | {"layers": 1}, 16) == 4 * 16 * (1 + 16 + 2) + 16 + 1
     tcn = CONFIGS["tcn"]
     assert params(tcn, 4) < params(tcn, 8) < params(tcn, 16)
 
 
-@pytest.mark.parametrize("cfg, match", [
-    ({"type": "transformer", "size": 8}, r"model\.type: expected one of \['tcn', 'lstm', 'gru', 'shaper'\]"),
-    ({**CONFIGS["shaper"], "cells": 1}, r"model\.cells: expected an integer >= 2, got 1"),
-    ({**CONFIGS["shaper"], "cells": 2 ** 21}, r"model\.cells: expected an integer in \[2, 1048576\]"),
-    ({**CONFIGS["shaper"], "cells": 64.5}, r"model\.cells: expected an integer"),
-    ({**CONFIGS["shaper"], "core": "tcn"}, r"model\.core: expected one of \['gru', 'lstm'\], got 'tcn'"),
-    ({**CONFIGS["lstm"], "size": 0}, r"model\.size: expected an integer >= 1, got 0"),
-    ({**CONFIGS["tcn"], "dilations": []}, r"model\.dilations: expected a non-empty list"),
-    ({**CONFIGS["tcn"], "kernel_size": 1}, r"model\.kernel_size: expected an integer >= 2"),
-    ({**CONFIGS["gru"], "layers": 0}, r"model\.layers"),
-])
+@pytest.mark.parametrize(
+    "cfg, match",
+    [
+        ({"type": "transformer", "size": 8}, r"model\.type: expected one of \['tcn', 'lstm', 'gru', 'shaper'\]"),
+        ({**CONFIGS["shaper"], "cells": 1}, r"model\.cells: expected an integer >= 2, got 1"),
+        ({**CONFIGS["shaper"], "cells": 2**21}, r"model\.cells: expected an integer in \[2, 1048576\]"),
+        ({**CONFIGS["shaper"], "cells": 64.5}, r"model\.cells: expected an integer"),
+        ({**CONFIGS["shaper"], "core": "tcn"}, r"model\.core: expected one of \['gru', 'lstm'\], got 'tcn'"),
+        ({**CONFIGS["lstm"], "size": 0}, r"model\.size: expected an integer >= 1, got 0"),
+        ({**CONFIGS["tcn"], "dilations": []}, r"model\.dilations: expected a non-empty list"),
+        ({**CONFIGS["tcn"], "kernel_size": 1}, r"model\.kernel_size: expected an integer >= 2"),
+        ({**CONFIGS["gru"], "layers": 0}, r"model\.layers"),
+        ({**CONFIGS["tcn"], "skip": "yes"}, r"model\.skip: expected true or false, got 'yes'"),
+    ],
+)
 def test_bad_model_config(cfg, match):
     with pytest.raises(ConfigError, match=match):
         build_model(cfg, 48000)

@@ -13,6 +13,7 @@ from onnx import numpy_helper
 
 from conftest import compose, noise, sine
 from distortion_bench.bench.comparison import kernel_table
+from distortion_bench.bench.export_stage import parity
 from distortion_bench.bench.mlflow_log import metric_prefix
 from distortion_bench.bench.selection import bench_entries, is_dsp_reference
 from distortion_bench.engine.nn_processors import OnnxProcessor
@@ -22,14 +23,13 @@ from distortion_bench.kernels import onnx_plan
 from distortion_bench.kernels.onnx_plan import RecurrentPlan, TcnPlan, read_plan
 from distortion_bench.kernels.vector_peak import vector_peak
 from distortion_bench.nn.export import OnnxModelError
-from distortion_bench.nn.export_stage import parity
 from nn_fixtures import MODELS, write_pair
 
 #: every model type the project trains, plus shapes that exercise the kernels' remainders:
 #: channel / hidden counts not multiples of 4, kernel size 2, stacked layers, no skip
 KERNEL_MODELS = {
     "tcn": MODELS["tcn"],
-    "tcn6k2": {"type": "tcn", "size": 6, "kernel_size": 2, "dilations": [1, 3, 9]},
+    "tcn6k2": {"type": "tcn", "size": 6, "kernel_size": 2, "dilations": [1, 3, 9]},  # no skip (older files)
     "lstm": MODELS["lstm"],
     "lstm6x2": {"type": "lstm", "size": 6, "layers": 2, "skip": True, "warmup_samples": 64},
     "gru": {"type": "gru", "size": 8, "layers": 1, "skip": True, "warmup_samples": 64},
@@ -38,8 +38,15 @@ KERNEL_MODELS = {
     "shaper": MODELS["shaper"],
     "shaperlstm": {**MODELS["shaper"], "core": "lstm", "size": 6},  # the default core
 }
-SIGNAL = np.concatenate([sine(110.0, 0.9, 9000), noise(9000, 0.3, seed=4), sine(2000.0, 0.05, 3000),
-                         np.float32([1.5, -1.5, 0.0]), noise(2000, 1.2, seed=5)])  # beyond full scale too
+SIGNAL = np.concatenate(
+    [
+        sine(110.0, 0.9, 9000),
+        noise(9000, 0.3, seed=4),
+        sine(2000.0, 0.05, 3000),
+        np.float32([1.5, -1.5, 0.0]),
+        noise(2000, 1.2, seed=5),
+    ]
+)  # beyond full scale too
 CUTS = [1, 32, 64, 512, 4096, 0]  # 0: random buffer sizes
 
 
@@ -77,11 +84,12 @@ def test_chunked_equals_whole_bit_for_bit_and_reset_equals_fresh(exported, name)
         kernel.reset()
         parts = [kernel.process_buffer(SIGNAL[s:e]).copy() for s, e in _chunks(SIGNAL.shape[0], cut)]
         np.testing.assert_array_equal(np.concatenate(parts), whole, err_msg=f"cut {cut}")
-    kernel.process_signal(noise(3000, 0.7, seed=9), 100)       # leave some state behind ...
-    kernel.reset()                                              # ... reset must forget it
+    kernel.process_signal(noise(3000, 0.7, seed=9), 100)  # leave some state behind ...
+    kernel.reset()  # ... reset must forget it
     fresh = NumbaNetworkProcessor(path, "fresh", "tube", verify=False)
-    np.testing.assert_array_equal(kernel.process_signal(SIGNAL, 256, reset=False),
-                                  fresh.process_signal(SIGNAL, 256, reset=False))
+    np.testing.assert_array_equal(
+        kernel.process_signal(SIGNAL, 256, reset=False), fresh.process_signal(SIGNAL, 256, reset=False)
+    )
 
 
 @pytest.mark.parametrize("name", ["tcn", "lstm6x2", "gru8x2"])
@@ -120,7 +128,8 @@ def test_plans_read_everything_from_the_file(exported):
     _, paths = exported
     tcn = read_plan(paths["tcn6k2"])
     assert isinstance(tcn, TcnPlan)
-    assert (tcn.channels, tcn.blocks, tcn.contexts) == (6, ((2, 1), (2, 3), (2, 9)), [1, 3, 9])
+    assert (tcn.channels, tcn.blocks, tcn.contexts, tcn.skip) == (6, ((2, 1), (2, 3), (2, 9)), [1, 3, 9], False)
+    assert read_plan(paths["tcn"]).skip is True
     assert [w.shape for w in tcn.conv_w] == [(12, 6, 2)] * 3 and len(tcn.mix_w) == 2  # the last block has no mix
     # every parameter of the file, none invented: 6 + 6 + 3 * (12*6*2 + 12) + 2 * (36 + 6) + 6 + 1
     assert tcn.parameters == 6 + 6 + 3 * (144 + 12) + 2 * 42 + 7
@@ -143,14 +152,17 @@ def test_registered_and_selected_like_the_other_backends(exported):
     facts = proc.facts()
     assert (facts.backend, facts.tolerance, facts.extra["model_type"]) == ("numba", 0.0, "lstm")
     assert facts.extra["macs_per_sample"] == 32 + 32 * 8 + 8
-    assert type(build_processor("numba:tube", cfg)).__name__ == "DspProcessor"   # the DSP keeps its name
+    assert type(build_processor("numba:tube", cfg)).__name__ == "DspProcessor"  # the DSP keeps its name
     names = {e.name: e for e in bench_entries(cfg, "tube")}
     assert names["numba:tube-gru"].backend == "numba" and names["numba:tube-gru"].model == "gru"
     assert not names["numba:tube-gru"].is_reference and names["numba:tube"].is_reference
     assert is_dsp_reference("numba:tube") and not is_dsp_reference("numba:tube-tcn")
     # MLflow: the model's run keeps ONNX Runtime's metrics unprefixed, the kernel's under numba/
-    assert (metric_prefix("tcn", "onnxruntime"), metric_prefix("tcn", "numba"), metric_prefix("dsp", "numba")) == \
-        ("", "numba/", "")
+    assert (metric_prefix("tcn", "onnxruntime"), metric_prefix("tcn", "numba"), metric_prefix("dsp", "numba")) == (
+        "",
+        "numba/",
+        "",
+    )
 
 
 def _save(proto: onnx.ModelProto, path) -> str:
@@ -173,8 +185,11 @@ def test_unexpected_weight_shape_is_refused(exported, tmp_path):
     bigger = np.zeros((1, 32, 9), np.float32)
     init.CopyFrom(numpy_helper.from_array(bigger, init.name))
     path = _save(proto, tmp_path / "shape.onnx")
-    with pytest.raises(OnnxModelError, match=r"shape\.onnx: LSTM layer 0 recurrent weights R .* has shape "
-                                             r"\[1, 32, 9\], expected \[1, 32, 8\]"):
+    with pytest.raises(
+        OnnxModelError,
+        match=r"shape\.onnx: LSTM layer 0 recurrent weights R .* has shape "
+        r"\[1, 32, 9\], expected \[1, 32, 8\]",
+    ):
         read_plan(path)
 
 
@@ -207,19 +222,27 @@ def test_vector_peak_from_cpuinfo():
     peak = vector_peak(text)
     assert peak is not None and (peak.lanes, peak.isa) == (16, "AVX-512")
     assert peak.macs_per_ns == pytest.approx(2.5 * 2 * 16)
-    assert vector_peak("flags : sse\n") is None                       # no clock: unknown
+    assert vector_peak("flags : sse\n") is None  # no clock: unknown
     assert vector_peak("cpu MHz : 1000\nflags : sse2\n").lanes == 4
 
 
 def test_kernel_table_reports_speedup_cost_and_fraction_of_peak():
     rows = []
     for bs, (k, o, d) in {32: (10.0, 40.0, 1.0), 4096: (800.0, 1600.0, 40.0)}.items():
-        rows += [{"name": "numba:tube-lstm", "buffer_size": bs, "p50_us": k, "p99_us": 2 * k},
-                 {"name": "onnx:tube-lstm", "buffer_size": bs, "p50_us": o, "p99_us": 2 * o},
-                 {"name": "numba:tube", "buffer_size": bs, "p50_us": d, "p99_us": 2 * d}]
-    entries = [{"name": "numba:tube-lstm", "backend": "numba", "model": "lstm",
-                "extra": {"macs_per_sample": 2000, "activations_per_sample": 120}},
-               {"name": "onnx:tube-lstm", "backend": "onnxruntime", "model": "lstm", "extra": {}}]
+        rows += [
+            {"name": "numba:tube-lstm", "buffer_size": bs, "p50_us": k, "p99_us": 2 * k},
+            {"name": "onnx:tube-lstm", "buffer_size": bs, "p50_us": o, "p99_us": 2 * o},
+            {"name": "numba:tube", "buffer_size": bs, "p50_us": d, "p99_us": 2 * d},
+        ]
+    entries = [
+        {
+            "name": "numba:tube-lstm",
+            "backend": "numba",
+            "model": "lstm",
+            "extra": {"macs_per_sample": 2000, "activations_per_sample": 120},
+        },
+        {"name": "onnx:tube-lstm", "backend": "onnxruntime", "model": "lstm", "extra": {}},
+    ]
     md = kernel_table("tube", entries, rows, 100.0, "test peak")
     assert "| `numba:tube-lstm` | 10.0 / 20.0 (40.0, x4.0) | 800.0 / 1600.0 (1600.0, x2.0) |" in md
     assert "| `numba:tube` (DSP) | 1.0 / 2.0 | 40.0 / 80.0 |" in md

@@ -6,11 +6,13 @@ import pytest
 from omegaconf import OmegaConf
 
 from conftest import REPO, compose
-from distortion_bench.analysis.memory_probe import probe
 from distortion_bench.bench import mlflow_log
 from distortion_bench.bench.comparison import cost_model, smallest_safe_buffer
-from distortion_bench.bench.offline import CSV_COLUMNS, speed_targets
+from distortion_bench.bench.memory_probe import probe
+from distortion_bench.bench.offline import CSV_COLUMNS
 from distortion_bench.bench.selection import bench_entries
+from distortion_bench.bench.targets import speed_targets, thresholds
+from distortion_bench.config import plain
 from distortion_bench.errors import ConfigError
 
 
@@ -18,23 +20,31 @@ def test_default_selection_labels_rows():
     entries = bench_entries(compose(), "tube")
     got = [(e.name, e.processor, e.backend) for e in entries]
     assert got == [
-        ("numba:tube", "dsp", "numba"), ("numpy:tube", "dsp", "numpy"),
+        ("numba:tube", "dsp", "numba"),
+        ("numpy:tube", "dsp", "numpy"),
         ("pedalboard:tube", "pedalboard", "pedalboard"),
-        ("onnx:tube-tcn", "tcn", "onnxruntime"), ("numba:tube-tcn", "tcn", "numba"), ("torch:tube-tcn", "tcn", "torch"),
+        ("onnx:tube-tcn", "tcn", "onnxruntime"),
+        ("numba:tube-tcn", "tcn", "numba"),
+        ("torch:tube-tcn", "tcn", "torch"),
         ("onnx-naive:tube-tcn", "tcn-naive", "onnxruntime"),
-        ("onnx:tube-lstm", "lstm", "onnxruntime"), ("numba:tube-lstm", "lstm", "numba"),
+        ("onnx:tube-lstm", "lstm", "onnxruntime"),
+        ("numba:tube-lstm", "lstm", "numba"),
         ("torch:tube-lstm", "lstm", "torch"),
-        ("onnx:tube-shaper", "shaper", "onnxruntime"), ("numba:tube-shaper", "shaper", "numba"),
+        ("onnx:tube-shaper", "shaper", "onnxruntime"),
+        ("numba:tube-shaper", "shaper", "numba"),
         ("torch:tube-shaper", "shaper", "torch"),
     ]
     assert len({(e.processor, e.backend) for e in entries}) == len(entries)  # rows are unique
 
 
-@pytest.mark.parametrize("override, match", [
-    ("bench.dsp=[numpy]", "containing 'numba'"),
-    ("bench.dsp=[numba,matlab]", "'matlab' is not one of"),
-    ("bench.neural=[tensorrt]", "'tensorrt' is not one of"),
-])
+@pytest.mark.parametrize(
+    "override, match",
+    [
+        ("bench.dsp=[numpy]", "containing 'numba'"),
+        ("bench.dsp=[numba,matlab]", "'matlab' is not one of"),
+        ("bench.neural=[tensorrt]", "'tensorrt' is not one of"),
+    ],
+)
 def test_bad_selection_names_the_key(override, match):
     with pytest.raises(ConfigError, match=match):
         bench_entries(compose(override), "tube")
@@ -49,19 +59,34 @@ def test_cost_model_recovers_fixed_and_per_sample_cost():
 
 
 def _row(name, bs, p50, thr=None):
-    return {"effect": "tube", "name": name, "buffer_size": bs, "p50_us": p50,
-            "throughput_sps": thr if thr is not None else bs / (p50 * 1e-6)}
+    return {
+        "effect": "tube",
+        "name": name,
+        "buffer_size": bs,
+        "p50_us": p50,
+        "throughput_sps": thr if thr is not None else bs / (p50 * 1e-6),
+    }
 
 
 def test_speed_targets_are_computed_from_rows():
     entries = bench_entries(compose(), "tube")
-    rows = [_row("numba:tube", 32, 2.0), _row("numba:tube", 1024, 8.0), _row("numba:tube", 4096, 36.0),
-            _row("pedalboard:tube", 1024, 20.0), _row("pedalboard:tube", 4096, 60.0),
-            _row("onnx:tube-tcn", 32, 40.0), _row("onnx-naive:tube-tcn", 32, 100.0),
-            _row("torch:tube-tcn", 32, 120.0), _row("onnx:tube-lstm", 32, 30.0), _row("torch:tube-lstm", 32, 25.0),
-            _row("numba:tube-tcn", 32, 10.0), _row("onnx:tube-tcn", 4096, 1400.0), _row("numba:tube-tcn", 4096, 1500.0),
-            _row("numba:tube-lstm", 32, 9.0)]
-    t = speed_targets(rows, "tube", entries)
+    rows = [
+        _row("numba:tube", 32, 2.0),
+        _row("numba:tube", 1024, 8.0),
+        _row("numba:tube", 4096, 36.0),
+        _row("pedalboard:tube", 1024, 20.0),
+        _row("pedalboard:tube", 4096, 60.0),
+        _row("onnx:tube-tcn", 32, 40.0),
+        _row("onnx-naive:tube-tcn", 32, 100.0),
+        _row("torch:tube-tcn", 32, 120.0),
+        _row("onnx:tube-lstm", 32, 30.0),
+        _row("torch:tube-lstm", 32, 25.0),
+        _row("numba:tube-tcn", 32, 10.0),
+        _row("onnx:tube-tcn", 4096, 1400.0),
+        _row("numba:tube-tcn", 4096, 1500.0),
+        _row("numba:tube-lstm", 32, 9.0),
+    ]
+    t = speed_targets(rows, "tube", entries, thresholds(plain(compose().bench.targets)))
     # the Numba network kernels against ONNX Runtime: 4x at 32 but slower at 4096 (not met)
     assert t["tcn_numba_speedup_over_onnx_bs0032"] == {"value": 4.0, "target": ">= 3", "met": True}
     assert t["tcn_numba_speedup_over_onnx_min"]["value"] == pytest.approx(1400.0 / 1500.0)
@@ -77,8 +102,7 @@ def test_speed_targets_are_computed_from_rows():
 
 
 def test_mlflow_keys_series_and_flat():
-    row = {"processor": "tcn", "backend": "torch", "buffer_size": 64,
-           **{k: 1.0 for k in mlflow_log.LATENCY_KEYS}}
+    row = {"processor": "tcn", "backend": "torch", "buffer_size": 64, **{k: 1.0 for k in mlflow_log.LATENCY_KEYS}}
     metrics = mlflow_log.latency_metrics([row])
     assert ("torch/p99_us", 1.0, 64) in metrics and ("torch/p99_us/bs0064", 1.0, 0) in metrics
     assert mlflow_log.metric_prefix("tcn", "onnxruntime") == ""
@@ -97,3 +121,20 @@ def test_memory_probe_runs_in_a_fresh_process():
     cfg.pop("hydra", None)
     got = probe(cfg, "numba:tube", buffer_size=256, seconds=0.5)
     assert 10 * 2**20 < got["baseline_rss_bytes"] <= got["peak_rss_bytes"] < 4 * 2**30
+
+
+def test_speed_targets_take_their_thresholds_from_config():
+    entries = bench_entries(compose(), "tube")
+    rows = [_row("numba:tube", 32, 4.0)]
+    limits = thresholds(plain(compose().bench.targets))
+    assert speed_targets(rows, "tube", entries, limits)["numba_us_bs0032"] == {
+        "value": 4.0,
+        "target": "< 5",
+        "met": True,
+    }
+    stricter = thresholds(plain(compose("bench.targets.numba_us_bs0032=3").bench.targets))
+    assert speed_targets(rows, "tube", entries, stricter)["numba_us_bs0032"]["met"] is False
+    with pytest.raises(ConfigError, match=r"bench.targets: missing \['numba_us_bs0032'\], unknown \[\]"):
+        thresholds({k: v for k, v in limits.items() if k != "numba_us_bs0032"})
+    with pytest.raises(ConfigError, match=r"bench.targets.numba_us_bs0032: expected a number, got 'fast'"):
+        thresholds({**limits, "numba_us_bs0032": "fast"})

@@ -59,8 +59,11 @@ def _numpy_dispatch(keep: str | None) -> str:
 
 EMULATIONS = {
     "no-avx512": {"NPY_DISABLE_CPU_FEATURES": _numpy_dispatch("avx512"), "NUMBA_CPU_NAME": "haswell"},
-    "baseline": {"NPY_DISABLE_CPU_FEATURES": _numpy_dispatch(None), "NUMBA_CPU_NAME": "generic",
-                 "GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX512F,-AVX2,-FMA,-FMA4,-AVX"},
+    "baseline": {
+        "NPY_DISABLE_CPU_FEATURES": _numpy_dispatch(None),
+        "NUMBA_CPU_NAME": "generic",
+        "GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX512F,-AVX2,-FMA,-FMA4,-AVX",
+    },
 }
 
 
@@ -68,14 +71,23 @@ def _run_stages(root: Path, extra_env: dict[str, str]) -> None:
     paths = [f"paths.{k}={root}/{k}" for k in ("raw", "dry", "targets", "datasets")]
     env = {**os.environ, **extra_env, "NUMBA_CACHE_DIR": str(root / "numba-cache")}
     for stage in STAGES:
-        result = subprocess.run([sys.executable, "-m", f"pipeline.{stage}", "experiment=smoke", *paths, *HYDRA],
-                                cwd=REPO, env=env, capture_output=True, text=True)
+        result = subprocess.run(
+            [sys.executable, "-m", f"pipeline.{stage}", "experiment=smoke", *paths, *HYDRA],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         assert result.returncode == 0, f"{stage} under {extra_env} failed:\n{result.stdout}\n{result.stderr}"
 
 
 def _file_hashes(root: Path) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for folder in FOLDERS for p in sorted((root / folder).rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for folder in FOLDERS
+        for p in sorted((root / folder).rglob("*"))
+        if p.is_file()
+    }
 
 
 def folder_digest(hashes: dict[str, str], folder: str) -> str:
@@ -101,8 +113,9 @@ def test_data_stages_are_byte_identical_on_an_emulated_cpu(runs, emulation):
     default, other = runs["default"], runs[emulation]
     assert sorted(other) == sorted(default)
     differ = sorted(p for p in default if other[p] != default[p])
-    assert not differ, f"{len(differ)} of {len(default)} files differ under {emulation} " \
-                       f"({EMULATIONS[emulation]}), e.g. {differ[:5]}"
+    assert not differ, (
+        f"{len(differ)} of {len(default)} files differ under {emulation} ({EMULATIONS[emulation]}), e.g. {differ[:5]}"
+    )
 
 
 def test_smoke_data_digests_are_the_pinned_ones(runs):
@@ -110,4 +123,5 @@ def test_smoke_data_digests_are_the_pinned_ones(runs):
     assert all(len([p for p in runs["default"] if p.startswith(f + "/")]) > 2 for f in FOLDERS)
     assert got == SMOKE_DIGESTS, (
         "the smoke data stages wrote other bytes than the pinned ones: this machine or a library "
-        f"version changes the stored data (and so every model). Got {got}")
+        f"version changes the stored data (and so every model). Got {got}"
+    )

@@ -11,9 +11,21 @@ from distortion_bench.engine.registry import build_processor
 from distortion_bench.errors import ConfigError
 from nn_fixtures import write_pair
 
-NAMES = ["numpy:tube", "numba:tube", "pedalboard:tube", "numpy:bitcrush", "numba:bitcrush",
-         "pedalboard:bitcrush", "torch:tube-lstm", "onnx:tube-lstm", "torch:tube-tcn", "onnx:tube-tcn",
-         "torch:bitcrush-gru", "onnx:bitcrush-gru", "onnx-naive:tube-tcn"]
+NAMES = [
+    "numpy:tube",
+    "numba:tube",
+    "pedalboard:tube",
+    "numpy:bitcrush",
+    "numba:bitcrush",
+    "pedalboard:bitcrush",
+    "torch:tube-lstm",
+    "onnx:tube-lstm",
+    "torch:tube-tcn",
+    "onnx:tube-tcn",
+    "torch:bitcrush-gru",
+    "onnx:bitcrush-gru",
+    "onnx-naive:tube-tcn",
+]
 SIGNAL = np.concatenate([sine(220.0, 0.8, 5000), noise(5000, 0.2, seed=9)])
 
 
@@ -41,8 +53,7 @@ def test_processor_contract(cfg, name):
         assert np.max(np.abs(chunked - whole)) <= facts.tolerance, (name, buffer)
     # reset() really restores the initial state.
     proc.reset()
-    again = np.concatenate([proc.process_buffer(SIGNAL[i:i + 500].copy()).copy()
-                            for i in range(0, SIGNAL.size, 500)])
+    again = np.concatenate([proc.process_buffer(SIGNAL[i : i + 500].copy()).copy() for i in range(0, SIGNAL.size, 500)])
     assert np.max(np.abs(again - whole)) <= facts.tolerance
 
 
@@ -59,12 +70,15 @@ def test_pedalboard_row_says_it_is_an_approximation():
     assert facts.notes.startswith("approximation: tanh without DC bias")
 
 
-@pytest.mark.parametrize("name, match", [
-    ("tube", r"expected '<backend>:<target>'"),
-    ("cuda:tube", r"expected '<backend>:<target>'"),
-    ("numba:fuzz", r"'fuzz' is not a key of effects"),
-    ("onnx:tube", r"a neural processor is named 'onnx:<effect>-<model>'"),
-])
+@pytest.mark.parametrize(
+    "name, match",
+    [
+        ("tube", r"expected '<backend>:<target>'"),
+        ("cuda:tube", r"expected '<backend>:<target>'"),
+        ("numba:fuzz", r"'fuzz' is not a key of effects"),
+        ("onnx:tube", r"a neural processor is named 'onnx:<effect>-<model>'"),
+    ],
+)
 def test_bad_processor_names(name, match):
     with pytest.raises(ConfigError, match=match):
         build_processor(name, compose())

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from distortion_bench.analysis.metrics import category_of, esr, quality_by_category, residual_esr
-from distortion_bench.analysis.quality import material_group, quality_by_material
 from distortion_bench.bench.comparison import material_table
+from distortion_bench.bench.quality import material_group, quality_by_material
 
 SR = 1000
 
@@ -51,7 +51,8 @@ def test_guitar_and_measurement_groups():
     assert q["by_group"]["guitar"]["esr"] == 0.0 and q["by_group"]["guitar"]["takes"] == 2
     assert q["by_group"]["measurement"]["share_of_error"] == pytest.approx(1.0)
     assert q["by_group"]["measurement"]["esr"] == pytest.approx(
-        esr(np.concatenate(target[2:]), np.concatenate(estimate[2:])))
+        esr(np.concatenate(target[2:]), np.concatenate(estimate[2:]))
+    )
     table = material_table("tube", [{"name": "numba:tube", "quality": q}, {"name": "onnx:tube-lstm", "quality": q}])
     assert "`numba:tube`" not in table  # the reference is 0 by definition
     assert "| **guitar material** (2, 4.0 s) | 0 % / 0 / 0 (0 %) |" in table
@@ -79,16 +80,22 @@ def test_mismatched_counts_and_shapes_are_refused():
 def test_capture_summary_says_what_each_processor_captures():
     from distortion_bench.bench.comparison import capture_summary
 
-    entries = [{"name": "numba:bitcrush", "quality": {"residual_esr": 0.0}},
-               {"name": "onnx:bitcrush-lstm", "quality": {"residual_esr": 1.01, "by_group": {"guitar": {"residual_esr": 1.0}}}},
-               {"name": "onnx:bitcrush-shaper", "quality": {"residual_esr": 0.03}},
-               {"name": "onnx:bitcrush-tcn", "quality": {"residual_esr": 0.3}},
-               {"name": "torch:bitcrush-tcn", "quality": {"residual_esr": None}}]
+    entries = [
+        {"name": "numba:bitcrush", "quality": {"residual_esr": 0.0}},
+        {
+            "name": "onnx:bitcrush-lstm",
+            "quality": {"residual_esr": 1.01, "by_group": {"guitar": {"residual_esr": 1.0}}},
+        },
+        {"name": "onnx:bitcrush-shaper", "quality": {"residual_esr": 0.03}},
+        {"name": "onnx:bitcrush-tcn", "quality": {"residual_esr": 0.3}},
+        {"name": "torch:bitcrush-tcn", "quality": {"residual_esr": None}},
+    ]
     text = capture_summary("bitcrush", entries)
     lines = [line for line in text.splitlines() if line.startswith("- ")]
     assert lines == [
         "- `onnx:bitcrush-shaper` captures it: residual ESR 0.03 (97 % of what the effect adds reproduced)",
         "- `onnx:bitcrush-tcn` captures part of it: residual ESR 0.3 (70 % of what the effect adds reproduced)",
         "- `onnx:bitcrush-lstm` captures none of it: residual ESR 1.01 (0 % of what the effect adds reproduced; "
-        "on guitar material 1)"]
+        "on guitar material 1)",
+    ]
     assert capture_summary("tube", entries[:1]) == ""

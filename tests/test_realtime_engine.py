@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from conftest import compose, noise
-from distortion_bench.analysis.spectrum_analyzer import SpectrumAnalyzer
+from distortion_bench.analysis.stream_summary import summarize_stream
+from distortion_bench.bench.spectrum_analyzer import SpectrumAnalyzer
 from distortion_bench.engine import jack_server
 from distortion_bench.engine.audio_backends import audio_host, run_stream
 from distortion_bench.engine.audio_engine import CallbackEngine
@@ -31,8 +32,9 @@ class Scripted(Processor):
     or computing: busy-waiting on its thread's CPU clock for ``cpu_s`` per call and ``heavy_s`` on
     every ``heavy_every``-th call (CPU time, unlike sleeping, is the processor's own)."""
 
-    def __init__(self, sleep_s: float = 0.0, raise_every: int = 0, cpu_s: float = 0.0,
-                 heavy_s: float = 0.0, heavy_every: int = 0) -> None:
+    def __init__(
+        self, sleep_s: float = 0.0, raise_every: int = 0, cpu_s: float = 0.0, heavy_s: float = 0.0, heavy_every: int = 0
+    ) -> None:
         self.sleep_s, self.raise_every, self.calls = sleep_s, raise_every, 0
         self.cpu_ns, self.heavy_ns, self.heavy_every = int(cpu_s * 1e9), int(heavy_s * 1e9), heavy_every
         self.out = np.zeros(8192, np.float32)
@@ -49,7 +51,7 @@ class Scripted(Processor):
             until = time.thread_time_ns() + burn
             while time.thread_time_ns() < until:
                 pass
-        out = self.out[:x.shape[0]]
+        out = self.out[: x.shape[0]]
         out[:] = x
         return out
 
@@ -87,7 +89,7 @@ def test_pass_through_is_driven_by_the_clock_and_never_charged_a_glitch():
     stats, _ = stream(Scripted(), 256, 2.0)
     assert stats.expected_callbacks == pytest.approx(2.0 * SR / 256, rel=0.05)
     assert stats.callbacks >= 0.5 * stats.expected_callbacks and stats.faults == 0
-    s = stats.summary()
+    s = summarize_stream(stats)
     assert (s["processor_glitches"], s["processor_xruns"], s["processor_misses"]) == (0, 0, 0)
     assert s["scheduler_glitches"] == stats.underruns
     assert stats.output_latency_s > 0
@@ -99,7 +101,7 @@ def test_a_processor_slower_than_the_period_underruns():
     stats, _ = stream(Scripted(sleep_s=0.008), 256, 1.0)  # 8 ms of work per 5.33 ms period
     assert stats.underruns > 10 and stats.xruns > 10
     assert stats.callbacks < 0.9 * stats.expected_callbacks  # the clock kept going, we did not
-    assert stats.summary()["rtf_worst"] > 1.0
+    assert summarize_stream(stats)["rtf_worst"] > 1.0
 
 
 def test_a_raising_processor_is_counted_and_the_stream_carries_on():
@@ -108,7 +110,7 @@ def test_a_raising_processor_is_counted_and_the_stream_carries_on():
     assert stats.first_fault == "RuntimeError: scripted failure"
     assert abs(stats.callbacks - stats.expected_callbacks) <= 0.05 * stats.expected_callbacks
     n = engine.recorded_samples
-    third = engine.recording[2 * 256:3 * 256]  # the 3rd callback failed: silence was played
+    third = engine.recording[2 * 256 : 3 * 256]  # the 3rd callback failed: silence was played
     assert np.all(third == 0.0) and np.any(engine.recording[:256] != 0.0) and n > 0
 
 
@@ -142,7 +144,7 @@ def test_analyzer_renders_the_expected_number_of_frames(tmp_path):
     analyzer = SpectrumAnalyzer(SR, reference, "wet", fft_size=2048)
     x = noise(2048 * 5 + 1000, 0.3, seed=1)
     for s in range(0, x.size, 256):  # what the audio callback's tap hands over
-        analyzer.feed(x[s:s + 256].copy(), x[s:s + 256].copy())
+        analyzer.feed(x[s : s + 256].copy(), x[s : s + 256].copy())
     frames = analyzer.render(tmp_path / "spectrum.gif", fps=5)
     assert frames == 5
     with Image.open(tmp_path / "spectrum.gif") as gif:
@@ -154,26 +156,40 @@ def test_analyzer_renders_the_expected_number_of_frames(tmp_path):
 
 
 def test_live_command_streams_a_file_and_writes_the_output(tmp_path, capsys):
+    from conftest import REPO
     from distortion_bench.audio_io import read_audio, write_audio
     from distortion_bench.cli import main
-    from conftest import REPO
 
     write_audio(tmp_path / "in.wav", SIGNAL[:24_000], SR)
-    code = main(["live", "--processor", "numba:tube", "--buffer", "256", "--input", str(tmp_path / "in.wav"),
-                 "--output", str(tmp_path / "out.wav"), "--config-dir", str(REPO / "conf")])
+    code = main(
+        [
+            "live",
+            "--processor",
+            "numba:tube",
+            "--buffer",
+            "256",
+            "--input",
+            str(tmp_path / "in.wav"),
+            "--output",
+            str(tmp_path / "out.wav"),
+            "--config-dir",
+            str(REPO / "conf"),
+        ]
+    )
     assert code == 0
     report = capsys.readouterr().out
     assert '"callbacks"' in report and '"underruns"' in report
     out = read_audio(tmp_path / "out.wav", SR).samples
     assert 0.4 * SR <= out.size <= 0.6 * SR  # 0.5 s of input, played for its length
     n = out.size
-    np.testing.assert_array_equal(out, build_processor("numba:tube", compose()).process_signal(
-        np.tile(SIGNAL[:24_000], 2)[:n], 256))
+    np.testing.assert_array_equal(
+        out, build_processor("numba:tube", compose()).process_signal(np.tile(SIGNAL[:24_000], 2)[:n], 256)
+    )
 
 
 def test_live_command_refuses_an_unknown_processor(capsys):
-    from distortion_bench.cli import main
     from conftest import REPO
+    from distortion_bench.cli import main
 
     assert main(["live", "--processor", "matlab:tube", "--config-dir", str(REPO / "conf")]) == 2
     assert "processor 'matlab:tube'" in capsys.readouterr().err
@@ -189,7 +205,7 @@ def burner_stream(processor: Processor, buffer_size: int, seconds: float, busy: 
 def test_computing_below_the_budget_beside_busy_processes_is_never_the_processors():
     period = 256 / SR
     stats = burner_stream(Scripted(cpu_s=0.5 * period), 256, 2.0, busy=2)
-    s = stats.summary()
+    s = summarize_stream(stats)
     # whatever the busy loops did to the wake-ups, half a period of CPU never misses on its own
     assert (s["processor_glitches"], s["processor_xruns"], s["processor_misses"]) == (0, 0, 0)
     assert stats.cpu_ns.min() >= 0.5 * period * 1e9
@@ -199,7 +215,7 @@ def test_computing_below_the_budget_beside_busy_processes_is_never_the_processor
 def test_computing_past_the_deadline_is_the_processors():
     period = 256 / SR
     stats = burner_stream(Scripted(cpu_s=0.05 * period, heavy_s=1.5 * period, heavy_every=50), 256, 2.0, busy=0)
-    s = stats.summary()
+    s = summarize_stream(stats)
     heavy = int(np.count_nonzero(stats.cpu_ns >= 1.5 * period * 1e9))
     assert heavy >= 5 and s["processor_misses"] == heavy  # each heavy call misses, and only it
     assert s["processor_glitches"] + s["processor_xruns"] >= 1  # the server noticed them, and they are charged

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, compose
+from distortion_bench.analysis.stream_summary import summarize_stream
 from distortion_bench.bench import realtime as realtime_stage
 from distortion_bench.engine import realtime
 from distortion_bench.engine.audio_backends import audio_host, run_stream
@@ -26,7 +27,7 @@ class PassThrough(Processor):
         self.out = np.zeros(8192, np.float32)
 
     def process_buffer(self, x):
-        out = self.out[:x.shape[0]]
+        out = self.out[: x.shape[0]]
         out[:] = x
         return out
 
@@ -69,11 +70,14 @@ def test_decisions_auto_on_off(forbidden, caplog):
     assert realtime.decide("off", 70) == realtime.RealtimeDecision(False, 0, "audio.realtime=off")
 
 
-@pytest.mark.parametrize("setting, priority, match", [
-    ("yes", 70, r"audio\.realtime: expected one of \['auto', 'on', 'off'\], got 'yes'"),
-    ("auto", 0, r"audio\.rt_priority: expected an integer in 1\.\.99, got 0"),
-    ("on", 120, r"audio\.rt_priority: expected an integer in 1\.\.99, got 120"),
-])
+@pytest.mark.parametrize(
+    "setting, priority, match",
+    [
+        ("yes", 70, r"audio\.realtime: expected one of \['auto', 'on', 'off'\], got 'yes'"),
+        ("auto", 0, r"audio\.rt_priority: expected an integer in 1\.\.99, got 0"),
+        ("on", 120, r"audio\.rt_priority: expected an integer in 1\.\.99, got 120"),
+    ],
+)
 def test_bad_settings_are_refused_with_the_key(setting, priority, match):
     with pytest.raises(ConfigError, match=match):
         realtime.decide(setting, priority)
@@ -141,12 +145,26 @@ def steady(n: int, process_us: float = 50.0):
 def test_expected_callbacks_count_the_recorded_window_only():
     """A glitch-free stream owes exactly what it got, however long start and stop took."""
     enter, done, proc = steady(1000)
-    stats = StreamStats("jack_dummy", 64, SR, seconds=1000 * 64 / SR + 0.25, callbacks=1000, underruns=0,
-                        overruns=0, xruns=0, faults=0, process_ns=proc, interval_ns=np.diff(enter),
-                        output_latency_s=None, input_latency_s=None, enter_ns=enter, done_ns=done,
-                        flagged=np.zeros(1000, bool))
+    stats = StreamStats(
+        "jack_dummy",
+        64,
+        SR,
+        seconds=1000 * 64 / SR + 0.25,
+        callbacks=1000,
+        underruns=0,
+        overruns=0,
+        xruns=0,
+        faults=0,
+        process_ns=proc,
+        interval_ns=np.diff(enter),
+        output_latency_s=None,
+        input_latency_s=None,
+        enter_ns=enter,
+        done_ns=done,
+        flagged=np.zeros(1000, bool),
+    )
     assert stats.expected_callbacks == 1000
-    summary = stats.summary()
+    summary = summarize_stream(stats)
     assert summary["expected_callbacks"] == 1000 and summary["processor_glitches"] == 0
     # 1,000 callbacks support a p99, not a p99.9 (that would be the largest value but one)
     assert summary["tail_stat"] == "p99" and summary["tail_us"] == pytest.approx(50.0)
@@ -159,12 +177,16 @@ def test_expected_callbacks_count_the_recorded_window_only():
 
 # --- the live command's arguments ----------------------------------------------------------------
 
-@pytest.mark.parametrize("args, match", [
-    (["--buffer", "0"], r"--buffer: expected a number of frames in 1\.\.8192, got 0"),
-    (["--buffer", "-5"], r"--buffer: expected a number of frames in 1\.\.8192, got -5"),
-    (["--seconds", "-1"], r"--seconds: expected a positive number of seconds, got -1\.0"),
-    (["--seconds", "nan"], r"--seconds: expected a positive number of seconds, got nan"),
-])
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["--buffer", "0"], r"--buffer: expected a number of frames in 1\.\.8192, got 0"),
+        (["--buffer", "-5"], r"--buffer: expected a number of frames in 1\.\.8192, got -5"),
+        (["--seconds", "-1"], r"--seconds: expected a positive number of seconds, got -1\.0"),
+        (["--seconds", "nan"], r"--seconds: expected a positive number of seconds, got nan"),
+    ],
+)
 def test_live_refuses_bad_arguments_with_the_option_named(args, match, capsys):
     from distortion_bench.cli import main
 
@@ -178,8 +200,9 @@ def test_live_refuses_bad_arguments_with_the_option_named(args, match, capsys):
 def test_live_prints_the_scheduling_in_force(capsys, forbidden):
     from distortion_bench.cli import main
 
-    code = main(["live", "--processor", "numba:tube", "--buffer", "256", "--seconds", "0.3",
-                 "--config-dir", str(REPO / "conf")])
+    code = main(
+        ["live", "--processor", "numba:tube", "--buffer", "256", "--seconds", "0.3", "--config-dir", str(REPO / "conf")]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert "scheduling in force: audio callback thread other priority 0 (auto fallback: forced for the test" in out

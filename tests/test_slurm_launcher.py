@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import pytest
 from omegaconf import OmegaConf
 
 import distortion_bench.sweep  # noqa: F401  (registers ${python_bin:})
@@ -36,19 +35,21 @@ def test_preflight_needs_sbatch(monkeypatch, tmp_path):
 def test_preflight_names_the_partitions_there_are(monkeypatch, tmp_path):
     fake_sinfo(tmp_path, "bench\\ngpu\\nbench\\n")
     monkeypatch.setenv("PATH", str(tmp_path))
-    assert slurm_preflight(OmegaConf.create(SLURM)) == \
-        "hydra.launcher.partition=cpu: no such partition on this cluster (sinfo lists: bench, gpu)"
+    assert (
+        slurm_preflight(OmegaConf.create(SLURM))
+        == "hydra.launcher.partition=cpu: no such partition on this cluster (sinfo lists: bench, gpu)"
+    )
     assert slurm_preflight(OmegaConf.create({**SLURM, "partition": "gpu"})) is None
-    assert slurm_preflight(OmegaConf.create({**SLURM, "partition": None})) is None   # the cluster's default
+    assert slurm_preflight(OmegaConf.create({**SLURM, "partition": None})) is None  # the cluster's default
 
 
 def test_a_time_limit_is_said_in_words():
     class UncompletedJobError(RuntimeError):
         pass
 
-    text = describe_failure(UncompletedJobError("Job not requeued because: timed-out and not checkpointable."),
-                            "hydra.launcher.timeout_min=1")
+    text = describe_failure(
+        UncompletedJobError("Job not requeued because: timed-out and not checkpointable."),
+        "hydra.launcher.timeout_min=1",
+    )
     assert text.startswith("killed at its SLURM time limit (hydra.launcher.timeout_min=1): UncompletedJobError")
     assert describe_failure(ValueError("bad"), None) == "ValueError: bad"
-
-

@@ -40,11 +40,14 @@ def test_small_categories():
     assert sorted(assignment[f"two/two_00{i}.wav"] for i in range(2)) == ["test", "train"]
 
 
-@pytest.mark.parametrize("cfg, match", [
-    ({"train": 0.7, "val": 0.3}, r"data\.split: expected exactly the keys"),
-    ({"train": 0.0, "val": 0.5, "test": 0.5}, r"data\.split\.train: must be > 0"),
-    ({"train": 1, "val": -0.1, "test": 0.1}, r"data\.split\.val: expected a number >= 0"),
-])
+@pytest.mark.parametrize(
+    "cfg, match",
+    [
+        ({"train": 0.7, "val": 0.3}, r"data\.split: expected exactly the keys"),
+        ({"train": 0.0, "val": 0.5, "test": 0.5}, r"data\.split\.train: must be > 0"),
+        ({"train": 1, "val": -0.1, "test": 0.1}, r"data\.split\.val: expected a number >= 0"),
+    ],
+)
 def test_bad_ratios(cfg, match):
     with pytest.raises(ConfigError, match=match):
         split_ratios(cfg)
@@ -68,8 +71,11 @@ def test_loudest_and_quietest_takes_train():
 
 def test_extremes_within_tolerance_all_train_and_unknown_peaks_do_not_pin():
     # tones: 3 frequencies x 4 levels; every take at the top or bottom level trains
-    pairs = [(f"tone/tone_{f}_{level}.wav", "tone", float(level) - 0.01 * f)
-             for f in range(3) for level in (-40, -20, -10, 0)]
+    pairs = [
+        (f"tone/tone_{f}_{level}.wav", "tone", float(level) - 0.01 * f)
+        for f in range(3)
+        for level in (-40, -20, -10, 0)
+    ]
     assignment = assign_splits(pairs, RATIOS, seed=3)
     for path, _, peak in pairs:
         if peak > -1 or peak < -39:

@@ -16,7 +16,6 @@ import pytest
 
 from conftest import assert_png
 
-
 pytestmark = pytest.mark.e2e
 SWEEP = ["experiment=smoke", "sweep.effect=tube", "model=lstm", "model.warmup_samples=64"]
 
@@ -33,9 +32,26 @@ def mlflow_server(tmp_path_factory):
     root = tmp_path_factory.mktemp("mlflow")
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{root}/server.db", "--default-artifact-root", str(root / "artifacts"),
-         "--workers", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{root}/server.db",
+            "--default-artifact-root",
+            str(root / "artifacts"),
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     uri = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -55,8 +71,14 @@ def mlflow_server(tmp_path_factory):
 
 def sweep(repo: Path, uri: str, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "DVC_NO_ANALYTICS": "1"}
-    return subprocess.run([sys.executable, "-m", "pipeline.sweep", "-m", *SWEEP, *args], cwd=repo, env=env,
-                          capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.sweep", "-m", *SWEEP, *args],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 def runs_of(uri: str, parent_tag_filter: str = ""):
@@ -64,8 +86,9 @@ def runs_of(uri: str, parent_tag_filter: str = ""):
 
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name("sweeps")
-    parents = client.search_runs([exp.experiment_id], "tags.`distortion_bench.role` = 'sweep_parent'",
-                                 order_by=["attributes.start_time DESC"])
+    parents = client.search_runs(
+        [exp.experiment_id], "tags.`distortion_bench.role` = 'sweep_parent'", order_by=["attributes.start_time DESC"]
+    )
     parent = parents[0]
     children = client.search_runs([exp.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     return client, parent, children
@@ -80,8 +103,14 @@ def check_children(children, n: int) -> None:
 
 
 def test_joblib_sweep_trains_each_model_once_and_records_every_job(smoke_repo, first_repro, mlflow_server):
-    done = sweep(smoke_repo, mlflow_server, "model.size=4,8", "bench.buffer_size=64,256",
-                 "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
+    done = sweep(
+        smoke_repo,
+        mlflow_server,
+        "model.size=4,8",
+        "bench.buffer_size=64,256",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+    )
     assert done.returncode == 0, done.stderr[-4000:]
     client, parent, children = runs_of(mlflow_server)
     assert parent.info.status == "FINISHED" and parent.data.metrics["jobs"] == 4
@@ -98,8 +127,14 @@ def test_joblib_sweep_trains_each_model_once_and_records_every_job(smoke_repo, f
 
 
 def test_submitit_local_sweep_reuses_the_trained_models(smoke_repo, first_repro, mlflow_server):
-    done = sweep(smoke_repo, mlflow_server, "model.size=4,8", "bench.buffer_size=64,256",
-                 "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=15")
+    done = sweep(
+        smoke_repo,
+        mlflow_server,
+        "model.size=4,8",
+        "bench.buffer_size=64,256",
+        "hydra/launcher=submitit_local",
+        "hydra.launcher.timeout_min=15",
+    )
     assert done.returncode == 0, done.stderr[-4000:]
     _, parent, children = runs_of(mlflow_server)
     assert parent.data.tags["launcher"] == "LocalLauncher"
@@ -127,9 +162,25 @@ def test_ablation_renders_its_own_targets_and_writes_the_report(smoke_repo, firs
     pipeline never rendered), one dataset shared by both, child runs with the family, loss and
     bits as tags and the report rewritten from the finished jobs."""
     env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_server, "DVC_NO_ANALYTICS": "1"}
-    done = subprocess.run([sys.executable, "-m", "pipeline.ablation", "-m", "experiment=smoke", "model=shaper,lstm",
-                           "model.warmup_samples=64", "loss=residual", "effects.bitcrush.bits=4",
-                           "train.max_epochs=1"], cwd=smoke_repo, env=env, capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline.ablation",
+            "-m",
+            "experiment=smoke",
+            "model=shaper,lstm",
+            "model.warmup_samples=64",
+            "loss=residual",
+            "effects.bitcrush.bits=4",
+            "train.max_epochs=1",
+        ],
+        cwd=smoke_repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stderr[-4000:]
     from mlflow import MlflowClient
 
@@ -140,12 +191,22 @@ def test_ablation_renders_its_own_targets_and_writes_the_report(smoke_repo, firs
     for c in children:
         assert c.info.status == "FINISHED", c.data.tags.get("error")
         assert (c.data.tags["loss"], c.data.tags["bits"], c.data.tags["downsample"]) == ("residual", "4", "1")
-        assert {"residual_esr", "mrstft", "residual_mrstft", "aliasing_db", "reference_aliasing_db",
-                "p50_us_bs64", "p50_us_bs512", "rtf_bs64", "epochs"} <= set(c.data.metrics)
+        assert {
+            "residual_esr",
+            "mrstft",
+            "residual_mrstft",
+            "aliasing_db",
+            "reference_aliasing_db",
+            "p50_us_bs64",
+            "p50_us_bs512",
+            "rtf_bs64",
+            "epochs",
+        } <= set(c.data.metrics)
         assert c.data.metrics["epochs"] == 1.0
     datasets = list((smoke_repo / "data/ablation").glob("bitcrush-*/datasets/bitcrush/manifest.json"))
     assert len(datasets) == 1  # rendered once, for both jobs
     import json
+
     assert json.loads(datasets[0].read_text())["effect_params"]["bits"] == 4
     table = (smoke_repo / "reports/ablation/ablation.md").read_text()
     # the job's model overrides make a variant of the family, named in the table

@@ -87,15 +87,17 @@ def test_karplus_strong_sounds_at_its_pitch_and_decays(midi):
 def test_measurement_signals():
     sweep = log_sweep(1.0, 100.0, 10000.0, -6.0, SAMPLE_RATE)
     assert peak_db(sweep) == pytest.approx(-6.0, abs=0.01)
+
     # Instantaneous frequency from zero crossings near the start and the end of the sweep.
     def freq_at(x: np.ndarray) -> float:
         crossings = np.nonzero(np.diff(np.signbit(x)))[0]
         return SAMPLE_RATE / (2 * np.mean(np.diff(crossings)))
+
     assert freq_at(sweep[1000:3000]) == pytest.approx(100 * 100 ** (2000 / 48000), rel=0.05)
     assert freq_at(sweep[46000:47000]) == pytest.approx(100 * 100 ** (46500 / 48000), rel=0.05)
     t = tone(1000.0, -20.0, 0.5, SAMPLE_RATE)
     assert peak_db(t) == pytest.approx(-20.0, abs=0.01)
-    assert np.all(t[-int(0.05 * SAMPLE_RATE):] == 0.0)  # silent tail
+    assert np.all(t[-int(0.05 * SAMPLE_RATE) :] == 0.0)  # silent tail
     burst = noise_bursts(np.random.default_rng(0), -10.0, 0.5, SAMPLE_RATE)
     assert peak_db(burst) == pytest.approx(-10.0, abs=0.01)
     assert np.mean(burst == 0.0) > 0.05  # gaps between bursts

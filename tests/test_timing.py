@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from distortion_bench.analysis.timing import AudioBenchmark, TimingConfig, buffer_matrix, summarize
+from distortion_bench.bench.timing import AudioBenchmark, TimingConfig, buffer_matrix, summarize
 from distortion_bench.engine.processor import Processor, ProcessorFacts
 
 
@@ -26,7 +26,7 @@ class Spin(Processor):
         self.gc_seen.add(gc.isenabled())
         while time.perf_counter_ns() < end:
             pass
-        return self.out[:x.shape[0]]
+        return self.out[: x.shape[0]]
 
     def reset(self):
         self.calls = 0
@@ -66,18 +66,26 @@ def test_buffer_matrix_loops_the_signal_into_contiguous_rows():
 def test_known_costs_land_where_they_should():
     # buffer of 8 samples at 48 kHz: deadline 166.7 us; one spinner under it, one over it
     slow, fast = Spin(250.0, first_us=3000.0), Spin(40.0)
-    bench = AudioBenchmark({"slow": slow, "fast": fast}, 48000,
-                           TimingConfig(seconds=0.0, min_buffers=200, warmup_buffers=5))
+    bench = AudioBenchmark(
+        {"slow": slow, "fast": fast}, 48000, TimingConfig(seconds=0.0, min_buffers=200, warmup_buffers=5)
+    )
     stats = bench.run(np.zeros(1000, np.float32), 8)
     s, f = stats["slow"], stats["fast"]
     assert s.buffers == f.buffers == 200
-    assert 250.0 <= s.p50_us < 250.0 * 1.3 and 40.0 <= f.p50_us < 40.0 * 1.5
-    assert min(bench.times["slow"]) >= 250_000  # a spin never finishes early
-    assert s.rtf == pytest.approx(s.mean_us / (1e6 * 8 / 48000))
+    # what the harness controls, whatever else the machine runs: a spin never finishes early, the
+    # slower spinner has the higher median, and every statistic is computed from the timed buffers
+    assert min(bench.times["slow"]) >= 250_000 and min(bench.times["fast"]) >= 40_000
+    assert s.p50_us > f.p50_us
+    for name, st in stats.items():
+        times = np.asarray(bench.times[name])
+        assert times.size == 200
+        assert st.p50_us == pytest.approx(np.median(times) / 1e3)
+        assert st.max_us == pytest.approx(times.max() / 1e3)
+        assert st.deadline_misses == int(np.sum(times / 1e3 > 1e6 * 8 / 48000))
+        assert st.rtf == pytest.approx(st.mean_us / (1e6 * 8 / 48000))
     assert s.deadline_misses == 200  # every buffer of the slow one is late
-    assert f.deadline_misses <= 4  # the fast one only if the machine preempted it
-    # the first call is reported apart and kept out of the statistics
-    assert s.first_call_us >= 3000.0 and s.max_us < 3000.0
+    # the first call (3 ms of set-up in the slow spinner) is reported apart, not among the timed
+    assert s.first_call_us >= 3000.0
     assert slow.calls == fast.calls == 1 + 5 + 200  # first call, warm-up, timed
     assert False in slow.gc_seen  # the collector was off while timing
 

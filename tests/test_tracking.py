@@ -19,4 +19,7 @@ def test_config_then_environment_override(tmp_path, monkeypatch):
 
 def test_flatten_nests_with_dots():
     assert flatten({"model": {"size": 8, "dilations": [1, 2]}, "seed": 3}) == {
-        "model.size": "8", "model.dilations": "[1, 2]", "seed": "3"}
+        "model.size": "8",
+        "model.dilations": "[1, 2]",
+        "seed": "3",
+    }

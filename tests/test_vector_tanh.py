@@ -20,11 +20,14 @@ def _apply(x: np.ndarray) -> np.ndarray:
 
 
 def test_within_a_few_ulp_of_math_tanh_everywhere():
-    grid = np.concatenate([
-        np.linspace(-25.0, 25.0, 200_001),
-        np.geomspace(1e-300, 25.0, 50_000), -np.geomspace(1e-300, 25.0, 50_000),
-        [0.124999999, 0.125, 0.125000001, 19.0, 20.0, 1e6, -1e6, np.inf, -np.inf],
-    ])
+    grid = np.concatenate(
+        [
+            np.linspace(-25.0, 25.0, 200_001),
+            np.geomspace(1e-300, 25.0, 50_000),
+            -np.geomspace(1e-300, 25.0, 50_000),
+            [0.124999999, 0.125, 0.125000001, 19.0, 20.0, 1e6, -1e6, np.inf, -np.inf],
+        ]
+    )
     got = _apply(grid)
     want = np.array([math.tanh(v) for v in grid])
     ulp = np.abs(got - want) / np.spacing(np.abs(want)).clip(min=np.finfo(float).tiny)
@@ -43,6 +46,8 @@ def test_tube_kernel_shaper_is_vectorized():
     arithmetic (a packed double division appears only if that loop was vectorized)."""
     from distortion_bench.dsp.tube import _tube_kernel
 
-    fresh = numba.njit(_tube_kernel.signatures[0], error_model="numpy")(_tube_kernel.py_func)  # cached code can't be inspected
+    fresh = numba.njit(_tube_kernel.signatures[0], error_model="numpy")(
+        _tube_kernel.py_func
+    )  # cached code can't be inspected
     asm = fresh.inspect_asm(fresh.signatures[0])
     assert re.search(r"vdivpd\s+%[yz]mm", asm)

@@ -19,8 +19,12 @@ def test_folder_hash_is_the_one_dvc_records(tmp_path):
     (data / "sub" / "manifest.json").write_text('{"x": 1}\n')
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
     subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=tmp_path, check=True)
-    subprocess.run([sys.executable, "-m", "dvc", "add", "-q", "data"], cwd=tmp_path, check=True,
-                   env={"DVC_NO_ANALYTICS": "1", "PATH": "/usr/bin:/bin"})
+    subprocess.run(
+        [sys.executable, "-m", "dvc", "add", "-q", "data"],
+        cwd=tmp_path,
+        check=True,
+        env={"DVC_NO_ANALYTICS": "1", "PATH": "/usr/bin:/bin"},
+    )
     recorded = yaml.safe_load((tmp_path / "data.dvc").read_text())["outs"][0]["md5"]
     assert dvc_hash(data) == recorded and recorded.endswith(".dir")
     assert dvc_hash(data / "a.wav") == "{}".format(__import__("hashlib").md5(b"\x00\x01" * 100).hexdigest())
@@ -28,11 +32,21 @@ def test_folder_hash_is_the_one_dvc_records(tmp_path):
 
 def test_locked_outputs_reads_each_stage(tmp_path):
     lock = tmp_path / "dvc.lock"
-    lock.write_text(yaml.safe_dump({"schema": "2.0", "stages": {
-        "prepare_dry": {"cmd": "x", "outs": [{"path": "data/dry", "md5": "abc.dir"}]},
-        "build_dataset@tube": {"cmd": "y", "outs": [{"path": "data/datasets/tube", "md5": "def.dir"}]}}}))
-    assert locked_outputs(lock) == {"prepare_dry": {"data/dry": "abc.dir"},
-                                    "build_dataset@tube": {"data/datasets/tube": "def.dir"}}
+    lock.write_text(
+        yaml.safe_dump(
+            {
+                "schema": "2.0",
+                "stages": {
+                    "prepare_dry": {"cmd": "x", "outs": [{"path": "data/dry", "md5": "abc.dir"}]},
+                    "build_dataset@tube": {"cmd": "y", "outs": [{"path": "data/datasets/tube", "md5": "def.dir"}]},
+                },
+            }
+        )
+    )
+    assert locked_outputs(lock) == {
+        "prepare_dry": {"data/dry": "abc.dir"},
+        "build_dataset@tube": {"data/datasets/tube": "def.dir"},
+    }
 
 
 def _report(folder: Path, pair: str, esr: float, values: list[float]) -> None:
@@ -49,8 +63,12 @@ def test_committed_figures_inside_or_outside_the_fresh_range(tmp_path):
     _report(fresh, "tube-tcn", 0.0060, [0.0052, 0.0060, 0.0063])
     checks = compare_quality(committed, fresh, ["tube-lstm", "tube-tcn", "tube-shaper"])
     verdict = {(c.what, c.ok) for c in checks}
-    assert verdict == {("tube-lstm test ESR, benchmarked model", True), ("tube-lstm test ESR, median over seeds", True),
-                       ("tube-tcn test ESR, benchmarked model", False), ("tube-tcn test ESR, median over seeds", False),
-                       ("tube-shaper", False)}
+    assert verdict == {
+        ("tube-lstm test ESR, benchmarked model", True),
+        ("tube-lstm test ESR, median over seeds", True),
+        ("tube-tcn test ESR, benchmarked model", False),
+        ("tube-tcn test ESR, median over seeds", False),
+        ("tube-shaper", False),
+    }
     line = next(c.line() for c in checks if c.what == "tube-tcn test ESR, benchmarked model")
     assert line.startswith("MISMATCH") and "committed 0.22 %, fresh run 0.6 % (0.52-0.63, 3 seeds): outside" in line

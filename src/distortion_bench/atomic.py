@@ -28,7 +28,8 @@ def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iter
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=(suffix if suffix is not None else target.suffix) + ".tmp",
+        prefix=f".{target.name}.",
+        suffix=(suffix if suffix is not None else target.suffix) + ".tmp",
         dir=target.parent,
     )
     os.close(fd)
@@ -88,4 +89,3 @@ def _replace_directory(new: Path, target: Path) -> None:
     os.replace(new, target)
     if backup is not None:
         shutil.rmtree(backup)
-

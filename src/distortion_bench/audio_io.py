@@ -29,8 +29,8 @@ import soundfile as sf
 from scipy.signal import resample_poly
 
 from distortion_bench.atomic import atomic_path
-from distortion_bench.portable_math import kaiser_lowpass_fir
 from distortion_bench.errors import AudioFileError
+from distortion_bench.portable_math import kaiser_lowpass_fir
 
 #: File extensions picked up from the raw-audio folder (compared lower-case).
 AUDIO_EXTENSIONS = (".wav", ".flac")
@@ -84,9 +84,7 @@ def read_audio(
     try:
         info = sf.info(str(p))
     except (sf.LibsndfileError, RuntimeError) as exc:
-        raise AudioFileError(
-            f"{p}: not a readable audio file ({exc}); expected WAV or FLAC"
-        ) from exc
+        raise AudioFileError(f"{p}: not a readable audio file ({exc}); expected WAV or FLAC") from exc
     # libsndfile reads what is there when a header promises more data than the file holds,
     # and notes "(should be N)" in its log; a silently shortened file is worse than an error.
     if "should be" in (info.extra_info or ""):
@@ -97,21 +95,16 @@ def read_audio(
     if info.frames == 0:
         raise AudioFileError(f"{p}: contains no audio frames; expected at least one sample")
     if info.channels > 2:
-        raise AudioFileError(
-            f"{p}: has {info.channels} channels; expected mono or stereo"
-        )
+        raise AudioFileError(f"{p}: has {info.channels} channels; expected mono or stereo")
     if info.channels == 2 and stereo == "reject":
-        raise AudioFileError(
-            f"{p}: is stereo; expected mono (set data.raw.stereo=downmix to average the channels)"
-        )
+        raise AudioFileError(f"{p}: is stereo; expected mono (set data.raw.stereo=downmix to average the channels)")
     try:
         data, file_rate = sf.read(str(p), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise AudioFileError(f"{p}: cannot decode audio ({exc}); the file may be truncated") from exc
     if data.shape[0] != info.frames:
         raise AudioFileError(
-            f"{p}: decoded {data.shape[0]} frames but the header promises {info.frames}; "
-            "the file is truncated"
+            f"{p}: decoded {data.shape[0]} frames but the header promises {info.frames}; the file is truncated"
         )
 
     conversions: list[str] = []
@@ -171,14 +164,11 @@ def write_audio(path: str | os.PathLike[str], samples: np.ndarray, sample_rate: 
     """
     x = np.asarray(samples)
     if x.ndim != 1 or x.dtype != np.float32:
-        raise ValueError(
-            f"write_audio({path}): expected a 1-D float32 array, got shape {x.shape} {x.dtype}"
-        )
+        raise ValueError(f"write_audio({path}): expected a 1-D float32 array, got shape {x.shape} {x.dtype}")
     if not np.isfinite(x).all():
         raise ValueError(f"write_audio({path}): refusing to write NaN/Inf samples")
     with atomic_path(path, suffix=".wav") as tmp:
-        with sf.SoundFile(str(tmp), "w", samplerate=int(sample_rate), channels=1,
-                          subtype="FLOAT", format="WAV") as f:
+        with sf.SoundFile(str(tmp), "w", samplerate=int(sample_rate), channels=1, subtype="FLOAT", format="WAV") as f:
             sf._snd.sf_command(f._file, _SFC_SET_ADD_PEAK_CHUNK, sf._ffi.NULL, 0)
             f.write(x)
 
@@ -189,6 +179,7 @@ def find_audio_files(folder: str | os.PathLike[str]) -> list[Path]:
     if not root.is_dir():
         return []
     return sorted(
-        p for p in root.rglob("*")
+        p
+        for p in root.rglob("*")
         if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS and not p.name.startswith(".")
     )

@@ -41,27 +41,41 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("devices", help="list PortAudio devices and host APIs")
     live = sub.add_parser("live", help="run one processor in a real-time stream")
-    live.add_argument("--processor", required=True,
-                      help="registry name, e.g. onnx:tube-lstm, numba:tube-lstm (the network as a Numba kernel), "
-                           "numba:tube (the DSP)")
+    live.add_argument(
+        "--processor",
+        required=True,
+        help="registry name, e.g. onnx:tube-lstm, numba:tube-lstm (the network as a Numba kernel), "
+        "numba:tube (the DSP)",
+    )
     live.add_argument("--buffer", type=int, default=128, help="frames per callback (default 128)")
     live.add_argument("--backend", choices=["default", "jack_dummy"], help="audio backend (default: audio.backend)")
-    live.add_argument("--realtime", choices=["auto", "on", "off"],
-                      help="real-time scheduling of the audio thread (default: audio.realtime)")
+    live.add_argument(
+        "--realtime",
+        choices=["auto", "on", "off"],
+        help="real-time scheduling of the audio thread (default: audio.realtime)",
+    )
     live.add_argument("--input", type=Path, help="WAV/FLAC file to play through the processor")
     live.add_argument("--capture", action="store_true", help="process the capture device instead (duplex)")
     live.add_argument("--seconds", type=float, help="stream duration (default: the input's length)")
     live.add_argument("--output", type=Path, help="also write the processed audio to this WAV file")
-    live.add_argument("--analyzer", action="store_true",
-                      help="spectrum analyzer: a window on a desktop, else an animation file")
-    live.add_argument("--analyzer-file", type=Path, default=Path("reports/plots/live_spectrum.gif"),
-                      help="where the headless analyzer writes its animation (.gif or .mp4)")
+    live.add_argument(
+        "--analyzer", action="store_true", help="spectrum analyzer: a window on a desktop, else an animation file"
+    )
+    live.add_argument(
+        "--analyzer-file",
+        type=Path,
+        default=Path("reports/plots/live_spectrum.gif"),
+        help="where the headless analyzer writes its animation (.gif or .mp4)",
+    )
     live.add_argument("--config-dir", type=Path, default=Path("conf"), help="Hydra config folder (default conf)")
     live.add_argument("overrides", nargs="*", help="Hydra overrides, key=value")
     ev = sub.add_parser("evaluate", help="your own recordings through the DSP reference and every processor")
     ev.add_argument("--input", type=Path, required=True, help="folder of WAV/FLAC files (searched recursively)")
-    ev.add_argument("--processors", help="comma-separated registry names (default: evaluate.processors, "
-                                         "else every trained model in ONNX Runtime and pedalboard)")
+    ev.add_argument(
+        "--processors",
+        help="comma-separated registry names (default: evaluate.processors, "
+        "else every trained model in ONNX Runtime and pedalboard)",
+    )
     ev.add_argument("--levels", help="comma-separated peak levels in dBFS (default: evaluate.peak_levels_dbfs)")
     ev.add_argument("--no-file-level", action="store_true", help="skip the files' own level")
     ev.add_argument("--buffer", type=int, help="buffer size in samples (default: evaluate.buffer_size)")
@@ -73,15 +87,29 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--open", action="store_true", help="open the page in a web browser when written")
     rep.add_argument("--config-dir", type=Path, default=Path("conf"), help="Hydra config folder (default conf)")
     rep.add_argument("overrides", nargs="*", help="Hydra overrides, key=value (e.g. report.excerpts=5)")
-    ver = sub.add_parser("verify", help="re-run the data stages (and optionally training) and compare with the "
-                                        "committed dvc.lock hashes and quality figures")
-    ver.add_argument("--train", action="store_true",
-                     help="also train every pair (as long as the train stage) and compare the quality figures")
-    ver.add_argument("--fresh", type=Path, help="compare with the train reports of a run made elsewhere "
-                                                "(its reports/train folder) instead of training here")
+    ver = sub.add_parser(
+        "verify",
+        help="re-run the data stages (and optionally training) and compare with the "
+        "committed dvc.lock hashes and quality figures",
+    )
+    ver.add_argument(
+        "--train",
+        action="store_true",
+        help="also train every pair (as long as the train stage) and compare the quality figures",
+    )
+    ver.add_argument(
+        "--fresh",
+        type=Path,
+        help="compare with the train reports of a run made elsewhere "
+        "(its reports/train folder) instead of training here",
+    )
     ver.add_argument("--keep", type=Path, help="keep the fresh data and models in this folder")
-    ver.add_argument("--params", type=Path, default=Path("params.yaml"),
-                     help="the composed config the committed run used (default params.yaml)")
+    ver.add_argument(
+        "--params",
+        type=Path,
+        default=Path("params.yaml"),
+        help="the composed config the committed run used (default params.yaml)",
+    )
     return p
 
 
@@ -99,8 +127,10 @@ def _verify(args: argparse.Namespace) -> int:
     for check in checks:
         print(check.line())
     bad = [c for c in checks if not c.ok]
-    print(f"{len(checks) - len(bad)} match, {len(bad)} mismatch"
-          + ("" if args.train or args.fresh else " (data only; --train or --fresh for the quality figures)"))
+    print(
+        f"{len(checks) - len(bad)} match, {len(bad)} mismatch"
+        + ("" if args.train or args.fresh else " (data only; --train or --fresh for the quality figures)")
+    )
     return 1 if bad else 0
 
 
@@ -124,8 +154,10 @@ def _devices() -> int:
     if not devices:
         print("no audio devices found (no sound card?): `live --backend jack_dummy` needs none")
     for d in devices:
-        print(f"{d['index']:3d}  {d['name']:<40s} {d['host_api']:<12s} in {d['inputs']:2d}  out {d['outputs']:2d}  "
-              f"{d['default_rate']:.0f} Hz")
+        print(
+            f"{d['index']:3d}  {d['name']:<40s} {d['host_api']:<12s} in {d['inputs']:2d}  out {d['outputs']:2d}  "
+            f"{d['default_rate']:.0f} Hz"
+        )
     return 0
 
 
@@ -144,8 +176,9 @@ def check_live_args(args: argparse.Namespace) -> None:
 
 
 def _live(args: argparse.Namespace) -> int:
-    from distortion_bench.analysis.spectrum_analyzer import SpectrumAnalyzer
+    from distortion_bench.analysis.stream_summary import summarize_stream
     from distortion_bench.audio_io import read_audio, write_audio
+    from distortion_bench.bench.spectrum_analyzer import SpectrumAnalyzer
     from distortion_bench.config import compose_config
     from distortion_bench.engine.audio_backends import audio_host, run_stream
     from distortion_bench.engine.audio_engine import CallbackEngine, record_capacity
@@ -171,8 +204,13 @@ def _live(args: argparse.Namespace) -> int:
         effect = processor.facts().effect
         reference = None if args.processor == f"numba:{effect}" else build_processor(f"numba:{effect}", cfg)
         analyzer = SpectrumAnalyzer(sr, reference, args.processor, fft_size=4096)
-    engine = CallbackEngine(processor, args.buffer, source, record_capacity(seconds, sr, args.buffer),
-                            tap=analyzer.feed if analyzer else None)
+    engine = CallbackEngine(
+        processor,
+        args.buffer,
+        source,
+        record_capacity(seconds, sr, args.buffer),
+        tap=analyzer.feed if analyzer else None,
+    )
     window = analyzer is not None and bool(os.environ.get("DISPLAY") or sys.platform == "darwin")
     result: dict[str, Any] = {}
 
@@ -189,12 +227,14 @@ def _live(args: argparse.Namespace) -> int:
     else:
         stream()
     stats = result["stats"]
-    print(f"scheduling in force: audio callback thread {stats.scheduling} priority {stats.priority} "
-          f"({'real time: ' + decision.reason if decision.enabled else decision.reason}; "
-          f"memory {'locked' if result['locked'] else 'not locked'})")
-    print(json.dumps({"processor": args.processor, **stats.summary()}, indent=2, default=float))
+    print(
+        f"scheduling in force: audio callback thread {stats.scheduling} priority {stats.priority} "
+        f"({'real time: ' + decision.reason if decision.enabled else decision.reason}; "
+        f"memory {'locked' if result['locked'] else 'not locked'})"
+    )
+    print(json.dumps({"processor": args.processor, **summarize_stream(stats)}, indent=2, default=float))
     if args.output is not None:
-        write_audio(args.output, engine.recording[:engine.recorded_samples].copy(), sr)
+        write_audio(args.output, engine.recording[: engine.recorded_samples].copy(), sr)
         print(f"wrote {args.output}")
     if analyzer is not None and not window:
         frames = analyzer.render(args.analyzer_file)
@@ -227,8 +267,9 @@ def _evaluate(args: argparse.Namespace) -> int:
         if args.buffer < 1:
             raise ConfigError(f"--buffer: expected a positive number of samples, got {args.buffer}")
         plan = replace(plan, buffer_size=args.buffer)
-    plan = replace(plan, file_level=plan.file_level and not args.no_file_level,
-                   write_audio=plan.write_audio and not args.no_audio)
+    plan = replace(
+        plan, file_level=plan.file_level and not args.no_file_level, write_audio=plan.write_audio and not args.no_audio
+    )
     if not plan.file_level and not plan.peak_levels_dbfs:
         raise ConfigError("--levels: expected at least one level with --no-file-level")
     out = args.output or Path(cfg.paths.reports) / "evaluate" / args.input.resolve().name

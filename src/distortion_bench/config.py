@@ -36,8 +36,12 @@ from distortion_bench.errors import ConfigError, DistortionBenchError
 
 #: Hydra's runtime settings the DVC stages pass on the command line (``dvc.yaml``'s
 #: ``hydra_runtime``): run in the repository root, write nothing of Hydra's into the workspace.
-HYDRA_RUNTIME_OVERRIDES = ("hydra.run.dir=.", "hydra.output_subdir=null", "hydra.job.chdir=false",
-                           "hydra/job_logging=stdout")
+HYDRA_RUNTIME_OVERRIDES = (
+    "hydra.run.dir=.",
+    "hydra.output_subdir=null",
+    "hydra.job.chdir=false",
+    "hydra/job_logging=stdout",
+)
 #: The key under which ``make params`` records the overrides it composed with.
 OVERRIDES_KEY = "compose_overrides"
 
@@ -61,8 +65,9 @@ def snapshot_text(cfg: DictConfig, overrides: Sequence[str] = ()) -> str:
     return text
 
 
-def write_snapshot(conf_dir: str | os.PathLike[str], path: str | os.PathLike[str],
-                   overrides: Sequence[str] = ()) -> str:
+def write_snapshot(
+    conf_dir: str | os.PathLike[str], path: str | os.PathLike[str], overrides: Sequence[str] = ()
+) -> str:
     """Compose the config and write its snapshot to ``path`` atomically; return the text."""
     text = snapshot_text(compose_config(conf_dir, overrides), overrides)
     write_text(path, text)
@@ -71,8 +76,9 @@ def write_snapshot(conf_dir: str | os.PathLike[str], path: str | os.PathLike[str
 
 def recorded_overrides(snapshot: str | os.PathLike[str] | Mapping[str, Any]) -> list[str]:
     """The overrides a snapshot (a path, or its parsed content) was composed with."""
-    data = (snapshot if isinstance(snapshot, Mapping)
-            else yaml.safe_load(Path(snapshot).read_text(encoding="utf-8")) or {})
+    data = (
+        snapshot if isinstance(snapshot, Mapping) else yaml.safe_load(Path(snapshot).read_text(encoding="utf-8")) or {}
+    )
     return [str(o) for o in data.get(OVERRIDES_KEY, [])]
 
 
@@ -124,8 +130,11 @@ def snapshot_status(repo: str | os.PathLike[str], params_name: str = "params.yam
     overrides = recorded_overrides(data)
     if text == snapshot_text(compose_config(root / "conf", overrides), overrides):
         return SnapshotStatus("fresh", f"{path} is up to date (overrides: {overrides})")
-    stale = SnapshotStatus("stale", f"{path} is stale: conf/ changed without `make params` (or params.yaml was "
-                                    f"edited by hand); run `make params` (overrides: {overrides})")
+    stale = SnapshotStatus(
+        "stale",
+        f"{path} is stale: conf/ changed without `make params` (or params.yaml was "
+        f"edited by hand); run `make params` (overrides: {overrides})",
+    )
     committed = _committed(root, params_name)
     if committed is None or committed == text:
         return stale
@@ -133,13 +142,19 @@ def snapshot_status(repo: str | os.PathLike[str], params_name: str = "params.yam
     head_overrides = recorded_overrides(head)
     if committed != snapshot_text(compose_config(root / "conf", head_overrides), head_overrides):
         return stale
-    changes = tuple(leaf_differences({k: v for k, v in head.items() if k != OVERRIDES_KEY},
-                                     {k: v for k, v in data.items() if k != OVERRIDES_KEY}))
+    changes = tuple(
+        leaf_differences(
+            {k: v for k, v in head.items() if k != OVERRIDES_KEY}, {k: v for k, v in data.items() if k != OVERRIDES_KEY}
+        )
+    )
     return SnapshotStatus(
-        "experiment", f"{path} holds a DVC experiment's parameters (dvc exp run -S, or a hand edit) on top of "
+        "experiment",
+        f"{path} holds a DVC experiment's parameters (dvc exp run -S, or a hand edit) on top of "
         f"the committed composition of conf/: {', '.join(changes) or 'no value changed'}. To keep them, put them "
         "in conf/ and run `make params` (or `dvc exp apply`/`dvc exp branch`); to drop them, "
-        f"`git checkout {params_name}`", changes)
+        f"`git checkout {params_name}`",
+        changes,
+    )
 
 
 def selected_effects(cfg: DictConfig | Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -163,8 +178,9 @@ def selected_models(cfg: DictConfig | Mapping[str, Any]) -> dict[str, dict[str, 
     names = [chosen] if chosen is not None else list(cfg["train_matrix"]["models"])
     for name in names:
         if name not in models:
-            raise ConfigError(f"select.model / train_matrix.models: {name!r} is not a key of models; "
-                              f"expected one of {sorted(models)}")
+            raise ConfigError(
+                f"select.model / train_matrix.models: {name!r} is not a key of models; expected one of {sorted(models)}"
+            )
     return {name: models[name] for name in names}
 
 

@@ -54,8 +54,9 @@ def read_onnx_contract(path: str | os.PathLike[str]) -> OnnxContract:
         proto = onnx.load(str(p))
         onnx.checker.check_model(proto)
     except Exception as exc:  # onnx raises DecodeError, ValidationError, ... for damaged files
-        raise OnnxModelError(f"{p}: not a valid ONNX model ({type(exc).__name__}: {exc}); "
-                             "the file may be truncated: re-export it") from exc
+        raise OnnxModelError(
+            f"{p}: not a valid ONNX model ({type(exc).__name__}: {exc}); the file may be truncated: re-export it"
+        ) from exc
     try:
         meta = {e.key: json.loads(e.value) for e in proto.metadata_props}
     except json.JSONDecodeError as exc:
@@ -72,7 +73,8 @@ def read_onnx_contract(path: str | os.PathLike[str]) -> OnnxContract:
     if inputs != expected_in or outputs != expected_out:
         raise OnnxModelError(
             f"{p}: graph inputs {inputs} / outputs {outputs} do not match the state names in its "
-            f"metadata (expected inputs {expected_in}, outputs {expected_out})")
+            f"metadata (expected inputs {expected_in}, outputs {expected_out})"
+        )
     for vi, shape in zip(proto.graph.input[1:], shapes):
         if _dims(vi) != list(shape):
             raise OnnxModelError(f"{p}: state input {vi.name!r} has shape {_dims(vi)}, metadata says {list(shape)}")

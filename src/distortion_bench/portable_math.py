@@ -36,12 +36,12 @@ _LOG2E = 1.4426950408889634
 _LN10 = 2.302585092994046
 _SQRT_HALF = 0.7071067811865476
 # pi/2 in three parts (33 + 33 + 53 bits): n * part is exact for |n| < 2^20.
-_PIO2_1 = 1.57079632673412561417e+00
+_PIO2_1 = 1.57079632673412561417e00
 _PIO2_2 = 6.07710050650619224932e-11
 _PIO2_3 = 2.02226624879595063154e-21
 _TWO_OVER_PI = 0.6366197723675814
 #: |x| above which sin/cos would lose accuracy in the reduction.
-TRIG_LIMIT = (2.0 ** 20) * np.pi / 2
+TRIG_LIMIT = (2.0**20) * np.pi / 2
 #: exp overflows above this and is 0 below its negative (subnormals flushed to 0).
 _EXP_LIMIT = 708.0
 
@@ -94,11 +94,11 @@ def log(x):  # type: ignore[no-untyped-def]
     """Natural logarithm for ``x > 0`` (``nan`` for ``x < 0``, ``-inf`` at 0)."""
     a, scalar = _as_array(x)
     safe = np.where((a > 0.0) & np.isfinite(a), a, 1.0)
-    m, e = np.frexp(safe)                      # safe = m 2^e, m in [0.5, 1)
+    m, e = np.frexp(safe)  # safe = m 2^e, m in [0.5, 1)
     low = m < _SQRT_HALF
-    m = np.where(low, m * 2.0, m)              # m in [sqrt(1/2), sqrt(2)): exact scaling
+    m = np.where(low, m * 2.0, m)  # m in [sqrt(1/2), sqrt(2)): exact scaling
     e = (e - low).astype(np.float64)
-    s = (m - 1.0) / (m + 1.0)                  # |s| <= 0.1716
+    s = (m - 1.0) / (m + 1.0)  # |s| <= 0.1716
     z = s * s
     # log(m) = 2 atanh(s) = 2 s (1 + z/3 + z^2/5 + ... + z^11/23)
     series = _horner(z, [1.0 / (2 * k + 1) for k in range(12)])
@@ -132,15 +132,18 @@ def power(base: float | np.ndarray, exponent: float | np.ndarray) -> float | np.
 
 def db_to_amplitude(level_db: float | np.ndarray) -> float | np.ndarray:
     """Amplitude ratio of a level in dB: ``10^(level/20)``."""
-    return power(10.0, np.asarray(level_db, dtype=np.float64) / 20.0) if np.ndim(level_db) \
+    return (
+        power(10.0, np.asarray(level_db, dtype=np.float64) / 20.0)
+        if np.ndim(level_db)
         else power(10.0, float(level_db) / 20.0)
+    )
 
 
 def _sin_cos_reduced(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if np.any(np.abs(a[np.isfinite(a)]) > TRIG_LIMIT):
         raise ValueError(f"portable_math: |x| must stay below {TRIG_LIMIT:.6g} rad for sin/cos")
     n = np.floor(np.where(np.isfinite(a), a, 0.0) * _TWO_OVER_PI + 0.5)
-    r = ((a - n * _PIO2_1) - n * _PIO2_2) - n * _PIO2_3   # |r| <= pi/4 (+ rounding)
+    r = ((a - n * _PIO2_1) - n * _PIO2_2) - n * _PIO2_3  # |r| <= pi/4 (+ rounding)
     z = r * r
     s = r + r * z * _horner(z, _SIN_COEFFS)
     c = (1.0 - 0.5 * z) + z * z * _horner(z, _COS_COEFFS)
@@ -183,11 +186,12 @@ def tanh(x: np.ndarray) -> np.ndarray: ...
 def tanh(x):  # type: ignore[no-untyped-def]
     """Hyperbolic tangent: a series near 0 (exact 0 at 0), ``(1 - e)/(1 + e)``, ``e = exp(-2|x|)``."""
     a, scalar = _as_array(x)
-    u = np.minimum(np.abs(a), 20.0)            # tanh(20) rounds to 1 in float64
+    u = np.minimum(np.abs(a), 20.0)  # tanh(20) rounds to 1 in float64
     z = u * u
     # tanh(u) = u - u^3/3 + 2u^5/15 - 17u^7/315 + ... for |u| < 0.125
-    small = u + u * z * _horner(z, [-1.0 / 3, 2.0 / 15, -17.0 / 315, 62.0 / 2835, -1382.0 / 155925,
-                                    21844.0 / 6081075, -929569.0 / 638512875])
+    small = u + u * z * _horner(
+        z, [-1.0 / 3, 2.0 / 15, -17.0 / 315, 62.0 / 2835, -1382.0 / 155925, 21844.0 / 6081075, -929569.0 / 638512875]
+    )
     e = exp(-2.0 * u)
     large = (1.0 - e) / (1.0 + e)
     y = np.copysign(np.where(u < 0.125, small, large), a)

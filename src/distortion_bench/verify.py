@@ -39,8 +39,8 @@ log = logging.getLogger(__name__)
 class Check:
     """One line of the verdict."""
 
-    kind: str      # "data" or "quality"
-    what: str      # e.g. "render_targets@tube data/targets/tube"
+    kind: str  # "data" or "quality"
+    what: str  # e.g. "render_targets@tube data/targets/tube"
     ok: bool
     detail: str
 
@@ -61,8 +61,10 @@ def dvc_hash(path: Path) -> str:
     the JSON list of its files' ``{"md5", "relpath"}`` sorted by path, plus ``.dir``."""
     if path.is_file():
         return file_md5(path)
-    entries = sorted(({"md5": file_md5(p), "relpath": p.relative_to(path).as_posix()}
-                      for p in path.rglob("*") if p.is_file()), key=lambda e: e["relpath"])
+    entries = sorted(
+        ({"md5": file_md5(p), "relpath": p.relative_to(path).as_posix()} for p in path.rglob("*") if p.is_file()),
+        key=lambda e: e["relpath"],
+    )
     return hashlib.md5(json.dumps(entries, sort_keys=True).encode("utf-8")).hexdigest() + ".dir"
 
 
@@ -72,8 +74,10 @@ def locked_outputs(lock_path: Path) -> dict[str, dict[str, str]]:
         lock = yaml.safe_load(lock_path.read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise DistortionBenchError(f"{lock_path}: cannot read ({exc}); run from the repository root") from exc
-    return {stage: {o["path"]: o.get("md5", "") for o in body.get("outs", [])}
-            for stage, body in (lock.get("stages") or {}).items()}
+    return {
+        stage: {o["path"]: o.get("md5", "") for o in body.get("outs", [])}
+        for stage, body in (lock.get("stages") or {}).items()
+    }
 
 
 def _data_stages(cfg: DictConfig) -> Iterator[tuple[str, str, str]]:
@@ -107,11 +111,16 @@ def check_data(cfg: DictConfig, lock_path: Path, root: Path) -> list[Check]:
         want = locked.get(stage, {}).get(path)
         got = dvc_hash(root / rel)
         if want is None:
-            checks.append(Check("data", f"{stage} {path}", False, f"not in {lock_path} (run `make repro` first); "
-                                                                   f"this machine: {got}"))
+            checks.append(
+                Check(
+                    "data",
+                    f"{stage} {path}",
+                    False,
+                    f"not in {lock_path} (run `make repro` first); this machine: {got}",
+                )
+            )
         else:
-            checks.append(Check("data", f"{stage} {path}", got == want,
-                                f"dvc.lock {want}, this machine {got}"))
+            checks.append(Check("data", f"{stage} {path}", got == want, f"dvc.lock {want}, this machine {got}"))
     return checks
 
 
@@ -136,20 +145,29 @@ def compare_quality(committed: Path, fresh: Path, pairs: list[str]) -> list[Chec
         if not rng:
             checks.append(Check("quality", pair, False, f"{fresh / (pair + '.json')} has no spread over seeds"))
             continue
-        values = {"benchmarked model": old["test"]["esr"],
-                  "median over seeds": ((old.get("spread") or {}).get("esr") or {}).get("median")}
+        values = {
+            "benchmarked model": old["test"]["esr"],
+            "median over seeds": ((old.get("spread") or {}).get("esr") or {}).get("median"),
+        }
         for label, value in values.items():
             if value is None:
                 continue
             inside = rng["min"] <= value <= rng["max"]
-            checks.append(Check("quality", f"{pair} test ESR, {label}", inside,
-                                f"committed {100 * value:.3g} %, fresh run {format_spread(rng, percent=True)}: "
-                                f"{'inside' if inside else 'outside'} the fresh range"))
+            checks.append(
+                Check(
+                    "quality",
+                    f"{pair} test ESR, {label}",
+                    inside,
+                    f"committed {100 * value:.3g} %, fresh run {format_spread(rng, percent=True)}: "
+                    f"{'inside' if inside else 'outside'} the fresh range",
+                )
+            )
     return checks
 
 
-def verify(cfg: DictConfig, repo: Path, train: bool = False, fresh_reports: Path | None = None,
-           keep: Path | None = None) -> list[Check]:
+def verify(
+    cfg: DictConfig, repo: Path, train: bool = False, fresh_reports: Path | None = None, keep: Path | None = None
+) -> list[Check]:
     """Run the checks (see the module docstring); ``keep``: a folder for the fresh data and models
     (default: a temporary one, removed afterwards)."""
     root = keep or Path(tempfile.mkdtemp(prefix="distortion-bench-verify-"))
@@ -161,8 +179,13 @@ def verify(cfg: DictConfig, repo: Path, train: bool = False, fresh_reports: Path
             from distortion_bench.nn import train as train_stage
 
             fresh = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
-            for key, rel in (("dry", "data/dry"), ("targets", "data/targets"), ("datasets", "data/datasets"),
-                             ("checkpoints", "checkpoints"), ("reports", "reports")):
+            for key, rel in (
+                ("dry", "data/dry"),
+                ("targets", "data/targets"),
+                ("datasets", "data/datasets"),
+                ("checkpoints", "checkpoints"),
+                ("reports", "reports"),
+            ):
                 fresh.paths[key] = str(root / rel)
             fresh.tracking.uri = f"sqlite:///{root / 'mlflow.db'}"
             train_stage.run(fresh)

@@ -23,8 +23,15 @@ pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
 URI = os.environ.get("DISTORTION_BENCH_CLUSTER_URI", "")
 PARTITION = os.environ.get("DISTORTION_BENCH_CLUSTER_PARTITION", "")
 WORK = os.environ.get("DISTORTION_BENCH_CLUSTER_WORK", "")
-SWEEP = ["experiment=smoke", "sweep.effect=tube", "model=lstm", "model.warmup_samples=64",
-         "hydra/launcher=slurm", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=2"]
+SWEEP = [
+    "experiment=smoke",
+    "sweep.effect=tube",
+    "model=lstm",
+    "model.warmup_samples=64",
+    "hydra/launcher=slurm",
+    "hydra.launcher.cpus_per_task=1",
+    "hydra.launcher.mem_gb=2",
+]
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +48,14 @@ def sweep(repo: Path, *args: str, path: str | None = None) -> subprocess.Complet
     env = {**os.environ, "MLFLOW_TRACKING_URI": URI, "DVC_NO_ANALYTICS": "1"}
     if path is not None:
         env["PATH"] = path
-    return subprocess.run([sys.executable, "-m", "pipeline.sweep", "-m", *SWEEP,
-                           f"hydra.launcher.partition={PARTITION}", *args],
-                          cwd=repo, env=env, capture_output=True, text=True, timeout=800)
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.sweep", "-m", *SWEEP, f"hydra.launcher.partition={PARTITION}", *args],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=800,
+    )
 
 
 def test_sweep_runs_through_slurm_and_reuses_models_across_jobs(shared_repo):
@@ -72,8 +84,9 @@ def test_sweep_runs_through_slurm_and_reuses_models_across_jobs(shared_repo):
 def test_unknown_partition_is_refused_before_any_job(shared_repo):
     done = sweep(shared_repo, "model.size=4", "bench.buffer_size=64", "hydra.launcher.partition=nosuch")
     assert done.returncode != 0
-    assert f"hydra.launcher.partition=nosuch: no such partition on this cluster (sinfo lists: {PARTITION})" \
-        in done.stderr, done.stderr[-3000:]
+    assert (
+        f"hydra.launcher.partition=nosuch: no such partition on this cluster (sinfo lists: {PARTITION})" in done.stderr
+    ), done.stderr[-3000:]
 
 
 def test_missing_sbatch_is_refused_before_any_job(shared_repo):
@@ -84,8 +97,14 @@ def test_missing_sbatch_is_refused_before_any_job(shared_repo):
 
 def test_a_job_killed_at_its_time_limit_is_a_failed_child_and_the_sweep_fails(shared_repo):
     # a training far longer than the job's one-minute limit; submitit's warning signal comes 30 s before it
-    done = sweep(shared_repo, "model.size=16", "bench.buffer_size=64", "train.max_epochs=100000",
-                 "hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=30")
+    done = sweep(
+        shared_repo,
+        "model.size=16",
+        "bench.buffer_size=64",
+        "train.max_epochs=100000",
+        "hydra.launcher.timeout_min=1",
+        "hydra.launcher.signal_delay_s=30",
+    )
     assert done.returncode != 0
     client, parent, children = runs_of(URI)
     assert parent.info.status == "FAILED"

@@ -24,7 +24,7 @@ from scipy.signal import welch
 #: third-octave band indices k (centre 1000 * 2^(k/3) Hz): 25 Hz .. 20 kHz
 BANDS = np.arange(-16, 14)
 #: Welch segment length (samples): resolution for the lowest bands
-SEGMENT = 2 ** 17
+SEGMENT = 2**17
 #: levels of an empty band (dB)
 FLOOR_DB = -200.0
 
@@ -35,8 +35,7 @@ def band_levels_db(x: np.ndarray, sample_rate: int, nperseg: int = SEGMENT) -> t
     x = np.asarray(x, np.float64)
     # a power spectral density times the bin width sums to the power in a band (a sine of
     # amplitude A reads A^2/2 whatever the window's spread)
-    freqs, psd = welch(x, fs=sample_rate, window="hann", nperseg=min(nperseg, max(x.size, 16)),
-                       scaling="density")
+    freqs, psd = welch(x, fs=sample_rate, window="hann", nperseg=min(nperseg, max(x.size, 16)), scaling="density")
     psd = psd * (freqs[1] - freqs[0])
     centres = 1000.0 * 2.0 ** (BANDS / 3.0)
     centres = centres[centres * 2 ** (1 / 6) < sample_rate / 2]
@@ -51,16 +50,19 @@ def level_difference_db(reference_db: np.ndarray, estimate_db: np.ndarray, range
     """Largest |band level difference| (dB) over the bands where either signal is within
     ``range_db`` of its own loudest band, from levels of :func:`band_levels_db`; None when both
     are silent."""
-    loud = [levels >= levels.max() - range_db for levels in (reference_db, estimate_db)
-            if levels.max() > FLOOR_DB + 1.0]
+    loud = [
+        levels >= levels.max() - range_db for levels in (reference_db, estimate_db) if levels.max() > FLOOR_DB + 1.0
+    ]
     if not loud:
         return None
     used = np.logical_or.reduce(loud)
     return float(np.max(np.abs(estimate_db[used] - reference_db[used])))
 
 
-def band_difference_db(reference: np.ndarray, estimate: np.ndarray, sample_rate: int,
-                       range_db: float = 60.0) -> float | None:
+def band_difference_db(
+    reference: np.ndarray, estimate: np.ndarray, sample_rate: int, range_db: float = 60.0
+) -> float | None:
     """:func:`level_difference_db` of two ``(time,)`` signals; None when both are silent."""
-    return level_difference_db(band_levels_db(reference, sample_rate)[1], band_levels_db(estimate, sample_rate)[1],
-                               range_db)
+    return level_difference_db(
+        band_levels_db(reference, sample_rate)[1], band_levels_db(estimate, sample_rate)[1], range_db
+    )

@@ -13,11 +13,11 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")  # files only; no display needed
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from distortion_bench.analysis.harmonics import FLOOR_DB  # noqa: E402
-from distortion_bench.analysis.plotting import save_png  # noqa: E402
+from distortion_bench.analysis.harmonics import FLOOR_DB
+from distortion_bench.analysis.plotting import save_png
 
 
 def _by_name(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
@@ -39,8 +39,7 @@ def _buffer_axes(ax: Any, sizes: Sequence[int], ylabel: str, title: str) -> None
     ax.legend(fontsize=7, ncol=2)
 
 
-def plot_latency(rows: Sequence[Mapping[str, Any]], sample_rate: int, title: str,
-                 path: str | os.PathLike[str]) -> None:
+def plot_latency(rows: Sequence[Mapping[str, Any]], sample_rate: int, title: str, path: str | os.PathLike[str]) -> None:
     """Per-buffer time (p50 solid, p99 dashed) vs buffer size, log-log, with the deadline."""
     fig, ax = plt.subplots(figsize=(8, 5.5))
     sizes = sorted({int(r["buffer_size"]) for r in rows})
@@ -68,8 +67,9 @@ def plot_rtf(rows: Sequence[Mapping[str, Any]], title: str, path: str | os.PathL
     save_png(fig, path)
 
 
-def plot_quality_vs_speed(points: Sequence[tuple[str, float, float | None]], buffer_size: int, title: str,
-                          path: str | os.PathLike[str]) -> None:
+def plot_quality_vs_speed(
+    points: Sequence[tuple[str, float, float | None]], buffer_size: int, title: str, path: str | os.PathLike[str]
+) -> None:
     """ESR (y) vs RTF (x) at one buffer size, log-log; ``points`` = (name, rtf, esr).
 
     The numba reference has ESR 0 (it is the target); zero and undefined ESRs are drawn on the
@@ -81,8 +81,13 @@ def plot_quality_vs_speed(points: Sequence[tuple[str, float, float | None]], buf
     for i, (name, rtf, e) in enumerate(points):
         y = e if e else floor
         ax.scatter([rtf], [y], color=f"C{i % 10}", s=40, marker="o" if e else "v")
-        ax.annotate(name if e else f"{name} (ESR {'0' if e == 0 else 'n/a'})", (rtf, y),
-                    fontsize=7, xytext=(4, 3), textcoords="offset points")
+        ax.annotate(
+            name if e else f"{name} (ESR {'0' if e == 0 else 'n/a'})",
+            (rtf, y),
+            fontsize=7,
+            xytext=(4, 3),
+            textcoords="offset points",
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(f"real-time factor at buffer {buffer_size} (lower is faster)")
@@ -92,8 +97,9 @@ def plot_quality_vs_speed(points: Sequence[tuple[str, float, float | None]], buf
     save_png(fig, path)
 
 
-def plot_waveforms(signals: Mapping[str, np.ndarray], sample_rate: int, title: str,
-                   path: str | os.PathLike[str]) -> None:
+def plot_waveforms(
+    signals: Mapping[str, np.ndarray], sample_rate: int, title: str, path: str | os.PathLike[str]
+) -> None:
     """Overlay of short excerpts (``(time,)`` each, same length): dry, DSP, models."""
     fig, ax = plt.subplots(figsize=(9, 4.5))
     for i, (name, y) in enumerate(signals.items()):
@@ -107,15 +113,17 @@ def plot_waveforms(signals: Mapping[str, np.ndarray], sample_rate: int, title: s
     save_png(fig, path)
 
 
-def plot_spectrograms(signals: Mapping[str, np.ndarray], sample_rate: int, title: str,
-                      path: str | os.PathLike[str]) -> None:
+def plot_spectrograms(
+    signals: Mapping[str, np.ndarray], sample_rate: int, title: str, path: str | os.PathLike[str]
+) -> None:
     """One spectrogram (dB, 2048-point Hann, 0-20 kHz) per signal, stacked."""
     n = len(signals)
     fig, axes = plt.subplots(n, 1, figsize=(9, 1.9 * n), sharex=True, squeeze=False)
     for ax, (name, y) in zip(axes[:, 0], signals.items()):
         with np.errstate(divide="ignore"):  # digital silence: -inf dB, drawn at vmin
-            ax.specgram(np.asarray(y, np.float64), NFFT=2048, Fs=sample_rate, noverlap=1536,
-                        cmap="magma", vmin=-140, vmax=-20)
+            ax.specgram(
+                np.asarray(y, np.float64), NFFT=2048, Fs=sample_rate, noverlap=1536, cmap="magma", vmin=-140, vmax=-20
+            )
         ax.set_ylim(0, 20000)
         ax.set_ylabel("Hz")
         ax.set_title(name, fontsize=8, loc="left")
@@ -124,8 +132,12 @@ def plot_spectrograms(signals: Mapping[str, np.ndarray], sample_rate: int, title
     save_png(fig, path)
 
 
-def plot_harmonic_bars(levels: Mapping[float, Mapping[str, Sequence[float | None]]], freq_hz: float,
-                       title: str, path: str | os.PathLike[str]) -> None:
+def plot_harmonic_bars(
+    levels: Mapping[float, Mapping[str, Sequence[float | None]]],
+    freq_hz: float,
+    title: str,
+    path: str | os.PathLike[str],
+) -> None:
     """Harmonics 2..K (dB re fundamental) per processor, one panel per input level.
 
     ``levels``: input level (dBFS) -> processor name -> harmonic levels (None = above Nyquist).

@@ -88,10 +88,18 @@ def on_time_misses(cpu_ns: np.ndarray, period_ns: float) -> np.ndarray:
     return missed
 
 
-def attribute(enter_ns: np.ndarray, done_ns: np.ndarray, process_ns: np.ndarray, cpu_ns: np.ndarray,
-              flagged: np.ndarray, xrun_ns: np.ndarray | list[int], period_ns: float,
-              budget_fraction: float = DEFAULT_BUDGET_FRACTION,
-              log_slack_ns: float = DEFAULT_LOG_SLACK_NS, reach: int = DEFAULT_REACH) -> GlitchCauses:
+def attribute(
+    enter_ns: np.ndarray,
+    done_ns: np.ndarray,
+    process_ns: np.ndarray,
+    cpu_ns: np.ndarray,
+    flagged: np.ndarray,
+    xrun_ns: np.ndarray | list[int],
+    period_ns: float,
+    budget_fraction: float = DEFAULT_BUDGET_FRACTION,
+    log_slack_ns: float = DEFAULT_LOG_SLACK_NS,
+    reach: int = DEFAULT_REACH,
+) -> GlitchCauses:
     """Attribute every flagged callback and every xrun (see the module docstring).
 
     Args:
@@ -112,8 +120,10 @@ def attribute(enter_ns: np.ndarray, done_ns: np.ndarray, process_ns: np.ndarray,
     cpu = np.asarray(cpu_ns, np.int64)
     flags = np.asarray(flagged, bool)
     if not (enter.shape == done.shape == wall.shape == cpu.shape == flags.shape):
-        raise ValueError(f"attribute: per-callback records differ in length: enter {enter.shape}, "
-                         f"done {done.shape}, process {wall.shape}, cpu {cpu.shape}, flagged {flags.shape}")
+        raise ValueError(
+            f"attribute: per-callback records differ in length: enter {enter.shape}, "
+            f"done {done.shape}, process {wall.shape}, cpu {cpu.shape}, flagged {flags.shape}"
+        )
     budget = budget_fraction * period_ns
     missed = on_time_misses(cpu, period_ns)
     # misses[k] = processor misses among callbacks 0..k-1 (prefix sums: O(1) per window)
@@ -141,10 +151,16 @@ def attribute(enter_ns: np.ndarray, done_ns: np.ndarray, process_ns: np.ndarray,
     n_flagged = int(flags.sum())
     inside = int(xruns.size) - outside
     return GlitchCauses(
-        processor_glitches=processor_glitches, scheduler_glitches=n_flagged - processor_glitches,
-        processor_xruns=processor_xruns, scheduler_xruns=inside - processor_xruns, xruns_outside=outside,
-        processor_misses=int(missed.sum()), over_budget=int(np.count_nonzero(cpu > budget)),
-        preempted=int(np.count_nonzero((wall > budget) & (cpu <= budget))), budget_us=budget / 1e3)
+        processor_glitches=processor_glitches,
+        scheduler_glitches=n_flagged - processor_glitches,
+        processor_xruns=processor_xruns,
+        scheduler_xruns=inside - processor_xruns,
+        xruns_outside=outside,
+        processor_misses=int(missed.sum()),
+        over_budget=int(np.count_nonzero(cpu > budget)),
+        preempted=int(np.count_nonzero((wall > budget) & (cpu <= budget))),
+        budget_us=budget / 1e3,
+    )
 
 
 #: Callbacks needed before a percentile is reported under its name: the p99.9 of n values is an
@@ -164,3 +180,10 @@ def tail_statistic(values_us: np.ndarray) -> tuple[str, float]:
         if v.size >= need:
             return f"p{q:g}", float(np.percentile(v, q))
     return f"max of {v.size}", float(v.max())
+
+
+def supported_percentile(values_us: np.ndarray, q: float) -> float:
+    """Percentile ``q`` (99 or 99.9) of the values, or NaN when there are fewer than
+    :data:`MIN_FOR_PERCENTILE` of them (a p99.9 of 500 values is just their maximum, misnamed)."""
+    v = np.asarray(values_us, np.float64)
+    return float(np.percentile(v, q)) if v.size >= MIN_FOR_PERCENTILE[q] else float("nan")

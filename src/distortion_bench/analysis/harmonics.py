@@ -1,4 +1,6 @@
-"""Harmonic fingerprint, THD and aliasing of a processor's response to a sine (harmonics 2..max in dB re the fundamental).
+"""Harmonic fingerprint, THD and aliasing of a processor's response to a sine.
+
+Harmonics 2..max in dB re the fundamental.
 
 Method: the test sine has a whole number of cycles in the analysis window (frequency a multiple
 of ``sample_rate / window``), so a steady-state nonlinear response is periodic in the window and
@@ -67,7 +69,8 @@ class SineSpec:
             raise ValueError(
                 f"sine {self.freq_hz} Hz: expected a frequency below Nyquist with a whole number of "
                 f"cycles in {self.window_seconds} s at {sample_rate} Hz (a multiple of "
-                f"{sample_rate / n:g} Hz)")
+                f"{sample_rate / n:g} Hz)"
+            )
 
 
 def make_sine(spec: SineSpec, sample_rate: int) -> np.ndarray:
@@ -133,7 +136,8 @@ def check_alias_free(spec: SineSpec, sample_rate: int, max_order: int) -> None:
     raise ValueError(
         f"sine {spec.freq_hz:g} Hz: its partial {hits[0]} (and {len(hits) - 1} more up to order "
         f"{max_order}) folds back onto a harmonic bin at {n} samples, so harmonics and aliasing "
-        f"would be confused; nearest clean frequencies: {', '.join(f'{f:g} Hz' for f in clean)}")
+        f"would be confused; nearest clean frequencies: {', '.join(f'{f:g} Hz' for f in clean)}"
+    )
 
 
 def analysis_window(y: np.ndarray, spec: SineSpec, sample_rate: int) -> np.ndarray:
@@ -149,7 +153,7 @@ def line_powers(window: np.ndarray) -> np.ndarray:
 
 
 def _line(power: np.ndarray, b: int) -> float:
-    return float(power[max(b - 1, 0): b + 2].sum())
+    return float(power[max(b - 1, 0) : b + 2].sum())
 
 
 @dataclass(frozen=True)
@@ -190,7 +194,7 @@ def fingerprint(y: np.ndarray, spec: SineSpec, sample_rate: int, max_harmonic: i
     if p1 <= 0.0:
         return Fingerprint(spec.freq_hz, spec.level_dbfs, None, [None] * (max_harmonic - 1), None, None, None)
     owned = np.zeros(power.size, dtype=bool)
-    owned[:_GUARD + 1] = True  # DC
+    owned[: _GUARD + 1] = True  # DC
     harmonics: list[float | None] = []
     harmonic_power = 0.0
     for k in range(1, max_harmonic + 1):
@@ -199,14 +203,14 @@ def fingerprint(y: np.ndarray, spec: SineSpec, sample_rate: int, max_harmonic: i
             if k > 1:
                 harmonics.append(None)
             continue
-        owned[max(b - _GUARD, 0): b + _GUARD + 1] = True
+        owned[max(b - _GUARD, 0) : b + _GUARD + 1] = True
         if k > 1:
             pk = _line(power, b)
             harmonics.append(_db(pk / p1))
             harmonic_power += pk
     # below Nyquist, harmonics beyond max_harmonic are still harmonics, not aliasing
     for b in range((max_harmonic + 1) * f0_bin, nyquist_bin, f0_bin):
-        owned[max(b - _GUARD, 0): b + _GUARD + 1] = True
+        owned[max(b - _GUARD, 0) : b + _GUARD + 1] = True
     rest = float(power[~owned].sum())
     free_bins = int((~owned[: nyquist_bin + 1]).sum())
     floor = _db(3.0 * rest / free_bins / p1) if free_bins and rest > 0 else FLOOR_DB
@@ -215,17 +219,21 @@ def fingerprint(y: np.ndarray, spec: SineSpec, sample_rate: int, max_harmonic: i
     amp = np.sqrt(p1 / 1.5) / (n / 4.0)
     thd = float(np.sqrt(harmonic_power / p1))
     return Fingerprint(
-        freq_hz=spec.freq_hz, level_dbfs=spec.level_dbfs,
+        freq_hz=spec.freq_hz,
+        level_dbfs=spec.level_dbfs,
         fundamental_dbfs=float(20.0 * np.log10(amp)) if amp > 0 else None,
-        harmonics_db=harmonics, thd=thd, thd_db=_db(thd ** 2) if thd > 0 else None,
-        aliasing_db=_db(rest / p1) if rest > 0 else None, floor_db=floor, measured=measured,
+        harmonics_db=harmonics,
+        thd=thd,
+        thd_db=_db(thd**2) if thd > 0 else None,
+        aliasing_db=_db(rest / p1) if rest > 0 else None,
+        floor_db=floor,
+        measured=measured,
     )
 
 
 def difference_db(model: Fingerprint, reference: Fingerprint) -> list[float | None]:
     """Per harmonic, model level minus reference level in dB (None where either is undefined)."""
-    return [None if m is None or r is None else m - r
-            for m, r in zip(model.harmonics_db, reference.harmonics_db)]
+    return [None if m is None or r is None else m - r for m, r in zip(model.harmonics_db, reference.harmonics_db)]
 
 
 def difference_measured(model: Fingerprint, reference: Fingerprint) -> list[bool | None]:

@@ -43,7 +43,7 @@ def _read_cpu_ticks(path: Path = _PROC_STAT) -> dict[str, int] | None:
     if first[0] != "cpu":
         return None
     names = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
-    values = [int(v) for v in first[1:1 + len(names)]]
+    values = [int(v) for v in first[1 : 1 + len(names)]]
     return dict(zip(names, values + [0] * (len(names) - len(values))))
 
 
@@ -87,12 +87,16 @@ class MachineLoad:
 
     def describe(self) -> str:
         """One line for reports: ``"quiet machine: ..."`` or ``"BUSY machine (...): ..."``."""
+
         def pct(v: float | None) -> str:
             return "n/a" if v is None else f"{100 * v:.0f} %"
-        facts = (f"other processes used {pct(self.others_cpu_share)} of {self.cpus} CPUs, steal {pct(self.steal_share)}, "
-                 f"load average {self.loadavg_start if self.loadavg_start is not None else 'n/a'} -> "
-                 f"{self.loadavg_end if self.loadavg_end is not None else 'n/a'}, "
-                 f"governor {self.governor or 'n/a'}, over {self.seconds:.0f} s")
+
+        facts = (
+            f"other processes used {pct(self.others_cpu_share)} of {self.cpus} CPUs, steal {pct(self.steal_share)}, "
+            f"load average {self.loadavg_start if self.loadavg_start is not None else 'n/a'} -> "
+            f"{self.loadavg_end if self.loadavg_end is not None else 'n/a'}, "
+            f"governor {self.governor or 'n/a'}, over {self.seconds:.0f} s"
+        )
         if self.busy:
             return f"BUSY machine ({'; '.join(self.reasons)}): timing figures are not to be trusted. {facts}"
         return f"quiet machine: {facts}"
@@ -111,8 +115,9 @@ def classify(others: float | None, steal: float | None) -> tuple[bool, list[str]
 class LoadMonitor:
     """Context manager: ``with LoadMonitor() as m: ...`` then ``m.result`` (a :class:`MachineLoad`)."""
 
-    def __init__(self, stat_path: Path = _PROC_STAT, loadavg_path: Path = _LOADAVG,
-                 governor_path: Path = _GOVERNOR) -> None:
+    def __init__(
+        self, stat_path: Path = _PROC_STAT, loadavg_path: Path = _LOADAVG, governor_path: Path = _GOVERNOR
+    ) -> None:
         self._paths = (stat_path, loadavg_path, governor_path)
         self.result: MachineLoad | None = None
 
@@ -139,6 +144,14 @@ class LoadMonitor:
             others = min(1.0, max(0.0, (busy_seconds - own) / capacity))
             steal = min(1.0, max(0.0, delta["steal"] / hz / capacity))
         flag, reasons = classify(others, steal)
-        self.result = MachineLoad(round(seconds, 3), cpus, self._load0, _loadavg(load),
-                                  None if others is None else round(others, 4),
-                                  None if steal is None else round(steal, 4), _governor(governor), flag, reasons)
+        self.result = MachineLoad(
+            round(seconds, 3),
+            cpus,
+            self._load0,
+            _loadavg(load),
+            None if others is None else round(others, 4),
+            None if steal is None else round(steal, 4),
+            _governor(governor),
+            flag,
+            reasons,
+        )

@@ -1,4 +1,4 @@
-"""Quality metrics with the project's definitions (DESIGN section 5), over whole signals.
+"""Quality metrics with the project's definitions, over whole signals.
 
 - ESR = sum((y - y_hat)^2) / sum(y^2), with no epsilon in the denominator (CoreAudioML, Neural
   Amp Modeler and auraloss each define it slightly differently; auraloss adds 1e-8 and averages
@@ -18,7 +18,8 @@ signals of one metric must have the same shape: NumPy would broadcast a ``(n, 1)
 against a ``(n,)`` target into an ``(n, n)`` difference and return a plausible-looking but
 meaningless number, so mismatched shapes are refused with a ``ValueError``.
 
-One pooled number hides where the error is (DESIGN section 7): :func:`quality_by_category`
+One pooled number hides where the error is (a model can be exact on chords and poor on the
+noise burst, or the reverse): :func:`quality_by_category`
 gives the same metrics per kind of material (the first folder of a take's corpus path:
 ``pluck``, ``chord``, ``bass``, ``sweep``, ``tone``, ``noise``, ``user`` ...).
 """
@@ -49,8 +50,10 @@ def _same_shape(**signals: np.ndarray) -> list[np.ndarray]:
     shapes = {name: a.shape for name, a in arrays.items()}
     if len(set(shapes.values())) > 1:
         listed = ", ".join(f"{name} {shape}" for name, shape in shapes.items())
-        raise ValueError(f"quality metric: expected signals of one shape, got {listed} "
-                         "(reshape them alike; broadcasting would give a meaningless ratio)")
+        raise ValueError(
+            f"quality metric: expected signals of one shape, got {listed} "
+            "(reshape them alike; broadcasting would give a meaningless ratio)"
+        )
     return list(arrays.values())
 
 
@@ -95,8 +98,8 @@ def mrstft_distance(target: np.ndarray, estimate: np.ndarray) -> float | None:
 
     with torch.no_grad():
         loss = auraloss.freq.MultiResolutionSTFTLoss()(
-            torch.from_numpy(e.astype(np.float32))[None, None],
-            torch.from_numpy(t.astype(np.float32))[None, None])
+            torch.from_numpy(e.astype(np.float32))[None, None], torch.from_numpy(t.astype(np.float32))[None, None]
+        )
     return float(loss)
 
 
@@ -141,10 +144,14 @@ def group_esr(by_category: dict[str, Any], group: str) -> float | None:
     return err / sig if sig > 0 else None
 
 
-def quality_by_category(paths: Sequence[str], dry: Sequence[np.ndarray], target: Sequence[np.ndarray],
-                        estimate: Sequence[np.ndarray], sample_rate: int,
-                        score: Callable[[np.ndarray, np.ndarray, np.ndarray], dict[str, Any]] = signal_quality,
-                        ) -> dict[str, dict[str, Any]]:
+def quality_by_category(
+    paths: Sequence[str],
+    dry: Sequence[np.ndarray],
+    target: Sequence[np.ndarray],
+    estimate: Sequence[np.ndarray],
+    sample_rate: int,
+    score: Callable[[np.ndarray, np.ndarray, np.ndarray], dict[str, Any]] = signal_quality,
+) -> dict[str, dict[str, Any]]:
     """``score`` of the takes of each kind of material, plus ``"pooled"`` over all of them.
 
     Each take is a ``(time,)`` signal; the takes of a category are concatenated (in the order
@@ -153,13 +160,16 @@ def quality_by_category(paths: Sequence[str], dry: Sequence[np.ndarray], target:
     error (the categories' shares add up to 1; None when the pooled error is 0).
     """
     if not (len(paths) == len(dry) == len(target) == len(estimate)):
-        raise ValueError(f"quality_by_category: expected one path per take, got {len(paths)} paths for "
-                         f"{len(dry)} dry, {len(target)} target and {len(estimate)} estimated takes")
+        raise ValueError(
+            f"quality_by_category: expected one path per take, got {len(paths)} paths for "
+            f"{len(dry)} dry, {len(target)} target and {len(estimate)} estimated takes"
+        )
     groups: dict[str, list[int]] = {}
     for i, path in enumerate(paths):
         groups.setdefault(category_of(path), []).append(i)
-    squared = [_sum_sq(np.asarray(target[i], np.float64) - np.asarray(estimate[i], np.float64))
-               for i in range(len(paths))]
+    squared = [
+        _sum_sq(np.asarray(target[i], np.float64) - np.asarray(estimate[i], np.float64)) for i in range(len(paths))
+    ]
     total = sum(squared)
 
     def entry(indices: Sequence[int]) -> dict[str, Any]:
@@ -168,8 +178,10 @@ def quality_by_category(paths: Sequence[str], dry: Sequence[np.ndarray], target:
 
     out = {"pooled": entry(range(len(paths)))}
     for category in sorted(groups):
-        out[category] = {**entry(groups[category]),
-                         "share_of_error": _ratio(sum(squared[i] for i in groups[category]), total)}
+        out[category] = {
+            **entry(groups[category]),
+            "share_of_error": _ratio(sum(squared[i] for i in groups[category]), total),
+        }
     return out
 
 

@@ -9,9 +9,9 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")  # files only: works without a display
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from distortion_bench.atomic import atomic_path  # noqa: E402
+from distortion_bench.atomic import atomic_path
 
 
 def save_png(fig: Any, path: str | os.PathLike[str], dpi: int = 110) -> None:

@@ -33,7 +33,7 @@ def staircase_sine_harmonics(amplitude: float, bits: int, max_harmonic: int) -> 
     if not amplitude > 0:
         raise ValueError(f"amplitude: expected > 0, got {amplitude!r}")
     scale = 2.0 ** (int(bits) - 1)
-    codes = np.arange(-scale + 1.0, scale)           # code m is reached when x * scale + 1/2 >= m
+    codes = np.arange(-scale + 1.0, scale)  # code m is reached when x * scale + 1/2 >= m
     thresholds = (codes - 0.5) / scale
     thresholds = thresholds[np.abs(thresholds) < amplitude]
     rise = np.arcsin(thresholds / amplitude)

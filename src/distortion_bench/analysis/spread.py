@@ -19,8 +19,13 @@ def spread(values: Sequence[float | None]) -> dict[str, Any] | None:
     defined = [float(v) for v in values if v is not None]
     if not defined:
         return None
-    return {"median": statistics.median(defined), "min": min(defined), "max": max(defined),
-            "n": len(defined), "values": defined}
+    return {
+        "median": statistics.median(defined),
+        "min": min(defined),
+        "max": max(defined),
+        "n": len(defined),
+        "values": defined,
+    }
 
 
 def overlap(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
@@ -47,8 +52,9 @@ def format_spread(s: Mapping[str, Any] | None, percent: bool = False) -> str:
     return f"{med} ({scale * s['min']:.3g}-{scale * s['max']:.3g}, {s['n']} seeds)"
 
 
-def ranking_statements(spreads: Mapping[str, Mapping[str, Any] | None], metric: str = "ESR",
-                       percent: bool = True) -> list[str]:
+def ranking_statements(
+    spreads: Mapping[str, Mapping[str, Any] | None], metric: str = "ESR", percent: bool = True
+) -> list[str]:
     """One sentence per pair of models: ``A < B`` when their ranges are disjoint, else that the
     seeds do not support a difference. Models without a spread or with one seed are said so."""
     names = [n for n, s in spreads.items() if s]
@@ -59,14 +65,18 @@ def ranking_statements(spreads: Mapping[str, Mapping[str, Any] | None], metric: 
         lines.append(f"{listed}: one seed only, no spread: no ranking is claimed with it.")
     ranked = [n for n in names if n not in single]
     for i, a in enumerate(ranked):
-        for b in ranked[i + 1:]:
+        for b in ranked[i + 1 :]:
             sa, sb = spreads[a], spreads[b]
             assert sa is not None and sb is not None
             if overlap(sa, sb):
-                lines.append(f"`{a}` vs `{b}`: {metric} ranges overlap ({format_spread(sa, percent)} vs "
-                             f"{format_spread(sb, percent)}): no difference claimed.")
+                lines.append(
+                    f"`{a}` vs `{b}`: {metric} ranges overlap ({format_spread(sa, percent)} vs "
+                    f"{format_spread(sb, percent)}): no difference claimed."
+                )
             else:
                 lo, hi = (a, b) if sa["max"] < sb["min"] else (b, a)
-                lines.append(f"`{lo}` < `{hi}` in {metric} on every seed ({format_spread(spreads[lo], percent)} vs "
-                             f"{format_spread(spreads[hi], percent)}).")
+                lines.append(
+                    f"`{lo}` < `{hi}` in {metric} on every seed ({format_spread(spreads[lo], percent)} vs "
+                    f"{format_spread(spreads[hi], percent)})."
+                )
     return lines

@@ -32,18 +32,29 @@ from omegaconf import DictConfig
 
 from distortion_bench.analysis.band_levels import band_levels_db, level_difference_db
 from distortion_bench.analysis.metrics import signal_quality
-from distortion_bench.analysis.quality import as_jsonable
 from distortion_bench.atomic import atomic_directory, write_json, write_text
 from distortion_bench.audio_io import find_audio_files, read_audio
 from distortion_bench.bench.common import csv_text
+from distortion_bench.bench.quality import as_jsonable
 from distortion_bench.engine.processor import Processor
 from distortion_bench.engine.registry import build_processor
 from distortion_bench.errors import AudioFileError, ConfigError
 
 log = logging.getLogger(__name__)
 
-CSV_COLUMNS = ("file", "level", "peak_dbfs", "seconds", "processor", "effect", "esr", "esr_pre", "residual_esr",
-               "mrstft", "band_diff_db")
+CSV_COLUMNS = (
+    "file",
+    "level",
+    "peak_dbfs",
+    "seconds",
+    "processor",
+    "effect",
+    "esr",
+    "esr_pre",
+    "residual_esr",
+    "mrstft",
+    "band_diff_db",
+)
 
 
 @dataclass(frozen=True)
@@ -97,8 +108,9 @@ def _write_scored_audio(path: Path, x: np.ndarray, sample_rate: int) -> None:
     sf.write(str(path), np.asarray(x, np.float32), sample_rate, format="WAV", subtype="FLOAT")
 
 
-def evaluate_folder(cfg: DictConfig, input_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str],
-                    plan: EvaluationPlan) -> list[dict[str, Any]]:
+def evaluate_folder(
+    cfg: DictConfig, input_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], plan: EvaluationPlan
+) -> list[dict[str, Any]]:
     """Evaluate every audio file below ``input_dir``; write the outputs to ``out_dir`` (replaced
     whole, only when everything succeeded); return the table's rows."""
     folder = Path(input_dir)
@@ -110,8 +122,9 @@ def evaluate_folder(cfg: DictConfig, input_dir: str | os.PathLike[str], out_dir:
     sr = int(cfg.audio.sample_rate)
     # every file is read (and refused) before anything is rendered
     signals = {f: read_audio(f, sr, stereo="downmix", resample=True).samples for f in files}
-    processors: dict[str, Processor] = {name: build_processor(name, cfg, int(cfg.bench.threads))
-                                        for name in plan.processors}
+    processors: dict[str, Processor] = {
+        name: build_processor(name, cfg, int(cfg.bench.threads)) for name in plan.processors
+    }
     effects = {name: p.facts().effect for name, p in processors.items()}
     references = {effect: build_processor(f"numba:{effect}", cfg) for effect in sorted(set(effects.values()))}
     rows: list[dict[str, Any]] = []
@@ -136,12 +149,26 @@ def evaluate_folder(cfg: DictConfig, input_dir: str | os.PathLike[str], out_dir:
                     est = proc.process_signal(x, plan.buffer_size)
                     q = signal_quality(x, refs[effect], est)
                     band_diff = level_difference_db(ref_levels[effect], band_levels_db(est, sr)[1])
-                    rows.append({"file": rel, "level": label, "peak_dbfs": peak_db, "seconds": seconds,
-                                 "processor": name, "effect": effect, **q, "band_diff_db": band_diff})
+                    rows.append(
+                        {
+                            "file": rel,
+                            "level": label,
+                            "peak_dbfs": peak_db,
+                            "seconds": seconds,
+                            "processor": name,
+                            "effect": effect,
+                            **q,
+                            "band_diff_db": band_diff,
+                        }
+                    )
                     if plan.write_audio:
                         _write_scored_audio(audio_dir / f"{name.replace(':', '_')}.wav", est, sr)
-                log.info("%s @ %s: %s", rel, label,
-                         {r["processor"]: r["esr"] for r in rows if r["file"] == rel and r["level"] == label})
+                log.info(
+                    "%s @ %s: %s",
+                    rel,
+                    label,
+                    {r["processor"]: r["esr"] for r in rows if r["file"] == rel and r["level"] == label},
+                )
         write_text(tmp / "evaluate.csv", csv_text(rows, CSV_COLUMNS))
         write_json(tmp / "evaluate.json", as_jsonable({"input": str(folder), "plan": plan.__dict__, "rows": rows}))
         write_text(tmp / "evaluate.md", evaluation_markdown(rows, folder, plan))
@@ -160,14 +187,21 @@ def evaluation_markdown(rows: Sequence[dict[str, Any]], folder: Path, plan: Eval
     """The table: medians per processor and level, then every file."""
     names = list(dict.fromkeys(r["processor"] for r in rows))
     levels = list(dict.fromkeys(r["level"] for r in rows))
-    lines = [f"# Evaluation of {folder}", "",
-             f"{len({r['file'] for r in rows})} files, streamed in buffers of {plan.buffer_size} samples; "
-             "every metric against the effect's DSP reference (numba). ESR: error energy / reference "
-             "energy (phase-aware: a polarity inversion is 400 %); residual ESR: the same for what the "
-             "effect adds (output - input; identity = 1); band diff: the largest third-octave level "
-             "difference (dB, magnitude only) over the bands where either signal is within 60 dB of its "
-             "loudest band.", "", "## Median over files", "",
-             "| processor | level | ESR | residual ESR | MR-STFT | band diff (dB) |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"# Evaluation of {folder}",
+        "",
+        f"{len({r['file'] for r in rows})} files, streamed in buffers of {plan.buffer_size} samples; "
+        "every metric against the effect's DSP reference (numba). ESR: error energy / reference "
+        "energy (phase-aware: a polarity inversion is 400 %); residual ESR: the same for what the "
+        "effect adds (output - input; identity = 1); band diff: the largest third-octave level "
+        "difference (dB, magnitude only) over the bands where either signal is within 60 dB of its "
+        "loudest band.",
+        "",
+        "## Median over files",
+        "",
+        "| processor | level | ESR | residual ESR | MR-STFT | band diff (dB) |",
+        "|---|---|---|---|---|---|",
+    ]
     for name in names:
         for level in levels:
             mine = [r for r in rows if r["processor"] == name and r["level"] == level]
@@ -175,15 +209,24 @@ def evaluation_markdown(rows: Sequence[dict[str, Any]], folder: Path, plan: Eval
             def med(key: str, rs: list[dict[str, Any]] = mine) -> float | None:
                 vals = [r[key] for r in rs if r[key] is not None]
                 return float(np.median(vals)) if vals else None
-            lines.append(f"| `{name}` | {level} | {_pct(med('esr'))} | {_num(med('residual_esr'))} | "
-                         f"{_num(med('mrstft'))} | {_num(med('band_diff_db'), '.1f')} |")
-    lines += ["", "## Every file", "",
-              "| file | level | peak (dBFS) | processor | ESR | residual ESR | MR-STFT | band diff (dB) |",
-              "|---|---|---|---|---|---|---|---|"]
+
+            lines.append(
+                f"| `{name}` | {level} | {_pct(med('esr'))} | {_num(med('residual_esr'))} | "
+                f"{_num(med('mrstft'))} | {_num(med('band_diff_db'), '.1f')} |"
+            )
+    lines += [
+        "",
+        "## Every file",
+        "",
+        "| file | level | peak (dBFS) | processor | ESR | residual ESR | MR-STFT | band diff (dB) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['file']} | {r['level']} | {_num(r['peak_dbfs'], '.1f')} | `{r['processor']}` | "
-                     f"{_pct(r['esr'])} | {_num(r['residual_esr'])} | {_num(r['mrstft'])} | "
-                     f"{_num(r['band_diff_db'], '.1f')} |")
+        lines.append(
+            f"| {r['file']} | {r['level']} | {_num(r['peak_dbfs'], '.1f')} | `{r['processor']}` | "
+            f"{_pct(r['esr'])} | {_num(r['residual_esr'])} | {_num(r['mrstft'])} | "
+            f"{_num(r['band_diff_db'], '.1f')} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -197,4 +240,3 @@ def run(cfg: DictConfig) -> None:
     out = Path(cfg.paths.reports) / "evaluate" / str(name)
     rows = evaluate_folder(cfg, inputs[name], out, plan_from_config(cfg))
     log.info("evaluate@%s: %d rows in %s", name, len(rows), out)
-

@@ -11,9 +11,9 @@ backend (ONNX Runtime for models, Numba for DSP): ``torch/p99_us/bs0064``,
 
 from __future__ import annotations
 
+import json
 import os
 import time
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,8 +25,18 @@ from distortion_bench.errors import DistortionBenchError
 from distortion_bench.tracking import flatten, tracking_uri
 
 ROLE_TAG = "distortion_bench.role"
-LATENCY_KEYS = ("mean_us", "p50_us", "p99_us", "p999_us", "max_us", "jitter_us", "rtf", "rtf_worst",
-                "throughput_sps", "deadline_misses")
+LATENCY_KEYS = (
+    "mean_us",
+    "p50_us",
+    "p99_us",
+    "p999_us",
+    "max_us",
+    "jitter_us",
+    "rtf",
+    "rtf_worst",
+    "throughput_sps",
+    "deadline_misses",
+)
 
 
 def metric_prefix(processor: str, backend: str) -> str:
@@ -44,8 +54,9 @@ def metric_prefix(processor: str, backend: str) -> str:
     return f"{backend}/"
 
 
-def per_buffer_metrics(rows: Iterable[Mapping[str, Any]], keys: Sequence[str],
-                       prefix_of: Callable[[Mapping[str, Any]], str]) -> list[tuple[str, float, int]]:
+def per_buffer_metrics(
+    rows: Iterable[Mapping[str, Any]], keys: Sequence[str], prefix_of: Callable[[Mapping[str, Any]], str]
+) -> list[tuple[str, float, int]]:
     """``(key, value, step)`` triples for each row's ``keys`` (None skipped): a series per key
     (step = the row's ``buffer_size``) and a flat key per buffer size (``p99_us/bs0064``, step 0)."""
     out = []
@@ -74,7 +85,7 @@ def log_metrics(run_id: str, metrics: Sequence[tuple[str, float, int]], tracking
     now = int(time.time() * 1000)
     items = [Metric(k, float(v), now, int(s)) for k, v, s in metrics if v == v]  # NaN-free
     for i in range(0, len(items), 1000):
-        client.log_batch(run_id, metrics=items[i:i + 1000])
+        client.log_batch(run_id, metrics=items[i : i + 1000])
 
 
 def log_artifacts(run_id: str, paths: Iterable[str | os.PathLike[str]], artifact_path: str, tracking: str) -> None:
@@ -95,8 +106,9 @@ def dsp_baseline_run(effect: str, params: Mapping[str, str], tracking: str) -> s
     found = client.search_runs([exp_id], filter_string=f"tags.`{ROLE_TAG}` = 'dsp_baseline'", max_results=1)
     if found:
         return found[0].info.run_id
-    run = client.create_run(exp_id, run_name="dsp-baseline",
-                            tags={ROLE_TAG: "dsp_baseline", "effect": effect, "model": "dsp"})
+    run = client.create_run(
+        exp_id, run_name="dsp-baseline", tags={ROLE_TAG: "dsp_baseline", "effect": effect, "model": "dsp"}
+    )
     for k, v in params.items():
         client.log_param(run.info.run_id, k, v[:500])
     client.set_terminated(run.info.run_id)
@@ -125,8 +137,12 @@ def log_machine_load(cfg: DictConfig, effects: Iterable[str], stage: str, load: 
 
     tracking = tracking_uri(cfg.tracking.uri)
     client = MlflowClient(tracking)
-    values = {"others_cpu_share": load.others_cpu_share, "steal_share": load.steal_share,
-              "loadavg_start": load.loadavg_start, "loadavg_end": load.loadavg_end}
+    values = {
+        "others_cpu_share": load.others_cpu_share,
+        "steal_share": load.steal_share,
+        "loadavg_start": load.loadavg_start,
+        "loadavg_end": load.loadavg_end,
+    }
     for effect in effects:
         models = [None, *[str(m) for m in cfg.train_matrix.models]]
         for model in models:

@@ -36,12 +36,13 @@ from omegaconf import DictConfig
 
 from distortion_bench.analysis.machine_load import LoadMonitor
 from distortion_bench.analysis.plotting import save_png
-from distortion_bench.analysis.quality import as_jsonable
-from distortion_bench.analysis.spectrum_analyzer import SpectrumAnalyzer
+from distortion_bench.analysis.stream_summary import summarize_stream
 from distortion_bench.atomic import atomic_directory, write_json, write_text
 from distortion_bench.bench import mlflow_log
 from distortion_bench.bench.common import csv_text, test_takes
+from distortion_bench.bench.quality import as_jsonable
 from distortion_bench.bench.selection import BenchEntry, bench_entries
+from distortion_bench.bench.spectrum_analyzer import SpectrumAnalyzer
 from distortion_bench.engine.audio_backends import audio_host, run_stream
 from distortion_bench.engine.audio_engine import CallbackEngine, record_capacity
 from distortion_bench.engine.cpu_load import CpuLoad
@@ -54,13 +55,56 @@ from distortion_bench.tracking import tracking_uri
 
 log = logging.getLogger(__name__)
 
-CSV_COLUMNS = ("effect", "processor", "backend", "buffer_size", "scheduling", "priority", "seconds", "callbacks",
-               "expected_callbacks", "underruns", "overruns", "xruns", "processor_glitches", "scheduler_glitches",
-               "processor_xruns", "scheduler_xruns", "xruns_outside", "processor_misses", "over_budget", "preempted",
-               "faults", "mean_us", "cpu_mean_us", "cpu_max_us", "p99_us", "p999_us", "max_us", "tail_stat", "tail_us",
-               "rtf", "rtf_worst")
-RT_METRICS = ("underruns", "xruns", "processor_glitches", "scheduler_glitches", "processor_misses", "preempted",
-              "faults", "mean_us", "cpu_mean_us", "p99_us", "p999_us", "max_us", "tail_us", "rtf", "rtf_worst")
+CSV_COLUMNS = (
+    "effect",
+    "processor",
+    "backend",
+    "buffer_size",
+    "scheduling",
+    "priority",
+    "seconds",
+    "callbacks",
+    "expected_callbacks",
+    "underruns",
+    "overruns",
+    "xruns",
+    "processor_glitches",
+    "scheduler_glitches",
+    "processor_xruns",
+    "scheduler_xruns",
+    "xruns_outside",
+    "processor_misses",
+    "over_budget",
+    "preempted",
+    "faults",
+    "mean_us",
+    "cpu_mean_us",
+    "cpu_max_us",
+    "p99_us",
+    "p999_us",
+    "max_us",
+    "tail_stat",
+    "tail_us",
+    "rtf",
+    "rtf_worst",
+)
+RT_METRICS = (
+    "underruns",
+    "xruns",
+    "processor_glitches",
+    "scheduler_glitches",
+    "processor_misses",
+    "preempted",
+    "faults",
+    "mean_us",
+    "cpu_mean_us",
+    "p99_us",
+    "p999_us",
+    "max_us",
+    "tail_us",
+    "rtf",
+    "rtf_worst",
+)
 #: the scheduling modes ``bench.realtime.scheduling`` may list
 MODES = ("realtime", "normal")
 #: buffers of silence a processor runs before its stream (compilation, first-run allocation)
@@ -72,9 +116,17 @@ def realtime_entries(cfg: DictConfig, effect: str) -> list[BenchEntry]:
     return [e for e in bench_entries(cfg, effect) if not e.processor.endswith("-naive")]
 
 
-def stream_one(host: Any, processor: Processor, source: np.ndarray, buffer_size: int, sample_rate: int,
-               seconds: float, tap: Any = None, min_callbacks: int = 0,
-               budget_fraction: float = 0.8) -> tuple[dict[str, Any], CallbackEngine]:
+def stream_one(
+    host: Any,
+    processor: Processor,
+    source: np.ndarray,
+    buffer_size: int,
+    sample_rate: int,
+    seconds: float,
+    tap: Any = None,
+    min_callbacks: int = 0,
+    budget_fraction: float = 0.8,
+) -> tuple[dict[str, Any], CallbackEngine]:
     """One stream of ``processor``; returns its summary and the engine (recording, records).
 
     The processor first runs a few buffers of silence (as a plug-in is warmed up before one
@@ -87,7 +139,7 @@ def stream_one(host: Any, processor: Processor, source: np.ndarray, buffer_size:
     capacity = record_capacity(max(seconds, 2.0 * min_callbacks * buffer_size / sample_rate), sample_rate, buffer_size)
     engine = CallbackEngine(processor, buffer_size, source, capacity, tap=tap)
     stats = run_stream(host, engine, sample_rate, seconds, min_callbacks=min_callbacks)
-    summary = stats.summary(budget_fraction)
+    summary = summarize_stream(stats, budget_fraction)
     if stats.first_fault:
         log.warning("%s: %d faults, first: %s", processor.facts().name, stats.faults, stats.first_fault)
     return summary, engine
@@ -110,7 +162,9 @@ def plot_glitches(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
         sched = sorted({f"{r['scheduling']} {r['priority']}" for r in mine})
         a, b, c = axes[m]
         for i, (effect, name) in enumerate(names):
-            rs = sorted([r for r in mine if r["name"] == name and r["effect"] == effect], key=lambda r: r["buffer_size"])
+            rs = sorted(
+                [r for r in mine if r["name"] == name and r["effect"] == effect], key=lambda r: r["buffer_size"]
+            )
             if not rs:
                 continue
             bs = [r["buffer_size"] for r in rs]
@@ -132,8 +186,10 @@ def plot_glitches(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
             ax.grid(True, which="both", alpha=0.3)
         c.legend(fontsize=7)
     if rows:
-        fig.suptitle(f"real-time streams ({rows[0]['backend']}, {max(r['callbacks'] for r in rows)} callbacks "
-                     "at most per stream): glitches = callbacks PortAudio flagged as output underflow")
+        fig.suptitle(
+            f"real-time streams ({rows[0]['backend']}, {max(r['callbacks'] for r in rows)} callbacks "
+            "at most per stream): glitches = callbacks PortAudio flagged as output underflow"
+        )
     save_png(fig, path)
 
 
@@ -144,8 +200,9 @@ def analyzer_animation(cfg: DictConfig, path: Path) -> int:
     effect, model = str(a.effect), str(a.model)
     sweep = log_sweep(float(a.seconds), 50.0, 10000.0, float(a.level_dbfs), sr).astype(np.float32)
     live = build_processor(f"onnx:{effect}-{model}", cfg, int(cfg.bench.threads))
-    analyzer = SpectrumAnalyzer(sr, build_processor(f"numba:{effect}", cfg), f"onnx:{effect}-{model}",
-                                fft_size=int(a.fft_size))
+    analyzer = SpectrumAnalyzer(
+        sr, build_processor(f"numba:{effect}", cfg), f"onnx:{effect}-{model}", fft_size=int(a.fft_size)
+    )
     bs = int(a.buffer_size)
     decision = decide(str(cfg.audio.realtime), int(cfg.audio.rt_priority))
     with audio_host(str(cfg.audio.backend), sr, bs, decision) as host:
@@ -160,8 +217,13 @@ def log_to_mlflow(cfg: DictConfig, rows: Sequence[Mapping[str, Any]]) -> None:
         runs.setdefault(mlflow_log.bench_run_id(cfg, r["effect"], r["model"], uri), []).append(r)
     for run_id, rs in runs.items():
         metrics = mlflow_log.per_buffer_metrics(
-            rs, RT_METRICS, lambda r: ("rt/" if r["mode"] == "realtime" else f"rt-{r['mode']}/")
-            + mlflow_log.metric_prefix(r["processor"], r["processor_backend"]))
+            rs,
+            RT_METRICS,
+            lambda r: (
+                ("rt/" if r["mode"] == "realtime" else f"rt-{r['mode']}/")
+                + mlflow_log.metric_prefix(r["processor"], r["processor_backend"])
+            ),
+        )
         mlflow_log.log_metrics(run_id, metrics, uri)
 
 
@@ -173,8 +235,10 @@ def scheduling_modes(cfg: DictConfig) -> dict[str, RealtimeDecision]:
     """
     modes = list(cfg.bench.realtime.scheduling)
     if not modes or any(m not in MODES for m in modes) or len(set(modes)) != len(modes):
-        raise ConfigError(f"bench.realtime.scheduling: expected a non-empty list of distinct modes out of "
-                          f"{list(MODES)}, got {modes!r}")
+        raise ConfigError(
+            f"bench.realtime.scheduling: expected a non-empty list of distinct modes out of "
+            f"{list(MODES)}, got {modes!r}"
+        )
     out: dict[str, RealtimeDecision] = {}
     for mode in modes:
         if mode == "normal":
@@ -186,8 +250,9 @@ def scheduling_modes(cfg: DictConfig) -> dict[str, RealtimeDecision]:
         else:
             log.warning("bench.realtime.scheduling: skipping 'realtime' (%s)", decision.reason)
     if not out:
-        raise ConfigError("bench.realtime.scheduling: no mode left to run (real time is not available here); "
-                          "add 'normal'")
+        raise ConfigError(
+            "bench.realtime.scheduling: no mode left to run (real time is not available here); add 'normal'"
+        )
     return out
 
 
@@ -207,14 +272,16 @@ def run(cfg: DictConfig) -> None:
         raise ConfigError(f"bench.realtime.min_callbacks: expected an integer >= 0, got {min_callbacks}")
     if not 0.0 < budget <= 1.0:
         raise ConfigError(f"bench.realtime.budget_fraction: expected a fraction in (0, 1], got {budget}")
-    # the smallest buffer size streams on for min_callbacks callbacks (its p99.9 is then one); the
-    # others stream `seconds` and report the tail statistic their count supports
+    # the smallest buffer size streams on until min_callbacks callbacks have come (its p99.9 is then
+    # one; run_stream waits for them); the others stream `seconds` and report the tail statistic
+    # their count supports
     seconds = float(rt.seconds)
-    longest = max(seconds, min_callbacks * buffer_sizes[0] / sr)
     modes = scheduling_modes(cfg)
     sources = {e: np.concatenate(test_takes(cfg, e).dry) for e in effects}
-    procs = {e: {x.name: (x, build_processor(x.name, cfg, int(cfg.bench.threads))) for x in realtime_entries(cfg, e)}
-             for e in effects}
+    procs = {
+        e: {x.name: (x, build_processor(x.name, cfg, int(cfg.bench.threads))) for x in realtime_entries(cfg, e)}
+        for e in effects
+    }
     rows: list[dict[str, Any]] = []
     locked: dict[str, bool] = {}
     load = CpuLoad(int(rt.cpu_load.processes), float(rt.cpu_load.duty))
@@ -228,19 +295,46 @@ def run(cfg: DictConfig) -> None:
                     locked[mode] = host.memory_locked
                     for effect in effects:
                         for name, (entry, proc) in procs[effect].items():
-                            summary, _ = stream_one(host, proc, sources[effect], bs, sr,
-                                                    longest if bs == buffer_sizes[0] else seconds,
-                                                    min_callbacks=min_callbacks if bs == buffer_sizes[0] else 0,
-                                                    budget_fraction=budget)
-                            rows.append({"effect": effect, "processor": entry.processor, "backend": backend,
-                                         "name": name, "model": entry.model, "mode": mode, **summary,
-                                         "processor_backend": entry.backend})
-                            log.info("%s bs %d %s (%s %s): %d/%d callbacks, %d underruns (processor %d, "
-                                     "scheduler %d), %s xruns, %s %.1f us, rtf_worst %.3f", name, bs, mode,
-                                     summary["scheduling"], summary["priority"], summary["callbacks"],
-                                     summary["expected_callbacks"], summary["underruns"],
-                                     summary["processor_glitches"], summary["scheduler_glitches"], summary["xruns"],
-                                     summary["tail_stat"], summary["tail_us"], summary["rtf_worst"])
+                            summary, _ = stream_one(
+                                host,
+                                proc,
+                                sources[effect],
+                                bs,
+                                sr,
+                                seconds,
+                                min_callbacks=min_callbacks if bs == buffer_sizes[0] else 0,
+                                budget_fraction=budget,
+                            )
+                            rows.append(
+                                {
+                                    "effect": effect,
+                                    "processor": entry.processor,
+                                    "backend": backend,
+                                    "name": name,
+                                    "model": entry.model,
+                                    "mode": mode,
+                                    **summary,
+                                    "processor_backend": entry.backend,
+                                }
+                            )
+                            log.info(
+                                "%s bs %d %s (%s %s): %d/%d callbacks, %d underruns (processor %d, "
+                                "scheduler %d), %s xruns, %s %.1f us, rtf_worst %.3f",
+                                name,
+                                bs,
+                                mode,
+                                summary["scheduling"],
+                                summary["priority"],
+                                summary["callbacks"],
+                                summary["expected_callbacks"],
+                                summary["underruns"],
+                                summary["processor_glitches"],
+                                summary["scheduler_glitches"],
+                                summary["xruns"],
+                                summary["tail_stat"],
+                                summary["tail_us"],
+                                summary["rtf_worst"],
+                            )
     # an ad-hoc run (e.g. under CPU load) may write elsewhere and leave MLflow alone
     reports = Path(cfg.paths.get("realtime_reports") or cfg.paths.reports)
     # backend = the audio backend here; the processor column is the registry name (runtime included)
@@ -251,24 +345,59 @@ def run(cfg: DictConfig) -> None:
     assert machine is not None
     if machine.busy:
         log.warning("realtime_bench: %s", machine.describe())
-    summary = {"backend": backend, "seconds": seconds, "seconds_smallest_buffer": longest,
-               "min_callbacks": min_callbacks, "cpu_load": load.describe(),
-               "machine_load": machine.as_dict(),
-               "budget_fraction": budget,
-               "scheduling": {m: {"realtime": d.enabled, "priority": d.priority, "reason": d.reason,
-                                  "memory_locked": locked.get(m, False)} for m, d in modes.items()},
-               "processors_that_glitched": glitching,
-               "processors_that_caused_glitches": sorted({r["name"] for r in rows
-                                                          if r["processor_glitches"] or r["processor_xruns"]}),
-               "streams": {f"{r['name']}@bs{r['buffer_size']:04d}/{r['mode']}": {
-                   k: r[k] for k in ("scheduling", "priority", "callbacks", "expected_callbacks", "underruns",
-                                     "processor_glitches", "scheduler_glitches", "xruns", "processor_xruns",
-                                     "scheduler_xruns", "xruns_outside", "processor_misses", "preempted", "faults",
-                                     "tail_stat", "tail_us", "rtf_worst")}
-                   for r in rows}}
+    summary = {
+        "backend": backend,
+        "seconds": seconds,
+        # at least this long: the smallest buffer size streams until min_callbacks have come
+        "seconds_smallest_buffer": max(seconds, min_callbacks * buffer_sizes[0] / sr),
+        "min_callbacks": min_callbacks,
+        "cpu_load": load.describe(),
+        "machine_load": machine.as_dict(),
+        "budget_fraction": budget,
+        "scheduling": {
+            m: {
+                "realtime": d.enabled,
+                "priority": d.priority,
+                "reason": d.reason,
+                "memory_locked": locked.get(m, False),
+            }
+            for m, d in modes.items()
+        },
+        "processors_that_glitched": glitching,
+        "processors_that_caused_glitches": sorted(
+            {r["name"] for r in rows if r["processor_glitches"] or r["processor_xruns"]}
+        ),
+        "streams": {
+            f"{r['name']}@bs{r['buffer_size']:04d}/{r['mode']}": {
+                k: r[k]
+                for k in (
+                    "scheduling",
+                    "priority",
+                    "callbacks",
+                    "expected_callbacks",
+                    "underruns",
+                    "processor_glitches",
+                    "scheduler_glitches",
+                    "xruns",
+                    "processor_xruns",
+                    "scheduler_xruns",
+                    "xruns_outside",
+                    "processor_misses",
+                    "preempted",
+                    "faults",
+                    "tail_stat",
+                    "tail_us",
+                    "rtf_worst",
+                )
+            }
+            for r in rows
+        },
+    }
     with atomic_directory(reports / "plots" / "realtime") as tmp:
-        plot_glitches([{**r, "name": f"{r['effect']} {r['name'].split(':')[0]} {r['processor']}"} for r in rows],
-                      tmp / "glitches_rtf.png")
+        plot_glitches(
+            [{**r, "name": f"{r['effect']} {r['name'].split(':')[0]} {r['processor']}"} for r in rows],
+            tmp / "glitches_rtf.png",
+        )
         if rt.analyzer.enabled:
             frames = analyzer_animation(cfg, tmp / f"spectrum_{rt.analyzer.effect}.gif")
             summary["analyzer"] = {"animation": f"plots/realtime/spectrum_{rt.analyzer.effect}.gif", "frames": frames}

@@ -14,12 +14,10 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from distortion_bench.analysis.metrics import group_esr
-from distortion_bench.analysis.spread import spread
 from distortion_bench.errors import DistortionBenchError
 
 #: spreads copied from the train report (its ``spread`` keys)
-SEED_METRICS = ("esr", "residual_esr", "mrstft", "val_esr_final")
+SEED_METRICS = ("esr", "residual_esr", "mrstft", "val_esr_final", "guitar_esr")
 
 
 def seed_spread(cfg: DictConfig, effect: str, model: str) -> dict[str, Any] | None:
@@ -33,8 +31,9 @@ def seed_spread(cfg: DictConfig, effect: str, model: str) -> dict[str, Any] | No
     spreads = report.get("spread")
     if not isinstance(spreads, dict):
         return None
-    seeds = report.get("seeds", [])
-    guitar = spread([group_esr(s["test"].get("by_category") or {}, "guitar") for s in seeds])
-    return {"seeds": [s["seed"] for s in seeds], "chosen_seed": report.get("chosen_seed"),
-            "selection": report.get("selection"), **{k: spreads.get(k) for k in SEED_METRICS},
-            "guitar_esr": guitar}
+    return {
+        "seeds": [s["seed"] for s in report.get("seeds", [])],
+        "chosen_seed": report.get("chosen_seed"),
+        "selection": report.get("selection"),
+        **{k: spreads.get(k) for k in SEED_METRICS},
+    }

@@ -9,8 +9,14 @@ from omegaconf import DictConfig
 from distortion_bench.errors import ConfigError
 
 #: report backend per registry backend
-BACKEND_LABELS = {"numpy": "numpy", "numba": "numba", "pedalboard": "pedalboard",
-                  "torch": "torch", "onnx": "onnxruntime", "onnx-naive": "onnxruntime"}
+BACKEND_LABELS = {
+    "numpy": "numpy",
+    "numba": "numba",
+    "pedalboard": "pedalboard",
+    "torch": "torch",
+    "onnx": "onnxruntime",
+    "onnx-naive": "onnxruntime",
+}
 DSP_BACKENDS = ("numpy", "numba", "pedalboard")
 NEURAL_BACKENDS = ("onnx", "numba", "torch")
 
@@ -62,8 +68,14 @@ def bench_entries(cfg: DictConfig, effect: str) -> list[BenchEntry]:
     for backend in dsp:
         if backend not in DSP_BACKENDS:
             raise ConfigError(f"bench.dsp: {backend!r} is not one of {list(DSP_BACKENDS)}")
-        entries.append(BenchEntry(f"{backend}:{effect}", effect,
-                                  "pedalboard" if backend == "pedalboard" else "dsp", BACKEND_LABELS[backend]))
+        entries.append(
+            BenchEntry(
+                f"{backend}:{effect}",
+                effect,
+                "pedalboard" if backend == "pedalboard" else "dsp",
+                BACKEND_LABELS[backend],
+            )
+        )
     for model in cfg.train_matrix.models:
         if model not in cfg.models:
             raise ConfigError(f"train_matrix.models: {model!r} is not a key of models")
@@ -72,8 +84,7 @@ def bench_entries(cfg: DictConfig, effect: str) -> list[BenchEntry]:
                 raise ConfigError(f"bench.neural: {backend!r} is not one of {list(NEURAL_BACKENDS)}")
             entries.append(BenchEntry(f"{backend}:{effect}-{model}", effect, model, BACKEND_LABELS[backend], model))
         if bench.naive_tcn and cfg.models[model].type == "tcn":
-            entries.append(BenchEntry(f"onnx-naive:{effect}-{model}", effect, f"{model}-naive",
-                                      "onnxruntime", model))
+            entries.append(BenchEntry(f"onnx-naive:{effect}-{model}", effect, f"{model}-naive", "onnxruntime", model))
     return entries
 
 
@@ -83,6 +94,8 @@ def bench_effects(cfg: DictConfig) -> list[str]:
     effects = [chosen] if chosen else list(cfg.train_matrix.effects)
     for e in effects:
         if e not in cfg.effects:
-            raise ConfigError(f"select.effect / train_matrix.effects: {e!r} is not a key of effects; "
-                              f"expected one of {sorted(cfg.effects)}")
+            raise ConfigError(
+                f"select.effect / train_matrix.effects: {e!r} is not a key of effects; "
+                f"expected one of {sorted(cfg.effects)}"
+            )
     return effects

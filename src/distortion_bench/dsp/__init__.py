@@ -7,7 +7,16 @@ from distortion_bench.dsp.registry import IMPLEMENTATIONS, KINDS, build_effect
 from distortion_bench.dsp.tube import TubeSaturatorNumba, TubeSaturatorNumpy, TubeState
 
 __all__ = [
-    "Effect", "BitcrusherNumba", "BitcrusherNumpy", "BitcrushState", "BitcrusherParams",
-    "TubeSaturatorParams", "TubeSaturatorNumba", "TubeSaturatorNumpy", "TubeState",
-    "IMPLEMENTATIONS", "KINDS", "build_effect",
+    "Effect",
+    "BitcrusherNumba",
+    "BitcrusherNumpy",
+    "BitcrushState",
+    "BitcrusherParams",
+    "TubeSaturatorParams",
+    "TubeSaturatorNumba",
+    "TubeSaturatorNumpy",
+    "TubeState",
+    "IMPLEMENTATIONS",
+    "KINDS",
+    "build_effect",
 ]

@@ -37,9 +37,7 @@ class Effect(abc.ABC, Generic[StateT]):
         """The state of a stream that has seen only silence."""
 
     @abc.abstractmethod
-    def process(
-        self, buffer: np.ndarray, state: StateT, out: np.ndarray | None = None
-    ) -> tuple[np.ndarray, StateT]:
+    def process(self, buffer: np.ndarray, state: StateT, out: np.ndarray | None = None) -> tuple[np.ndarray, StateT]:
         """Process one buffer.
 
         Args:
@@ -77,8 +75,7 @@ class Effect(abc.ABC, Generic[StateT]):
 
     def describe(self) -> dict[str, object]:
         """Parameters for manifests and reports (JSON-serializable)."""
-        return {"kind": self.kind, "implementation": self.implementation,
-                "sample_rate": self.sample_rate}
+        return {"kind": self.kind, "implementation": self.implementation, "sample_rate": self.sample_rate}
 
 
 def as_buffer(x: np.ndarray) -> np.ndarray:
@@ -104,8 +101,12 @@ def check_buffers(buffer: np.ndarray, out: np.ndarray | None) -> np.ndarray:
         raise TypeError("buffer must be C-contiguous (use np.ascontiguousarray)")
     if out is None:
         return np.empty_like(buffer)
-    if (not isinstance(out, np.ndarray) or out.dtype != np.float32
-            or out.shape != buffer.shape or not out.flags.c_contiguous):
+    if (
+        not isinstance(out, np.ndarray)
+        or out.dtype != np.float32
+        or out.shape != buffer.shape
+        or not out.flags.c_contiguous
+    ):
         raise TypeError(
             f"out must be a C-contiguous float32 array of shape {buffer.shape}, got "
             f"{getattr(out, 'dtype', type(out).__name__)} {getattr(out, 'shape', '')}"

@@ -89,7 +89,8 @@ class BitcrusherNumpy(_BitcrusherBase):
 
 @numba.njit(
     "void(float32[::1], float32[::1], float64, float64, float64, int64, int64[::1], float64[::1])",
-    cache=True, nogil=True,
+    cache=True,
+    nogil=True,
 )
 def _bitcrush_kernel(x, out, scale, code_min, code_max, downsample, counter, held):  # pragma: no cover
     c = counter[0]
@@ -116,6 +117,7 @@ class BitcrusherNumba(_BitcrusherBase):
         self, buffer: np.ndarray, state: BitcrushState, out: np.ndarray | None = None
     ) -> tuple[np.ndarray, BitcrushState]:
         out = check_buffers(buffer, out)
-        _bitcrush_kernel(buffer, out, self.scale, self.code_min, self.code_max,
-                         self.downsample, state.counter, state.held)
+        _bitcrush_kernel(
+            buffer, out, self.scale, self.code_min, self.code_max, self.downsample, state.counter, state.held
+        )
         return out, state

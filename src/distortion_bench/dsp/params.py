@@ -66,9 +66,7 @@ def _check_keys(cfg: Mapping[str, Any], allowed: set[str], key: str) -> None:
         raise ConfigError(f"{key}: unknown parameter(s) {unknown}; expected some of {sorted(allowed)}")
 
 
-def tube_params_from_config(
-    cfg: Mapping[str, Any], sample_rate: int, key: str = "effect"
-) -> TubeSaturatorParams:
+def tube_params_from_config(cfg: Mapping[str, Any], sample_rate: int, key: str = "effect") -> TubeSaturatorParams:
     """Validate a tube-saturator config mapping; ``key`` is its path, used in error messages."""
     defaults = TubeSaturatorParams()
     _check_keys(cfg, {f.name for f in fields(TubeSaturatorParams)}, key)

@@ -91,7 +91,9 @@ KERNEL_CHUNK = 256
 
 @numba.njit(
     "void(float32[::1], float32[::1], float64, float64, float64, float64[:, ::1], float64[:, ::1], float64[::1])",
-    cache=True, nogil=True, error_model="numpy",
+    cache=True,
+    nogil=True,
+    error_model="numpy",
 )
 def _tube_kernel(x, out, gain, tanh_bias, slope, sos, zi, work):  # pragma: no cover - compiled
     # No fastmath: reassociation would make the result depend on where buffers are cut. The

@@ -36,13 +36,30 @@ def vector_tanh(u: float) -> float:  # pragma: no cover - compiled
     a = min(abs(u), _SATURATE)
     s = a * a
     # Taylor coefficients of tanh: -1/3, 2/15, -17/315, 62/2835, -1382/155925, ...
-    small = a + a * s * (-0.3333333333333333 + s * (0.13333333333333333 + s * (
-        -0.05396825396825397 + s * (0.021869488536155203 + s * (-0.008863235529902197 + s * (
-            0.003592128036572481 + s * (-0.0014558343870513183 + s * 0.000590027440945586)))))))
-    z = 2.0 * a * _LOG2E            # exp(-2a) = 2^-z = 2^-n * exp((n - z) ln2)
+    small = a + a * s * (
+        -0.3333333333333333
+        + s
+        * (
+            0.13333333333333333
+            + s
+            * (
+                -0.05396825396825397
+                + s
+                * (
+                    0.021869488536155203
+                    + s
+                    * (
+                        -0.008863235529902197
+                        + s * (0.003592128036572481 + s * (-0.0014558343870513183 + s * 0.000590027440945586))
+                    )
+                )
+            )
+        )
+    )
+    z = 2.0 * a * _LOG2E  # exp(-2a) = 2^-z = 2^-n * exp((n - z) ln2)
     n = math.floor(z + 0.5)
-    r = (n - z) * _LN2              # |r| <= ln2 / 2
-    p = 2.08767569878681e-09        # 1/12!, then Horner down to 1/0!
+    r = (n - z) * _LN2  # |r| <= ln2 / 2
+    p = 2.08767569878681e-09  # 1/12!, then Horner down to 1/0!
     p = 2.505210838544172e-08 + r * p
     p = 2.755731922398589e-07 + r * p
     p = 2.7557319223985893e-06 + r * p
@@ -55,7 +72,7 @@ def vector_tanh(u: float) -> float:  # pragma: no cover - compiled
     p = 0.5 + r * p
     p = 1.0 + r * p
     p = 1.0 + r * p
-    k = numba.int64(n)              # 0 <= k <= 58: 2^-k from its six bits
+    k = numba.int64(n)  # 0 <= k <= 58: 2^-k from its six bits
     q = 0.5 if k & 1 else 1.0
     q *= 0.25 if k & 2 else 1.0
     q *= 0.0625 if k & 4 else 1.0

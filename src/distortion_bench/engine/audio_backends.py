@@ -40,7 +40,8 @@ def import_pyaudio() -> Any:
     except ImportError as exc:
         raise AudioDeviceError(
             "PyAudio is not installed: `sudo apt-get install portaudio19-dev` then "
-            "`pip install -e .[realtime]` (`make setup` does both)") from exc
+            "`pip install -e .[realtime]` (`make setup` does both)"
+        ) from exc
     return pyaudio
 
 
@@ -100,8 +101,9 @@ class AudioHost:
 
 
 @contextlib.contextmanager
-def audio_host(backend: str, sample_rate: int, buffer_size: int,
-               realtime: RealtimeDecision | None = None) -> Iterator[AudioHost]:
+def audio_host(
+    backend: str, sample_rate: int, buffer_size: int, realtime: RealtimeDecision | None = None
+) -> Iterator[AudioHost]:
     """PortAudio set up for ``backend``; for ``jack_dummy`` a JACK server at ``sample_rate``
     with a period of ``buffer_size`` frames, stopped on exit (also on error or Ctrl-C).
 
@@ -113,9 +115,13 @@ def audio_host(backend: str, sample_rate: int, buffer_size: int,
     pyaudio = import_pyaudio()
     rt = realtime is not None and realtime.enabled
     with contextlib.ExitStack() as stack:
-        server = (stack.enter_context(JackDummyServer(sample_rate, buffer_size, realtime=rt,
-                                                      priority=realtime.priority if rt else 70))
-                  if backend == "jack_dummy" else None)
+        server = (
+            stack.enter_context(
+                JackDummyServer(sample_rate, buffer_size, realtime=rt, priority=realtime.priority if rt else 70)
+            )
+            if backend == "jack_dummy"
+            else None
+        )
         memory = stack.enter_context(MemoryLock(enabled=rt))
         with _quiet_stderr(server is not None):
             pa = pyaudio.PyAudio()  # after the server: PortAudio looks for JACK when it starts
@@ -131,13 +137,23 @@ def audio_host(backend: str, sample_rate: int, buffer_size: int,
                 except OSError:
                     inp = -1
         except OSError as exc:
-            hint = ("PortAudio was built without JACK support" if server is not None
-                    else "no default output device: on a machine without a sound card use audio.backend=jack_dummy")
+            hint = (
+                "PortAudio was built without JACK support"
+                if server is not None
+                else "no default output device: on a machine without a sound card use audio.backend=jack_dummy"
+            )
             raise AudioDeviceError(f"audio backend {backend!r}: {exc} ({hint})") from exc
         if out < 0:
             raise AudioDeviceError(f"audio backend {backend!r}: no output device")
-        yield AudioHost(backend, pa, out, inp if inp >= 0 else None, server,
-                        realtime=rt if server is not None else None, memory_locked=memory.locked)
+        yield AudioHost(
+            backend,
+            pa,
+            out,
+            inp if inp >= 0 else None,
+            server,
+            realtime=rt if server is not None else None,
+            memory_locked=memory.locked,
+        )
 
 
 def list_devices() -> list[dict[str, Any]]:
@@ -148,16 +164,30 @@ def list_devices() -> list[dict[str, Any]]:
         out = []
         for i in range(pa.get_device_count()):
             d = pa.get_device_info_by_index(i)
-            out.append({"index": i, "name": d["name"], "host_api": pa.get_host_api_info_by_index(d["hostApi"])["name"],
-                        "inputs": d["maxInputChannels"], "outputs": d["maxOutputChannels"],
-                        "default_rate": d["defaultSampleRate"]})
+            out.append(
+                {
+                    "index": i,
+                    "name": d["name"],
+                    "host_api": pa.get_host_api_info_by_index(d["hostApi"])["name"],
+                    "inputs": d["maxInputChannels"],
+                    "outputs": d["maxOutputChannels"],
+                    "default_rate": d["defaultSampleRate"],
+                }
+            )
         return out
     finally:
         pa.terminate()
 
 
-def run_stream(host: AudioHost, engine: CallbackEngine, sample_rate: int, seconds: float,
-               capture: bool = False, poll_s: float = 0.01, min_callbacks: int = 0) -> StreamStats:
+def run_stream(
+    host: AudioHost,
+    engine: CallbackEngine,
+    sample_rate: int,
+    seconds: float,
+    capture: bool = False,
+    poll_s: float = 0.01,
+    min_callbacks: int = 0,
+) -> StreamStats:
     """Stream through ``engine`` for ``seconds`` of wall-clock time on ``host``'s devices, and
     on until at least ``min_callbacks`` callbacks have come (at most twice the time they need).
 
@@ -169,9 +199,17 @@ def run_stream(host: AudioHost, engine: CallbackEngine, sample_rate: int, second
     if capture and host.input_device is None:
         raise AudioDeviceError(f"audio backend {host.backend!r}: no input device to capture from")
     stream = host.pa.open(
-        format=pyaudio.paFloat32, channels=1, rate=int(sample_rate), output=True, input=capture,
-        frames_per_buffer=engine.buffer_size, output_device_index=host.output_device,
-        input_device_index=host.input_device if capture else None, stream_callback=engine.callback, start=False)
+        format=pyaudio.paFloat32,
+        channels=1,
+        rate=int(sample_rate),
+        output=True,
+        input=capture,
+        frames_per_buffer=engine.buffer_size,
+        output_device_index=host.output_device,
+        input_device_index=host.input_device if capture else None,
+        stream_callback=engine.callback,
+        start=False,
+    )
     mark = host.server.mark() if host.server is not None else 0
     with contextlib.ExitStack() as stack:
         stack.enter_context(_no_gc_pauses())
@@ -189,11 +227,14 @@ def run_stream(host: AudioHost, engine: CallbackEngine, sample_rate: int, second
         out_latency = float(stream.get_output_latency())
         in_latency = float(stream.get_input_latency()) if capture else None
     xrun_ns = host.server.xrun_times_since(mark) if host.server is not None else None
-    stats = engine.stats(host.backend, sample_rate, elapsed, None if xrun_ns is None else len(xrun_ns),
-                         out_latency, in_latency, xrun_ns)
+    stats = engine.stats(
+        host.backend, sample_rate, elapsed, None if xrun_ns is None else len(xrun_ns), out_latency, in_latency, xrun_ns
+    )
     if host.realtime and stats.callbacks and stats.scheduling != "fifo":
-        raise RealtimeError(f"the JACK server was started with real-time scheduling, but the audio callback "
-                            f"thread ran {stats.scheduling!r} (priority {stats.priority}): the stream measured "
-                            "an ordinary thread, so it is not a result; check jackd's messages and the "
-                            "process's rtprio limit")
+        raise RealtimeError(
+            f"the JACK server was started with real-time scheduling, but the audio callback "
+            f"thread ran {stats.scheduling!r} (priority {stats.priority}): the stream measured "
+            "an ordinary thread, so it is not a result; check jackd's messages and the "
+            "process's rtprio limit"
+        )
     return stats

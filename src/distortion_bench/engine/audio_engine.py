@@ -2,7 +2,8 @@
 
 :class:`CallbackEngine` is the callback and what it records; :func:`run_stream` opens a stream
 on a backend (:mod:`.audio_backends`), lets the audio clock drive the callback for a duration,
-and returns :class:`StreamStats`.
+and returns :class:`StreamStats` (what happened; :func:`distortion_bench.analysis.stream_summary.summarize_stream`
+says what it means).
 
 The callback reads the next input buffer (from a signal, looped, or from the capture device),
 runs the processor, writes the output to the stream and to a recording, and records when it
@@ -23,7 +24,6 @@ from typing import Any
 
 import numpy as np
 
-from distortion_bench.analysis.glitches import DEFAULT_BUDGET_FRACTION, MIN_FOR_PERCENTILE, attribute, tail_statistic
 from distortion_bench.engine.processor import Processor
 from distortion_bench.engine.realtime import current_thread_scheduling
 
@@ -92,49 +92,6 @@ class StreamStats:
             return int(self.enter_ns.size)
         return int(round((int(self.enter_ns[-1]) - int(self.enter_ns[0])) / self.period_ns)) + 1
 
-    def summary(self, budget_fraction: float = DEFAULT_BUDGET_FRACTION) -> dict[str, Any]:
-        """Counts, glitches by cause (:mod:`..analysis.glitches`, budget = ``budget_fraction``
-        of the period), and processing time statistics in microseconds with RTF (mean and worst).
-
-        Percentiles are given only where the number of callbacks supports them (p99 from 1,000,
-        p99.9 from 10,000; NaN below); ``tail_stat``/``tail_us`` is the highest supported tail
-        statistic under its honest name (``"max of 625"`` where there are 625 callbacks).
-        Xruns are counted over the recorded callbacks' window (``xruns``); those the server
-        reported outside it (stream start and stop) are ``xruns_outside``."""
-        deadline_us = 1e6 * self.buffer_size / self.sample_rate
-        us = self.process_ns.astype(np.float64) / 1e3
-        have = us.size > 0
-        mean = float(us.mean()) if have else float("nan")
-        worst = float(us.max()) if have else float("nan")
-        cpu = self.process_ns if self.cpu_ns is None else self.cpu_ns
-        causes = attribute(self.enter_ns, self.done_ns, self.process_ns, cpu, self.flagged, self.xrun_ns,
-                           self.period_ns, budget_fraction)
-        tail_stat, tail_us = tail_statistic(us)
-        cpu_us = cpu.astype(np.float64) / 1e3
-        xruns = None if self.xruns is None else causes.processor_xruns + causes.scheduler_xruns
-        return {
-            "backend": self.backend, "buffer_size": self.buffer_size, "seconds": round(self.seconds, 3),
-            "scheduling": self.scheduling, "priority": self.priority,
-            "callbacks": self.callbacks, "expected_callbacks": self.expected_callbacks,
-            "underruns": self.underruns, "overruns": self.overruns, "xruns": xruns,
-            "xruns_outside": causes.xruns_outside if self.xruns is not None else None, "faults": self.faults,
-            "processor_glitches": causes.processor_glitches, "scheduler_glitches": causes.scheduler_glitches,
-            "processor_xruns": causes.processor_xruns if self.xruns is not None else None,
-            "scheduler_xruns": causes.scheduler_xruns if self.xruns is not None else None,
-            "processor_misses": causes.processor_misses, "over_budget": causes.over_budget,
-            "preempted": causes.preempted, "budget_us": causes.budget_us,
-            "mean_us": mean,
-            "p99_us": float(np.percentile(us, 99)) if us.size >= MIN_FOR_PERCENTILE[99.0] else float("nan"),
-            "p999_us": float(np.percentile(us, 99.9)) if us.size >= MIN_FOR_PERCENTILE[99.9] else float("nan"),
-            "max_us": worst, "tail_stat": tail_stat, "tail_us": tail_us,
-            "cpu_mean_us": float(cpu_us.mean()) if have else float("nan"),
-            "cpu_max_us": float(cpu_us.max()) if have else float("nan"),
-            "rtf": mean / deadline_us, "rtf_worst": worst / deadline_us,
-            "interval_p99_us": float(np.percentile(self.interval_ns / 1e3, 99)) if self.interval_ns.size else None,
-            "interval_max_us": float(self.interval_ns.max() / 1e3) if self.interval_ns.size else None,
-            "output_latency_s": self.output_latency_s, "input_latency_s": self.input_latency_s,
-        }
-
 
 class CallbackEngine:
     """The PortAudio callback for one processor, with pre-allocated records.
@@ -147,8 +104,14 @@ class CallbackEngine:
         tap: optional ``tap(dry, wet)`` given copies of each buffer (runs in the callback: keep it cheap).
     """
 
-    def __init__(self, processor: Processor, buffer_size: int, source: np.ndarray | None,
-                 max_callbacks: int, tap: Tap | None = None) -> None:
+    def __init__(
+        self,
+        processor: Processor,
+        buffer_size: int,
+        source: np.ndarray | None,
+        max_callbacks: int,
+        tap: Tap | None = None,
+    ) -> None:
         self.processor = processor
         self.buffer_size = int(buffer_size)
         self.source = None if source is None else np.ascontiguousarray(source, dtype=np.float32)
@@ -181,7 +144,7 @@ class CallbackEngine:
         n, pos, src = 0, self.position, self.source
         while n < frames:  # loop the source
             take = min(frames - n, src.size - pos)
-            x[n:n + take] = src[pos:pos + take]
+            x[n : n + take] = src[pos : pos + take]
             n += take
             pos = (pos + take) % src.size
         self.position = pos
@@ -226,8 +189,8 @@ class CallbackEngine:
                 self.flagged[i] = underflow
                 s = self.recorded_samples
                 if s + frame_count <= self.recording.size:
-                    self.recording[s:s + frame_count] = y
-                    self.dry[s:s + frame_count] = x
+                    self.recording[s : s + frame_count] = y
+                    self.dry[s : s + frame_count] = x
                     self.recorded_samples = s + frame_count
             if self.tap is not None:
                 self.tap(x.copy(), np.array(y, dtype=np.float32, copy=True))
@@ -238,16 +201,38 @@ class CallbackEngine:
                 self.first_fault = f"engine: {type(exc).__name__}: {exc}"
             return self.silence[:frame_count].tobytes(), CONTINUE
 
-    def stats(self, backend: str, sample_rate: int, seconds: float, xruns: int | None,
-              output_latency_s: float | None, input_latency_s: float | None,
-              xrun_ns: list[int] | None = None) -> StreamStats:
+    def stats(
+        self,
+        backend: str,
+        sample_rate: int,
+        seconds: float,
+        xruns: int | None,
+        output_latency_s: float | None,
+        input_latency_s: float | None,
+        xrun_ns: list[int] | None = None,
+    ) -> StreamStats:
         n = min(self.callbacks, self.capacity)
         enter = self.enter_ns[:n].copy()
         return StreamStats(
-            backend=backend, buffer_size=self.buffer_size, sample_rate=int(sample_rate), seconds=seconds,
-            callbacks=self.callbacks, underruns=self.underruns, overruns=self.overruns, xruns=xruns,
-            faults=self.faults, process_ns=self.process_ns[:n].copy(), cpu_ns=self.cpu_ns[:n].copy(),
+            backend=backend,
+            buffer_size=self.buffer_size,
+            sample_rate=int(sample_rate),
+            seconds=seconds,
+            callbacks=self.callbacks,
+            underruns=self.underruns,
+            overruns=self.overruns,
+            xruns=xruns,
+            faults=self.faults,
+            process_ns=self.process_ns[:n].copy(),
+            cpu_ns=self.cpu_ns[:n].copy(),
             interval_ns=np.diff(enter) if n > 1 else np.zeros(0, np.int64),
-            output_latency_s=output_latency_s, input_latency_s=input_latency_s, first_fault=self.first_fault,
-            enter_ns=enter, done_ns=self.done_ns[:n].copy(), flagged=self.flagged[:n].copy(),
-            xrun_ns=np.asarray(xrun_ns or [], np.int64), scheduling=self.scheduling, priority=self.priority)
+            output_latency_s=output_latency_s,
+            input_latency_s=input_latency_s,
+            first_fault=self.first_fault,
+            enter_ns=enter,
+            done_ns=self.done_ns[:n].copy(),
+            flagged=self.flagged[:n].copy(),
+            xrun_ns=np.asarray(xrun_ns or [], np.int64),
+            scheduling=self.scheduling,
+            priority=self.priority,
+        )

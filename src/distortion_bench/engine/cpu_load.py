@@ -38,8 +38,9 @@ class CpuLoad:
         self._procs = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(self.processes)]
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         for p in self._procs:
             p.kill()
         for p in self._procs:

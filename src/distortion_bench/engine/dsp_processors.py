@@ -34,9 +34,15 @@ class DspProcessor(Processor):
         coeffs = getattr(self.effect, "sos", np.zeros(0))
         state_bytes = sum(v.nbytes for v in vars(self.state).values())
         return ProcessorFacts(
-            name=f"{self.effect.implementation}:{self.effect_name}", backend=self.effect.implementation,
-            effect=self.effect_name, parameters=0, weight_bytes=int(coeffs.nbytes),
-            state_bytes=int(state_bytes), tolerance=0.0, extra=self.effect.describe())
+            name=f"{self.effect.implementation}:{self.effect_name}",
+            backend=self.effect.implementation,
+            effect=self.effect_name,
+            parameters=0,
+            weight_bytes=int(coeffs.nbytes),
+            state_bytes=int(state_bytes),
+            tolerance=0.0,
+            extra=self.effect.describe(),
+        )
 
 
 class PedalboardProcessor(Processor):
@@ -62,18 +68,24 @@ class PedalboardProcessor(Processor):
         if cfg.get("kind") == "tube_saturator":
             p = tube_params_from_config(cfg, sample_rate, key)
             plugins = [pb.Distortion(drive_db=p.gain_db)] + [
-                pb.LowpassFilter(cutoff_frequency_hz=p.lowpass_hz) for _ in range(p.lowpass_order)]
-            self.notes = ("approximation: tanh without DC bias (no even harmonics); low-pass = "
-                          f"{p.lowpass_order} first-order sections, not Butterworth")
+                pb.LowpassFilter(cutoff_frequency_hz=p.lowpass_hz) for _ in range(p.lowpass_order)
+            ]
+            self.notes = (
+                "approximation: tanh without DC bias (no even harmonics); low-pass = "
+                f"{p.lowpass_order} first-order sections, not Butterworth"
+            )
         else:
             b = bitcrusher_params_from_config(cfg, key)
             plugins = [pb.Bitcrush(bit_depth=max(b.bits - 1, 0))]
             if b.downsample > 1:
-                plugins.append(pb.Resample(target_sample_rate=self.sample_rate / b.downsample,
-                                           quality=pb.Resample.Quality.ZeroOrderHold))
-            self.notes = ("approximation: Bitcrush(bit_depth=N-1): same step, symmetric range with "
-                          "2^N+1 levels" + ("; Resample(zero-order hold) for the sample-and-hold"
-                                            if b.downsample > 1 else ""))
+                plugins.append(
+                    pb.Resample(
+                        target_sample_rate=self.sample_rate / b.downsample, quality=pb.Resample.Quality.ZeroOrderHold
+                    )
+                )
+            self.notes = "approximation: Bitcrush(bit_depth=N-1): same step, symmetric range with 2^N+1 levels" + (
+                "; Resample(zero-order hold) for the sample-and-hold" if b.downsample > 1 else ""
+            )
         self.board = pb.Pedalboard(plugins)
         self.out = GrowingBuffer()
 
@@ -81,7 +93,7 @@ class PedalboardProcessor(Processor):
         check_input(x)
         y = self.board(x[None, :], self.sample_rate, reset=False)  # (channels, time)
         out = self.out.view(x.shape[0])
-        out[:] = y[0, :x.shape[0]]
+        out[:] = y[0, : x.shape[0]]
         return out
 
     def reset(self) -> None:
@@ -89,12 +101,18 @@ class PedalboardProcessor(Processor):
 
     def facts(self) -> ProcessorFacts:
         return ProcessorFacts(
-            name=f"pedalboard:{self.effect_name}", backend="pedalboard", effect=self.effect_name,
-            parameters=0, weight_bytes=0, state_bytes=0, tolerance=1e-5, notes=self.notes)
+            name=f"pedalboard:{self.effect_name}",
+            backend="pedalboard",
+            effect=self.effect_name,
+            parameters=0,
+            weight_bytes=0,
+            state_bytes=0,
+            tolerance=1e-5,
+            notes=self.notes,
+        )
 
 
-def dsp_processor(cfg: Mapping[str, Any], effect_name: str, sample_rate: int,
-                  implementation: str) -> DspProcessor:
+def dsp_processor(cfg: Mapping[str, Any], effect_name: str, sample_rate: int, implementation: str) -> DspProcessor:
     """A NumPy or Numba processor for the effect configured under ``effects.<effect_name>``."""
     effect = build_effect(cfg, sample_rate, implementation, key=f"effects.{effect_name}")
     return DspProcessor(effect, effect_name)

@@ -32,9 +32,11 @@ from types import TracebackType
 
 from distortion_bench.errors import DistortionBenchError
 
-INSTALL_HINT = ("the jack_dummy backend needs the JACK server: install it with "
-                "`sudo apt-get install jackd2` (Debian/Ubuntu; `make setup` does it), or choose "
-                "audio.backend=default on a machine with a sound card")
+INSTALL_HINT = (
+    "the jack_dummy backend needs the JACK server: install it with "
+    "`sudo apt-get install jackd2` (Debian/Ubuntu; `make setup` does it), or choose "
+    "audio.backend=default on a machine with a sound card"
+)
 _XRUN = re.compile(r"xrun", re.IGNORECASE)
 
 
@@ -64,8 +66,15 @@ class JackDummyServer:
             threads a few less (65 for 70 with jackd2 1.9).
     """
 
-    def __init__(self, rate: int, period: int, name: str | None = None, start_timeout_s: float = 10.0,
-                 realtime: bool = False, priority: int = 70) -> None:
+    def __init__(
+        self,
+        rate: int,
+        period: int,
+        name: str | None = None,
+        start_timeout_s: float = 10.0,
+        realtime: bool = False,
+        priority: int = 70,
+    ) -> None:
         self.rate, self.period = int(rate), int(period)
         self.name = name or f"dbench{os.getpid()}_{id(self) & 0xFFFF:x}"
         self.start_timeout_s = float(start_timeout_s)
@@ -86,8 +95,9 @@ class JackDummyServer:
         env = {**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"}  # no D-Bus device reservation
         scheduling = ["-R", "-P", str(self.priority)] if self.realtime else ["--no-realtime"]
         cmd = [jackd, *scheduling, "-n", self.name, "-d", "dummy", "-r", str(self.rate), "-p", str(self.period)]
-        self.process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                        env=env, start_new_session=True)  # Ctrl-C reaches us, not jackd
+        self.process = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True
+        )  # Ctrl-C reaches us, not jackd
         self._reader = threading.Thread(target=self._read_log, daemon=True)
         self._reader.start()
         try:
@@ -113,18 +123,26 @@ class JackDummyServer:
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:
-                raise JackError(f"jackd exited with status {self.process.returncode} while starting "
-                                f"({' '.join(self.process.args)}):\n" + "\n".join(self._log[-20:]))
+                raise JackError(
+                    f"jackd exited with status {self.process.returncode} while starting "
+                    f"({' '.join(self.process.args)}):\n" + "\n".join(self._log[-20:])
+                )
             if waiter:
-                ok = subprocess.run([waiter, "-s", self.name, "-c"], capture_output=True, text=True,
-                                    env={**os.environ, "JACK_NO_START_SERVER": "1"}).stdout
+                ok = subprocess.run(
+                    [waiter, "-s", self.name, "-c"],
+                    capture_output=True,
+                    text=True,
+                    env={**os.environ, "JACK_NO_START_SERVER": "1"},
+                ).stdout
                 if "running" in ok and "not" not in ok:
                     return
             elif any("dummy" in line.lower() for line in self._log):
                 return
             time.sleep(0.05)
-        raise JackError(f"jackd (server {self.name!r}) did not answer within {self.start_timeout_s} s:\n"
-                        + "\n".join(self._log[-20:]))
+        raise JackError(
+            f"jackd (server {self.name!r}) did not answer within {self.start_timeout_s} s:\n"
+            + "\n".join(self._log[-20:])
+        )
 
     def mark(self) -> int:
         """A position in the server's log (for :meth:`xruns_since`)."""
@@ -167,8 +185,9 @@ class JackDummyServer:
     def __enter__(self) -> JackDummyServer:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
 

@@ -46,10 +46,15 @@ class TorchProcessor(Processor):
     def facts(self) -> ProcessorFacts:
         params = self.model.num_parameters()
         return ProcessorFacts(
-            name=self.name, backend="torch", effect=self.effect, parameters=params,
+            name=self.name,
+            backend="torch",
+            effect=self.effect,
+            parameters=params,
             weight_bytes=sum(p.numel() * p.element_size() for p in self.model.parameters()),
-            state_bytes=sum(s.numel() * s.element_size() for s in self.state), tolerance=1e-5,
-            extra=self.model.describe())
+            state_bytes=sum(s.numel() * s.element_size() for s in self.state),
+            tolerance=1e-5,
+            extra=self.model.describe(),
+        )
 
 
 class OnnxProcessor(Processor):
@@ -115,10 +120,15 @@ class OnnxProcessor(Processor):
     def facts(self) -> ProcessorFacts:
         meta = self.contract.metadata
         return ProcessorFacts(
-            name=self.name, backend="onnxruntime", effect=self.effect, parameters=int(meta.get("params", 0)),
+            name=self.name,
+            backend="onnxruntime",
+            effect=self.effect,
+            parameters=int(meta.get("params", 0)),
             weight_bytes=int(4 * meta.get("params", 0)),
-            state_bytes=sum(a.nbytes for a in self.states[0]), tolerance=1e-5,
-            extra={k: meta[k] for k in ("model_type", "receptive_field_samples") if k in meta})
+            state_bytes=sum(a.nbytes for a in self.states[0]),
+            tolerance=1e-5,
+            extra={k: meta[k] for k in ("model_type", "receptive_field_samples") if k in meta},
+        )
 
 
 class NaiveOnnxTcnProcessor(Processor):
@@ -140,7 +150,8 @@ class NaiveOnnxTcnProcessor(Processor):
         if not rf:
             raise DistortionBenchError(
                 f"{path}: processor {name!r} needs a TCN (metadata receptive_field_samples), got "
-                f"model_type {self.inner.contract.metadata.get('model_type')!r}")
+                f"model_type {self.inner.contract.metadata.get('model_type')!r}"
+            )
         self.context = int(rf) - 1
         self.history = np.zeros(self.context, dtype=np.float32)
         self.window = GrowingBuffer(4096 + self.context)
@@ -170,7 +181,13 @@ class NaiveOnnxTcnProcessor(Processor):
     def facts(self) -> ProcessorFacts:
         inner = self.inner.facts()
         return ProcessorFacts(
-            name=self.name, backend="onnxruntime", effect=self.effect, parameters=inner.parameters,
-            weight_bytes=inner.weight_bytes, state_bytes=self.history.nbytes, tolerance=1e-5,
+            name=self.name,
+            backend="onnxruntime",
+            effect=self.effect,
+            parameters=inner.parameters,
+            weight_bytes=inner.weight_bytes,
+            state_bytes=self.history.nbytes,
+            tolerance=1e-5,
             notes=f"naive: recomputes the {self.context + 1}-sample receptive field every buffer",
-            extra=inner.extra)
+            extra=inner.extra,
+        )

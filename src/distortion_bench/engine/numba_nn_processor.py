@@ -93,9 +93,11 @@ class NumbaNetworkProcessor(Processor):
         if self.kind == "tcn":
             plan = self.plan
             assert isinstance(plan, TcnPlan)
-            c, c4, positions = plan.channels, int(self.layout[0]), self.layout[2 + 2 * len(plan.blocks):]
-            return [self.state[i * c4:i * c4 + c, p - ctx:p].copy()[None]
-                    for i, (ctx, p) in enumerate(zip(plan.contexts, positions))]
+            c, c4, positions = plan.channels, int(self.layout[0]), self.layout[2 + 2 * len(plan.blocks) :]
+            return [
+                self.state[i * c4 : i * c4 + c, p - ctx : p].copy()[None]
+                for i, (ctx, p) in enumerate(zip(plan.contexts, positions))
+            ]
         rows = self.plan.state_rows // self.plan.layers  # type: ignore[union-attr]
         return [self.state[r::rows].copy()[:, None, :] for r in range(rows)]
 
@@ -111,20 +113,30 @@ class NumbaNetworkProcessor(Processor):
             raise OnnxModelError(
                 f"{self.path}: the Numba kernel built from this {self.plan.model_type} graph differs from ONNX "
                 f"Runtime by {err:.3g} (expected <= {VERIFY_TOLERANCE}): the graph is wired differently from "
-                "what the kernel builder understands (nn/export.py writes the graphs it expects)")
+                "what the kernel builder understands (nn/export.py writes the graphs it expects)"
+            )
 
     def facts(self) -> ProcessorFacts:
         plan = self.plan
-        extra: dict[str, Any] = {"model_type": plan.model_type, "macs_per_sample": plan.macs_per_sample,
-                                 "activations_per_sample": plan.activations_per_sample}
+        extra: dict[str, Any] = {
+            "model_type": plan.model_type,
+            "macs_per_sample": plan.macs_per_sample,
+            "activations_per_sample": plan.activations_per_sample,
+        }
         if isinstance(plan, TcnPlan):
             extra["receptive_field_samples"] = 1 + sum(plan.contexts)
         table = plan.table.nbytes if isinstance(plan, RecurrentPlan) else 0
         # memory as the kernel holds it: packed (and for a TCN channel-padded) weights, and the
         # whole state array (a TCN's history rows are SPAN samples longer than its contexts)
         return ProcessorFacts(
-            name=self.name, backend="numba", effect=self.effect, parameters=self.parameters,
-            weight_bytes=int(self._weights.nbytes + table), state_bytes=int(self.state.nbytes), tolerance=0.0,
+            name=self.name,
+            backend="numba",
+            effect=self.effect,
+            parameters=self.parameters,
+            weight_bytes=int(self._weights.nbytes + table),
+            state_bytes=int(self.state.nbytes),
+            tolerance=0.0,
             notes="network compiled to a Numba kernel from the ONNX file; tanh and sigmoid by a rational "
-                  f"approximation (abs error <= {TANH_MAX_ABS_ERROR:g}, gated products <= {GATE_MAX_ABS_ERROR:g})",
-            extra=extra)
+            f"approximation (abs error <= {TANH_MAX_ABS_ERROR:g}, gated products <= {GATE_MAX_ABS_ERROR:g})",
+            extra=extra,
+        )

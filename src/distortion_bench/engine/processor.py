@@ -76,7 +76,7 @@ class Processor(abc.ABC):
             self.reset()
         out = np.empty_like(x)
         for start in range(0, x.shape[0], buffer_size):
-            out[start:start + buffer_size] = self.process_buffer(x[start:start + buffer_size])
+            out[start : start + buffer_size] = self.process_buffer(x[start : start + buffer_size])
         return out
 
 

@@ -1,4 +1,4 @@
-"""Real-time scheduling for the audio thread : who may use it, and asking for it.
+"""Real-time scheduling for the audio thread: who may use it, and asking for it.
 
 A musician's audio thread runs SCHED_FIFO: it preempts every ordinary thread the moment its
 period starts. A benchmark whose audio thread is an ordinary (SCHED_OTHER) thread measures the
@@ -33,8 +33,13 @@ log = logging.getLogger(__name__)
 
 SETTINGS = ("auto", "on", "off")
 #: Names of the scheduling policies as the CSV reports them.
-POLICY_NAMES = {os.SCHED_OTHER: "other", os.SCHED_FIFO: "fifo", os.SCHED_RR: "rr",
-                getattr(os, "SCHED_BATCH", 3): "batch", getattr(os, "SCHED_IDLE", 5): "idle"}
+POLICY_NAMES = {
+    os.SCHED_OTHER: "other",
+    os.SCHED_FIFO: "fifo",
+    os.SCHED_RR: "rr",
+    getattr(os, "SCHED_BATCH", 3): "batch",
+    getattr(os, "SCHED_IDLE", 5): "idle",
+}
 _MCL_CURRENT, _MCL_FUTURE = 1, 2  # <sys/mman.h> on Linux
 _warned_fallback = False
 
@@ -73,8 +78,9 @@ def fifo_permitted(priority: int) -> tuple[bool, str]:
             outcome["ok"] = f"SCHED_FIFO priority {priority} granted"
         except OSError as exc:
             soft, _ = resource.getrlimit(resource.RLIMIT_RTPRIO)
-            outcome["no"] = (f"SCHED_FIFO priority {priority} refused ({exc.strerror}; "
-                             f"RLIMIT_RTPRIO {soft}, uid {os.getuid()})")
+            outcome["no"] = (
+                f"SCHED_FIFO priority {priority} refused ({exc.strerror}; RLIMIT_RTPRIO {soft}, uid {os.getuid()})"
+            )
 
     worker = threading.Thread(target=attempt, name="rt-permission-probe")
     worker.start()
@@ -107,11 +113,15 @@ def decide(setting: str, priority: int) -> RealtimeDecision:
             f"audio.realtime=on but this process may not use real-time scheduling: {why}. Run as root, "
             f"give the user an rtprio limit >= {priority} (e.g. `@audio - rtprio 95` in "
             "/etc/security/limits.d/audio.conf and the user in group audio) or CAP_SYS_NICE, "
-            "or set audio.realtime=auto (falls back) or off")
+            "or set audio.realtime=auto (falls back) or off"
+        )
     if not _warned_fallback:
-        log.warning("real-time scheduling is not permitted (%s): the audio thread runs as an ordinary "
-                    "thread (jackd --no-realtime), so late wake-ups by the Linux scheduler will count as "
-                    "glitches; set audio.realtime=off to silence this warning", why)
+        log.warning(
+            "real-time scheduling is not permitted (%s): the audio thread runs as an ordinary "
+            "thread (jackd --no-realtime), so late wake-ups by the Linux scheduler will count as "
+            "glitches; set audio.realtime=off to silence this warning",
+            why,
+        )
         _warned_fallback = True
     return RealtimeDecision(False, 0, f"auto fallback: {why}")
 

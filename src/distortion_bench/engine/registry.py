@@ -30,8 +30,9 @@ BACKENDS = ("numpy", "numba", "pedalboard", "torch", "onnx", "onnx-naive")
 def _effect_of(cfg: DictConfig, name: str, target: str) -> str:
     effect = target.split("-", 1)[0]
     if effect not in cfg.effects:
-        raise ConfigError(f"processor {name!r}: {effect!r} is not a key of effects; expected one of "
-                          f"{sorted(cfg.effects)}")
+        raise ConfigError(
+            f"processor {name!r}: {effect!r} is not a key of effects; expected one of {sorted(cfg.effects)}"
+        )
     return effect
 
 

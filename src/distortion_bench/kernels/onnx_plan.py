@@ -12,7 +12,8 @@ The reader understands the graphs this project's exporter writes, per ``model_ty
 - ``shaper``: the same core fed by the piecewise-linear table (two ``Gather`` of 1-D
   initializers: values and slopes, and the cell edges as a constant);
 - ``tcn``: ``Conv`` 1x1 in, per block a dilated ``Conv`` (2C outputs) split into tanh x sigmoid
-  and a 1x1 ``Conv`` mix with the residual, the skip sum, ``Conv`` 1x1 out.
+  and a 1x1 ``Conv`` mix with the residual, the skip sum, ``Conv`` 1x1 out, plus the input
+  when the model has its skip connection.
 
 Anything else (an op outside the model type's set, mixed LSTM and GRU nodes, shapes that do
 not match the metadata) is refused with :class:`~distortion_bench.onnx_contract.OnnxModelError`
@@ -47,8 +48,24 @@ from distortion_bench.onnx_contract import AUDIO_IN, AUDIO_OUT, OnnxContract, On
 ALLOWED_OPS = {
     "lstm": {"Transpose", "LSTM", "Constant", "Squeeze", "MatMul", "Add", "Slice", "Concat"},
     "gru": {"Transpose", "GRU", "Constant", "Squeeze", "MatMul", "Add", "Slice", "Concat"},
-    "shaper": {"Transpose", "LSTM", "GRU", "Constant", "Squeeze", "MatMul", "Add", "Slice", "Concat",
-               "Clip", "Div", "Floor", "Cast", "Gather", "Sub", "Mul"},
+    "shaper": {
+        "Transpose",
+        "LSTM",
+        "GRU",
+        "Constant",
+        "Squeeze",
+        "MatMul",
+        "Add",
+        "Slice",
+        "Concat",
+        "Clip",
+        "Div",
+        "Floor",
+        "Cast",
+        "Gather",
+        "Sub",
+        "Mul",
+    },
     "tcn": {"Conv", "Concat", "Split", "Tanh", "Sigmoid", "Mul", "Add", "Slice", "Constant"},
 }
 GATES = {"LSTM": 4, "GRU": 3}
@@ -111,6 +128,7 @@ class TcnPlan:
         conv_w, conv_b: per block the dilated conv, ``(2C, C, k)`` and ``(2C,)`` (tanh half first).
         mix_w, mix_b: per block but the last the 1x1 mix, ``(C, C)`` and ``(C,)``.
         out_w, out_b: output 1x1 conv, ``(C,)`` and ``(1,)``.
+        skip: whether the input is added to the output conv's result.
     """
 
     path: Path
@@ -125,6 +143,7 @@ class TcnPlan:
     mix_b: tuple[np.ndarray, ...]
     out_w: np.ndarray
     out_b: np.ndarray
+    skip: bool = False
 
     @property
     def contexts(self) -> list[int]:
@@ -190,12 +209,15 @@ def read_plan(path: str | os.PathLike[str]) -> RecurrentPlan | TcnPlan:
     graph = _Graph(contract.path, onnx.load(str(contract.path)))
     model_type = contract.metadata.get("model_type")
     if model_type not in ALLOWED_OPS:
-        raise graph.fail(f"metadata model_type {model_type!r} has no Numba kernel; expected one of "
-                         f"{sorted(ALLOWED_OPS)}")
+        raise graph.fail(
+            f"metadata model_type {model_type!r} has no Numba kernel; expected one of {sorted(ALLOWED_OPS)}"
+        )
     unknown = sorted({n.op_type for n in graph.nodes} - ALLOWED_OPS[model_type])
     if unknown:
-        raise graph.fail(f"ops {unknown} are not part of a {model_type!r} graph as this project exports it "
-                         f"(expected only {sorted(ALLOWED_OPS[model_type])})")
+        raise graph.fail(
+            f"ops {unknown} are not part of a {model_type!r} graph as this project exports it "
+            f"(expected only {sorted(ALLOWED_OPS[model_type])})"
+        )
     if model_type == "tcn":
         return _tcn_plan(graph, contract)
     return _recurrent_plan(graph, contract, model_type)
@@ -204,8 +226,10 @@ def read_plan(path: str | os.PathLike[str]) -> RecurrentPlan | TcnPlan:
 def _recurrent_plan(graph: _Graph, contract: OnnxContract, model_type: str) -> RecurrentPlan:
     cells = [n for n in graph.nodes if n.op_type in GATES]  # graph order = layer order
     if not cells or len({n.op_type for n in cells}) != 1:
-        raise graph.fail(f"expected one or more LSTM nodes or one or more GRU nodes (one per layer), found "
-                         f"{[n.op_type for n in cells]}")
+        raise graph.fail(
+            f"expected one or more LSTM nodes or one or more GRU nodes (one per layer), found "
+            f"{[n.op_type for n in cells]}"
+        )
     op = cells[0].op_type
     cell = op.lower()
     if model_type in ("lstm", "gru") and cell != model_type:
@@ -215,16 +239,20 @@ def _recurrent_plan(graph: _Graph, contract: OnnxContract, model_type: str) -> R
     shapes = contract.state_shapes
     expected_states = [(layers, 1, hidden)] * (2 if cell == "lstm" else 1)
     if [tuple(s) for s in shapes] != expected_states:
-        raise graph.fail(f"state shapes {shapes} do not fit {layers} {op} layer(s) of hidden_size {hidden} "
-                         f"(expected {[list(s) for s in expected_states]})")
+        raise graph.fail(
+            f"state shapes {shapes} do not fit {layers} {op} layer(s) of hidden_size {hidden} "
+            f"(expected {[list(s) for s in expected_states]})"
+        )
     g = GATES[op] * hidden
     w_rows, w_bias, r_bias, r_rows = [], [], [], []
     for layer, node in enumerate(cells):
         attrs = graph.attrs(node)
         bad = {k: v for k, v in attrs.items() if k not in ("hidden_size", "linear_before_reset", "direction")}
         if bad or attrs.get("direction", b"forward") not in (b"forward", "forward"):
-            raise graph.fail(f"{op} attributes {sorted(attrs)} are not the default forward cell "
-                             "(custom activations, clip or direction are not supported)")
+            raise graph.fail(
+                f"{op} attributes {sorted(attrs)} are not the default forward cell "
+                "(custom activations, clip or direction are not supported)"
+            )
         if int(attrs.get("hidden_size", 0)) != hidden:
             raise graph.fail(f"{op} layer {layer} has hidden_size {attrs.get('hidden_size')}, layer 0 {hidden}")
         if cell == "gru" and attrs.get("linear_before_reset", 0) != 1:
@@ -234,8 +262,11 @@ def _recurrent_plan(graph: _Graph, contract: OnnxContract, model_type: str) -> R
         inputs = 1 if layer == 0 else hidden
         w = graph.tensor(node.input[1], (1, g, inputs), f"{op} layer {layer} input weights W")
         r = graph.tensor(node.input[2], (1, g, hidden), f"{op} layer {layer} recurrent weights R")
-        b = graph.tensor(node.input[3], (1, 2 * g), f"{op} layer {layer} biases B") \
-            if len(node.input) > 3 and node.input[3] else np.zeros((1, 2 * g), np.float32)
+        b = (
+            graph.tensor(node.input[3], (1, 2 * g), f"{op} layer {layer} biases B")
+            if len(node.input) > 3 and node.input[3]
+            else np.zeros((1, 2 * g), np.float32)
+        )
         # transposed: row j = what input j (or h[j]) adds to each of the G gates
         w_rows.append(np.ascontiguousarray(w.reshape(g, inputs).T).reshape(-1))
         w_bias.append(b.reshape(2 * g)[:g])
@@ -258,8 +289,9 @@ def _recurrent_plan(graph: _Graph, contract: OnnxContract, model_type: str) -> R
         raise graph.fail(f"the first {op} node is not fed by the input 'audio' (fed by {core_input!r})")
     last = graph.producer.get(AUDIO_OUT)
     skip = last is not None and last.op_type == "Add" and core_input in last.input
-    weights = np.concatenate([*w_rows, *w_bias, *r_bias, *r_rows, out_w.reshape(hidden),
-                              out_b.reshape(1)]).astype(np.float32)
+    weights = np.concatenate([*w_rows, *w_bias, *r_bias, *r_rows, out_w.reshape(hidden), out_b.reshape(1)]).astype(
+        np.float32
+    )
     return RecurrentPlan(contract.path, model_type, cell, hidden, layers, np.ascontiguousarray(weights), skip, table)
 
 
@@ -277,11 +309,15 @@ def _table(graph: _Graph, table_out: str) -> np.ndarray:
         elif "Add" in users:
             value = n.input[0]
     if None in (value, slope, edge) or table_out not in graph.producer:
-        raise graph.fail("expected the shaper's table: Gather of the cell edges (constant), values and slopes "
-                         "(stored), feeding Sub, Mul and Add")
+        raise graph.fail(
+            "expected the shaper's table: Gather of the cell edges (constant), values and slopes "
+            "(stored), feeding Sub, Mul and Add"
+        )
     cells = int(graph.init[value].shape[0])
-    rows = [graph.tensor(name, (cells,), role) for name, role in ((edge, "table cell edges"),
-                                                                  (value, "table values"), (slope, "table slopes"))]
+    rows = [
+        graph.tensor(name, (cells,), role)
+        for name, role in ((edge, "table cell edges"), (value, "table values"), (slope, "table slopes"))
+    ]
     width = np.float32(2.0 / cells)
     expected = np.float32(-1.0) + width * np.arange(cells, dtype=np.float32)
     if not np.array_equal(rows[0], expected):
@@ -298,8 +334,10 @@ def _tcn_plan(graph: _Graph, contract: OnnxContract) -> TcnPlan:
     # in, (dilated conv, 1x1 mix) per block, out; the last block's mix feeds nothing (only its
     # gated output reaches the skip sum), so the exporter's graph leaves it out
     if len(convs) != 2 * blocks + 1:
-        raise graph.fail(f"expected {2 * blocks + 1} Conv nodes (in, conv + mix per block of the {blocks} state "
-                         f"caches but the last block's mix, out), found {len(convs)}")
+        raise graph.fail(
+            f"expected {2 * blocks + 1} Conv nodes (in, conv + mix per block of the {blocks} state "
+            f"caches but the last block's mix, out), found {len(convs)}"
+        )
     for n in convs:
         a = graph.attrs(n)
         if a.get("group", 1) != 1 or any(v != 1 for v in a.get("strides", [1])) or any(a.get("pads", [0, 0])):
@@ -320,14 +358,19 @@ def _tcn_plan(graph: _Graph, contract: OnnxContract) -> TcnPlan:
         dilation = int(graph.attrs(conv).get("dilations", [1])[0])
         shape = tuple(contract.state_shapes[i])
         if shape != (1, channels, (k - 1) * dilation):
-            raise graph.fail(f"block {i}: state cache{i} shape {list(shape)} does not fit kernel {k}, dilation "
-                             f"{dilation}, {channels} channels (expected [1, {channels}, {(k - 1) * dilation}])")
+            raise graph.fail(
+                f"block {i}: state cache{i} shape {list(shape)} does not fit kernel {k}, dilation "
+                f"{dilation}, {channels} channels (expected [1, {channels}, {(k - 1) * dilation}])"
+            )
         conv_w.append(graph.tensor(conv.input[1], (2 * channels, channels, k), f"block {i} conv weights"))
         conv_b.append(graph.tensor(conv.input[2], (2 * channels,), f"block {i} conv bias"))
         if i + 1 < blocks:
             mix = convs[2 + 2 * i]
-            mix_w.append(graph.tensor(mix.input[1], (channels, channels, 1), f"block {i} mix weights")
-                         .reshape(channels, channels))
+            mix_w.append(
+                graph.tensor(mix.input[1], (channels, channels, 1), f"block {i} mix weights").reshape(
+                    channels, channels
+                )
+            )
             mix_b.append(graph.tensor(mix.input[2], (channels,), f"block {i} mix bias"))
         plan_blocks.append((k, dilation))
     out_w = graph.tensor(convs[-1].input[1], (1, channels, 1), "output conv weights").reshape(channels)
@@ -340,5 +383,21 @@ def _tcn_plan(graph: _Graph, contract: OnnxContract) -> TcnPlan:
             raise graph.fail("expected each gate Split to feed tanh (first half) and sigmoid (second half)")
     if len(splits) != blocks:
         raise graph.fail(f"expected {blocks} gate Splits, found {len(splits)}")
-    return TcnPlan(contract.path, "tcn", channels, tuple(plan_blocks), in_w, in_b, tuple(conv_w), tuple(conv_b),
-                   tuple(mix_w), tuple(mix_b), out_w, out_b)
+    # the skip: the output conv's result plus the input, in the node that writes the output
+    last = graph.producer.get(AUDIO_OUT)
+    skip = last is not None and last.op_type == "Add" and AUDIO_IN in last.input and convs[-1].output[0] in last.input
+    return TcnPlan(
+        contract.path,
+        "tcn",
+        channels,
+        tuple(plan_blocks),
+        in_w,
+        in_b,
+        tuple(conv_w),
+        tuple(conv_b),
+        tuple(mix_w),
+        tuple(mix_b),
+        out_w,
+        out_b,
+        skip,
+    )

@@ -101,17 +101,17 @@ def _add_rows(acc, v, mat, quads, rows):  # pragma: no cover - compiled
 def _views(weights, layers, hidden, gates):  # pragma: no cover - compiled
     """The flat recurrent layout (see :mod:`.onnx_plan`) as arrays, made once per call."""
     w0 = weights[0:gates]
-    up = max(layers - 1, 1)   # a (1, H, G) placeholder when there is no further layer
+    up = max(layers - 1, 1)  # a (1, H, G) placeholder when there is no further layer
     a = gates
-    w_up = weights[a:a + up * hidden * gates].reshape((up, hidden, gates))
+    w_up = weights[a : a + up * hidden * gates].reshape((up, hidden, gates))
     a += (layers - 1) * hidden * gates
-    w_bias = weights[a:a + layers * gates].reshape((layers, gates))
+    w_bias = weights[a : a + layers * gates].reshape((layers, gates))
     a += layers * gates
-    r_bias = weights[a:a + layers * gates].reshape((layers, gates))
+    r_bias = weights[a : a + layers * gates].reshape((layers, gates))
     a += layers * gates
-    r_t = weights[a:a + layers * hidden * gates].reshape((layers, hidden, gates))
+    r_t = weights[a : a + layers * hidden * gates].reshape((layers, hidden, gates))
     a += layers * hidden * gates
-    return w0, w_up, w_bias, r_bias, r_t, weights[a:a + hidden], weights[a + hidden]
+    return w0, w_up, w_bias, r_bias, r_t, weights[a : a + hidden], weights[a + hidden]
 
 
 @numba.njit(_SIG, cache=True, nogil=True, error_model="numpy", fastmath=_FLAGS)
@@ -124,13 +124,13 @@ def lstm_kernel(x, y, weights, state, scratch, table, skip):  # pragma: no cover
     # sees contiguous, non-negative accesses and vectorizes them
     w0, w_up, w_bias, r_bias, r_t, out_w, out_b = _views(weights, layers, hidden, gates)
     acc = scratch[0:gates]
-    u = scratch[2 * gates:2 * gates + TILE]
+    u = scratch[2 * gates : 2 * gates + TILE]
     quads = hidden // 4
     h0, c0, wb0, rb0, rt0 = state[0], state[1], w_bias[0], r_bias[0], r_t[0]  # layer 0's, hoisted
     n = x.shape[0]
     for start in range(0, n, TILE):
         m = min(TILE, n - start)
-        _input_tile(x[start:start + m], m, table, u)
+        _input_tile(x[start : start + m], m, table, u)
         for t in range(m):
             xt = u[t]
             for layer in range(layers):
@@ -162,15 +162,15 @@ def gru_kernel(x, y, weights, state, scratch, table, skip):  # pragma: no cover 
     layers = state.shape[0]
     gates = 3 * hidden
     w0, w_up, w_bias, r_bias, r_t, out_w, out_b = _views(weights, layers, hidden, gates)
-    accx = scratch[0:gates]            # input projection (with its bias)
-    acc = scratch[gates:2 * gates]     # recurrent projection (with its bias, inside r * (...))
-    u = scratch[2 * gates:2 * gates + TILE]
+    accx = scratch[0:gates]  # input projection (with its bias)
+    acc = scratch[gates : 2 * gates]  # recurrent projection (with its bias, inside r * (...))
+    u = scratch[2 * gates : 2 * gates + TILE]
     quads = hidden // 4
     h0, wb0, rb0, rt0 = state[0], w_bias[0], r_bias[0], r_t[0]  # layer 0's, hoisted
     n = x.shape[0]
     for start in range(0, n, TILE):
         m = min(TILE, n - start)
-        _input_tile(x[start:start + m], m, table, u)
+        _input_tile(x[start : start + m], m, table, u)
         for t in range(m):
             xt = u[t]
             for layer in range(layers):

@@ -84,30 +84,35 @@ def pack(plan: TcnPlan) -> np.ndarray:
     """The kernel's weights: channels padded to C4 with zeros, conv and mix passes packed.
 
     ``[in_w (C4) | in_b (C4) | per block: conv passes (k * C4/4 * 2C4/4 * 16) | conv_b (2C4) |
-    mix passes (C4/4 * C4/4 * 16) | mix_b (C4) | out_w (C4) | out_b (1)]`` (the last block's mix
-    is zeros: the graph has none).
+    mix passes (C4/4 * C4/4 * 16) | mix_b (C4) | out_w (C4) | out_b (1) | skip (1)]`` (the last
+    block's mix is zeros: the graph has none; ``skip`` is 1.0 when the input is added to the
+    output, else 0.0).
     """
     c, c4 = plan.channels, padded(plan.channels)
 
     def vec(v: np.ndarray, n: int) -> np.ndarray:
         out = np.zeros(n, np.float32)
-        out[:v.shape[0]] = v
+        out[: v.shape[0]] = v
         return out
 
     parts = [vec(plan.in_w, c4), vec(plan.in_b, c4)]
     for i, (k, _) in enumerate(plan.blocks):
         w = np.zeros((2 * c4, c4, k), np.float32)
-        w[:c, :c] = plan.conv_w[i][:c]            # tanh half
-        w[c4:c4 + c, :c] = plan.conv_w[i][c:]     # sigmoid half
+        w[:c, :c] = plan.conv_w[i][:c]  # tanh half
+        w[c4 : c4 + c, :c] = plan.conv_w[i][c:]  # sigmoid half
         b = np.zeros(2 * c4, np.float32)
-        b[:c], b[c4:c4 + c] = plan.conv_b[i][:c], plan.conv_b[i][c:]
+        b[:c], b[c4 : c4 + c] = plan.conv_b[i][:c], plan.conv_b[i][c:]
         m = np.zeros((c4, c4, 1), np.float32)
         mb = np.zeros(c4, np.float32)
         if i < len(plan.mix_w):
             m[:c, :c, 0] = plan.mix_w[i]
             mb[:c] = plan.mix_b[i]
         parts += [_quads(w), b, _quads(m), mb]
-    parts += [vec(plan.out_w, c4), plan.out_b.astype(np.float32).reshape(1)]
+    parts += [
+        vec(plan.out_w, c4),
+        plan.out_b.astype(np.float32).reshape(1),
+        np.array([1.0 if plan.skip else 0.0], np.float32),
+    ]
     return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
 
 
@@ -124,24 +129,24 @@ def _accumulate(dst, drow, at, weights, pos, bias, outs, channels, src, srow, sh
     for cq in range(channels // 4):
         c = 4 * cq
         first = bias >= 0 and cq == 0
-        r0 = src[srow + c, shift:shift + m]
-        r1 = src[srow + c + 1, shift:shift + m]
-        r2 = src[srow + c + 2, shift:shift + m]
-        r3 = src[srow + c + 3, shift:shift + m]
+        r0 = src[srow + c, shift : shift + m]
+        r1 = src[srow + c + 1, shift : shift + m]
+        r2 = src[srow + c + 2, shift : shift + m]
+        r3 = src[srow + c + 3, shift : shift + m]
         for oq in range(outs // 4):
             o = 4 * oq
-            w = weights[pos:pos + 16]
+            w = weights[pos : pos + 16]
             pos += 16
-            z0 = dst[drow + o, at:at + m]
-            z1 = dst[drow + o + 1, at:at + m]
-            z2 = dst[drow + o + 2, at:at + m]
-            z3 = dst[drow + o + 3, at:at + m]
+            z0 = dst[drow + o, at : at + m]
+            z1 = dst[drow + o + 1, at : at + m]
+            z2 = dst[drow + o + 2, at : at + m]
+            z3 = dst[drow + o + 3, at : at + m]
             a0, a1, a2, a3 = w[0], w[1], w[2], w[3]
             b0, b1, b2, b3 = w[4], w[5], w[6], w[7]
             d0, d1, d2, d3 = w[8], w[9], w[10], w[11]
             e0, e1, e2, e3 = w[12], w[13], w[14], w[15]
             if first:
-                bb = weights[bias + o:bias + o + 4]
+                bb = weights[bias + o : bias + o + 4]
                 i0, i1, i2, i3 = bb[0], bb[1], bb[2], bb[3]
                 for t in range(m):
                     v0, v1, v2, v3 = r0[t], r1[t], r2[t], r3[t]
@@ -159,26 +164,32 @@ def _accumulate(dst, drow, at, weights, pos, bias, outs, channels, src, srow, sh
     return pos
 
 
-@numba.njit("void(float32[::1], float32[::1], float32[::1], int64[::1], float32[:, ::1], float32[:, ::1])",
-            cache=True, nogil=True, error_model="numpy", fastmath=_FLAGS)
+@numba.njit(
+    "void(float32[::1], float32[::1], float32[::1], int64[::1], float32[:, ::1], float32[:, ::1])",
+    cache=True,
+    nogil=True,
+    error_model="numpy",
+    fastmath=_FLAGS,
+)
 def tcn_kernel(x, y, weights, layout, state, scratch):  # pragma: no cover - compiled
     """One buffer through the TCN; updates ``state`` and the positions in ``layout``."""
     channels, blocks = layout[0], layout[1]
-    pos0 = 2 + 2 * blocks                     # layout index of block 0's position
+    pos0 = 2 + 2 * blocks  # layout index of block 0's position
     width = state.shape[1]
     in_w = weights[0:channels]
-    in_b = weights[channels:2 * channels]
+    in_b = weights[channels : 2 * channels]
     wout = 2 * channels
     for i in range(blocks):
         wout += 2 * channels * channels * layout[2 + 2 * i] + 2 * channels + channels * channels + channels
-    out_w = weights[wout:wout + channels]
+    out_w = weights[wout : wout + channels]
     out_b = weights[wout + channels]
+    skip = weights[wout + channels + 1] != 0.0
     skip0 = 2 * channels
     n = x.shape[0]
     for start in range(0, n, TILE):
         m = min(TILE, n - start)
-        xs = x[start:start + m]
-        ys = y[start:start + m]
+        xs = x[start : start + m]
+        ys = y[start : start + m]
         # a block whose history row is full keeps its last `ctx` columns, moved to the front
         for i in range(blocks):
             ctx = (layout[2 + 2 * i] - 1) * layout[3 + 2 * i]
@@ -191,7 +202,7 @@ def tcn_kernel(x, y, weights, layout, state, scratch):  # pragma: no cover - com
                 layout[pos0 + i] = ctx
         p = layout[pos0]
         for c in range(channels):  # the input 1x1 conv, into block 0's rows at its position
-            row = state[c, p:p + m]
+            row = state[c, p : p + m]
             wc, bc = in_w[c], in_b[c]
             for t in range(m):
                 row[t] = bc + wc * xs[t]
@@ -204,8 +215,20 @@ def tcn_kernel(x, y, weights, layout, state, scratch):  # pragma: no cover - com
             conv_b = pos + 2 * channels * channels * k
             # gate pre-activations: bias and tap 0, then the other taps (tap q reads q * d later)
             for q in range(k):
-                pos = _accumulate(scratch, 0, 0, weights, pos, conv_b if q == 0 else -1, 2 * channels, channels,
-                                  state, base, p - ctx + q * d, m)
+                pos = _accumulate(
+                    scratch,
+                    0,
+                    0,
+                    weights,
+                    pos,
+                    conv_b if q == 0 else -1,
+                    2 * channels,
+                    channels,
+                    state,
+                    base,
+                    p - ctx + q * d,
+                    m,
+                )
             pos = conv_b + 2 * channels
             for c in range(channels):
                 za, zb, sc = scratch[c, 0:m], scratch[channels + c, 0:m], scratch[skip0 + c, 0:m]
@@ -225,8 +248,8 @@ def tcn_kernel(x, y, weights, layout, state, scratch):  # pragma: no cover - com
                 nbase = base + channels
                 np_ = layout[pos0 + i + 1]
                 for c in range(channels):
-                    dst = state[nbase + c, np_:np_ + m]
-                    src = state[base + c, p:p + m]
+                    dst = state[nbase + c, np_ : np_ + m]
+                    src = state[base + c, p : p + m]
                     bc = weights[mix_b + c]
                     for t in range(m):
                         dst[t] = src[t] + bc
@@ -242,3 +265,6 @@ def tcn_kernel(x, y, weights, layout, state, scratch):  # pragma: no cover - com
             sc = scratch[skip0 + c, 0:m]
             for t in range(m):
                 ys[t] += wc * sc[t]
+        if skip:  # after the output conv, as the graph adds it (y may not alias x)
+            for t in range(m):
+                ys[t] += xs[t]

@@ -33,8 +33,10 @@ class VectorPeak:
         return self.ghz * FMA_PER_CYCLE * self.lanes
 
     def describe(self) -> str:
-        return (f"{self.ghz:.2f} GHz x {FMA_PER_CYCLE} FMA/cycle x {self.lanes} float32 lanes ({self.isa}) = "
-                f"{self.macs_per_ns:.0f} multiply-adds per ns")
+        return (
+            f"{self.ghz:.2f} GHz x {FMA_PER_CYCLE} FMA/cycle x {self.lanes} float32 lanes ({self.isa}) = "
+            f"{self.macs_per_ns:.0f} multiply-adds per ns"
+        )
 
 
 def vector_peak(cpuinfo: str | None = None) -> VectorPeak | None:

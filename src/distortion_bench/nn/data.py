@@ -56,7 +56,7 @@ class WholeTakes:
         Returns one float32 ``(lengths[i],)`` array per take (copies, safe to keep).
         """
         batch = self.dry if batch is None else batch
-        return [batch[i, 0, :int(n)].detach().numpy().copy() for i, n in enumerate(self.lengths)]
+        return [batch[i, 0, : int(n)].detach().numpy().copy() for i, n in enumerate(self.lengths)]
 
     def concatenated(self, batch: Tensor | None = None) -> np.ndarray:
         """The takes of ``batch`` (default ``dry``) without padding, end to end: ``(sum(lengths),)``."""
@@ -74,8 +74,8 @@ class RandomCrops(Dataset):
 
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
         start = int(torch.randint(0, self.inputs.shape[1] - self.crop + 1, ()).item())
-        x = np.array(self.inputs[index, start:start + self.crop], dtype=np.float32)
-        y = np.array(self.targets[index, start:start + self.crop], dtype=np.float32)
+        x = np.array(self.inputs[index, start : start + self.crop], dtype=np.float32)
+        y = np.array(self.targets[index, start : start + self.crop], dtype=np.float32)
         return torch.from_numpy(x)[None], torch.from_numpy(y)[None]
 
 
@@ -94,8 +94,8 @@ def load_whole_takes(dataset_dir: str | os.PathLike[str], split: str) -> WholeTa
     target = torch.zeros_like(dry)
     for i, t in enumerate(takes):
         rows = slice(t["first_segment"], t["first_segment"] + t["segments"])
-        dry[i, 0, :lengths[i]] = torch.from_numpy(np.array(inputs[rows], dtype=np.float32).reshape(-1))
-        target[i, 0, :lengths[i]] = torch.from_numpy(np.array(targets[rows], dtype=np.float32).reshape(-1))
+        dry[i, 0, : lengths[i]] = torch.from_numpy(np.array(inputs[rows], dtype=np.float32).reshape(-1))
+        target[i, 0, : lengths[i]] = torch.from_numpy(np.array(targets[rows], dtype=np.float32).reshape(-1))
     return WholeTakes([t["path"] for t in takes], dry, target, torch.tensor(lengths))
 
 
@@ -130,8 +130,9 @@ class EffectDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         inputs = np.load(self.dataset_dir / "train" / "input.npy", mmap_mode="r")
         targets = np.load(self.dataset_dir / "train" / "target.npy", mmap_mode="r")
-        return DataLoader(RandomCrops(inputs, targets, self.crop_samples), batch_size=self.batch_size,
-                          shuffle=True, num_workers=0)
+        return DataLoader(
+            RandomCrops(inputs, targets, self.crop_samples), batch_size=self.batch_size, shuffle=True, num_workers=0
+        )
 
     def val_dataloader(self) -> DataLoader:
         if self._val is None:

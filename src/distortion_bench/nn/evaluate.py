@@ -1,4 +1,4 @@
-"""Whole-signal evaluation of a model on a split's takes (DESIGN section 5 metrics)."""
+"""Whole-signal evaluation of a model on a split's takes (metrics: :mod:`..analysis.metrics`)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ from distortion_bench.nn.models import StreamingModel
 from distortion_bench.nn.module import predict_whole
 
 
-def evaluate(model: StreamingModel, takes: WholeTakes, sample_rate: int
-             ) -> tuple[dict[str, Any], torch.Tensor]:
+def evaluate(model: StreamingModel, takes: WholeTakes, sample_rate: int) -> tuple[dict[str, Any], torch.Tensor]:
     """Stream every take through ``model`` and score the concatenation of all takes.
 
     Returns ``(metrics, estimate)``: metrics ``esr``, ``esr_pre``, ``residual_esr`` (ratios, or
@@ -24,8 +23,9 @@ def evaluate(model: StreamingModel, takes: WholeTakes, sample_rate: int
     """
     model.eval()
     estimate = predict_whole(model, takes.dry)
-    by_category = quality_by_category(takes.paths, takes.unpad(takes.dry), takes.unpad(takes.target),
-                                      takes.unpad(estimate), sample_rate)
+    by_category = quality_by_category(
+        takes.paths, takes.unpad(takes.dry), takes.unpad(takes.target), takes.unpad(estimate), sample_rate
+    )
     pooled = by_category.pop("pooled")
     metrics = {**pooled, "by_category": by_category}
     return metrics, estimate

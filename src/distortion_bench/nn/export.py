@@ -29,9 +29,16 @@ from torch import Tensor, nn
 
 from distortion_bench.atomic import atomic_path
 from distortion_bench.nn.models import StreamingModel, StreamingTCN
+
 # the contract lives apart so that running an exported file never imports PyTorch
 from distortion_bench.onnx_contract import (  # noqa: F401 - re-exported
-    AUDIO_IN, AUDIO_OUT, REQUIRED_METADATA, OnnxContract, OnnxModelError, read_onnx_contract)
+    AUDIO_IN,
+    AUDIO_OUT,
+    REQUIRED_METADATA,
+    OnnxContract,
+    OnnxModelError,
+    read_onnx_contract,
+)
 
 OPSET = 17
 
@@ -56,17 +63,18 @@ class _ExportTCN(nn.Module):
     def forward(self, x: Tensor, state: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
         m = self.model
         h = m.input(x)
-        skip: Tensor | None = None
+        total: Tensor | None = None  # the skip sum of the gated outputs
         new_state = []
         for block, cache in zip(m.blocks, state):
             full = torch.cat([cache, h], dim=2)
             a, b = torch.split(block.conv(full), m.channels, dim=1)
             gated = torch.tanh(a) * torch.sigmoid(b)
             h = h + block.mix(gated)
-            skip = gated if skip is None else skip + gated
-            new_state.append(full[:, :, -block.context:])
-        assert skip is not None
-        return m.output(skip), tuple(new_state)
+            total = gated if total is None else total + gated
+            new_state.append(full[:, :, -block.context :])
+        assert total is not None
+        y = m.output(total)
+        return (y + x if m.skip else y), tuple(new_state)
 
 
 class _Flat(nn.Module):
@@ -81,8 +89,9 @@ class _Flat(nn.Module):
         return (y, *new_state)
 
 
-def export_onnx(model: StreamingModel, path: str | os.PathLike[str], sample_rate: int,
-                metadata: dict[str, Any]) -> None:
+def export_onnx(
+    model: StreamingModel, path: str | os.PathLike[str], sample_rate: int, metadata: dict[str, Any]
+) -> None:
     """Export ``model`` (batch 1) to ``path`` atomically, with metadata, checked by onnx.checker."""
     model = model.eval()
     spec = model.state_spec(1)
@@ -101,8 +110,13 @@ def export_onnx(model: StreamingModel, path: str | os.PathLike[str], sample_rate
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
             torch.onnx.export(
-                _Flat(model), example, str(tmp), dynamo=False, opset_version=OPSET,
-                input_names=[AUDIO_IN, *names], output_names=[AUDIO_OUT, *[f"{n}_out" for n in names]],
+                _Flat(model),
+                example,
+                str(tmp),
+                dynamo=False,
+                opset_version=OPSET,
+                input_names=[AUDIO_IN, *names],
+                output_names=[AUDIO_OUT, *[f"{n}_out" for n in names]],
                 dynamic_axes={AUDIO_IN: {2: "time"}, AUDIO_OUT: {2: "time"}},
             )
         proto = onnx.load(str(tmp))

@@ -18,7 +18,7 @@ Terms (weights from ``train.loss``; a zero weight skips the term):
 
 The residual ESR is the plain MSE divided by a per-chunk constant, as the ESR is: with Adam
 (invariant to the scale of the loss) the two differ only in how chunks are weighted against each
-other and in how gradient clipping bites. The ablation (README, "Neural bitcrusher") measures
+other and in how gradient clipping bites. The ablation (docs/neural-bitcrusher.md) measures
 what that buys.
 
 The time-domain terms (ESR, DC) are taken over the whole batch chunk at once (items joined
@@ -31,7 +31,7 @@ auraloss's ESR also adds 1e-8 to the denominator; reported metrics therefore com
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import auraloss
@@ -40,9 +40,6 @@ from torch import Tensor, nn
 
 from distortion_bench.errors import ConfigError
 
-LOSS_TERMS = ("esr", "esr_pre", "dc", "mrstft", "residual_esr", "residual_mrstft")
-#: terms that need the dry input
-RESIDUAL_TERMS = ("residual_esr", "residual_mrstft")
 #: floor of the residual ESR's denominator, per sample (a residual power of -100 dB)
 RESIDUAL_FLOOR = 1e-10
 
@@ -54,60 +51,134 @@ def residual_esr(estimate: Tensor, target: Tensor, dry: Tensor) -> Tensor:
     gives ``sum(r^2) / (sum(r^2) + floor)`` ~ 1; ``estimate == target`` gives 0.
     """
     residual = target - dry
-    denominator = (residual ** 2).sum() + RESIDUAL_FLOOR * residual.numel()
+    denominator = (residual**2).sum() + RESIDUAL_FLOOR * residual.numel()
     return ((estimate - target) ** 2).sum() / denominator
 
 
-class LossMix(nn.Module):
-    """Weighted sum of auraloss terms on ``(batch, 1, time)`` tensors."""
+class LossTerm(nn.Module):
+    """One loss term on ``(batch, 1, time)`` tensors, auraloss-style: ``forward`` returns a scalar.
 
-    def __init__(self, weights: Mapping[str, float], pre_emphasis: float = 0.85,
-                 sample_rate: int = 48000) -> None:
+    ``needs_dry``: whether it is taken on residuals (it then needs the dry input).
+    """
+
+    needs_dry = False
+
+    def forward(self, estimate: Tensor, target: Tensor, dry: Tensor | None) -> Tensor:
+        raise NotImplementedError
+
+
+def _joined(t: Tensor) -> Tensor:
+    """``(batch, 1, time) -> (1, 1, batch * time)``: one whole-chunk ratio (module docstring)."""
+    return t.reshape(1, 1, -1)
+
+
+class JoinedESR(LossTerm):
+    """auraloss's ESR over the whole chunk, items joined end to end."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.esr = auraloss.time.ESRLoss()
+
+    def forward(self, estimate: Tensor, target: Tensor, dry: Tensor | None) -> Tensor:
+        return self.esr(_joined(estimate), _joined(target))
+
+
+class PreEmphasisESR(LossTerm):
+    """ESR after auraloss's first-order high-pass pre-emphasis (filtered per item, then joined)."""
+
+    def __init__(self, coefficient: float, sample_rate: int) -> None:
+        super().__init__()
+        self.pre = auraloss.perceptual.FIRFilter(filter_type="hp", coef=coefficient, fs=sample_rate)
+        self.pre.requires_grad_(False)
+        self.esr = auraloss.time.ESRLoss()
+
+    def forward(self, estimate: Tensor, target: Tensor, dry: Tensor | None) -> Tensor:
+        pre_est, pre_tgt = self.pre(estimate, target)
+        return self.esr(_joined(pre_est), _joined(pre_tgt))
+
+
+class JoinedDC(LossTerm):
+    """auraloss's DC loss over the whole chunk, items joined end to end."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dc = auraloss.time.DCLoss()
+
+    def forward(self, estimate: Tensor, target: Tensor, dry: Tensor | None) -> Tensor:
+        return self.dc(_joined(estimate), _joined(target))
+
+
+def _mrstft() -> auraloss.freq.MultiResolutionSTFTLoss:
+    return auraloss.freq.MultiResolutionSTFTLoss(
+        fft_sizes=[256, 1024, 2048], hop_sizes=[64, 256, 512], win_lengths=[256, 1024, 2048]
+    )
+
+
+class MRSTFT(LossTerm):
+    """auraloss's multi-resolution STFT loss (FFT sizes 256, 1024, 2048), per item."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mrstft = _mrstft()
+
+    def forward(self, estimate: Tensor, target: Tensor, dry: Tensor | None) -> Tensor:
+        return self.mrstft(estimate, target)
+
+
+class ResidualESR(LossTerm):
+    """:func:`residual_esr` over the whole chunk."""
+
+    needs_dry = True
+
+    def forward(self, estimate: Tensor, target: Tensor, dry: Tensor | None) -> Tensor:
+        assert dry is not None
+        return residual_esr(_joined(estimate), _joined(target), _joined(dry))
+
+
+class ResidualMRSTFT(LossTerm):
+    """The MR-STFT loss of the residuals ``estimate - dry`` against ``target - dry``."""
+
+    needs_dry = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mrstft = _mrstft()
+
+    def forward(self, estimate: Tensor, target: Tensor, dry: Tensor | None) -> Tensor:
+        assert dry is not None
+        return self.mrstft(estimate - dry, target - dry)
+
+
+#: every term by its config name: a builder from ``(pre_emphasis, sample_rate)``
+TERMS: dict[str, Callable[[float, int], LossTerm]] = {
+    "esr": lambda pre, sr: JoinedESR(),
+    "esr_pre": lambda pre, sr: PreEmphasisESR(pre, sr),
+    "dc": lambda pre, sr: JoinedDC(),
+    "mrstft": lambda pre, sr: MRSTFT(),
+    "residual_esr": lambda pre, sr: ResidualESR(),
+    "residual_mrstft": lambda pre, sr: ResidualMRSTFT(),
+}
+LOSS_TERMS = tuple(TERMS)
+
+
+class LossMix(nn.Module):
+    """Weighted sum of :class:`LossTerm` s on ``(batch, 1, time)`` tensors."""
+
+    def __init__(self, weights: Mapping[str, float], pre_emphasis: float = 0.85, sample_rate: int = 48000) -> None:
         super().__init__()
         self.weights = {k: float(v) for k, v in weights.items() if float(v) != 0.0}
-        self.terms = nn.ModuleDict()
-        if "esr" in self.weights:
-            self.terms["esr"] = auraloss.time.ESRLoss()
-        if "esr_pre" in self.weights:
-            self.pre = auraloss.perceptual.FIRFilter(filter_type="hp", coef=pre_emphasis, fs=sample_rate)
-            self.pre.requires_grad_(False)
-            self.terms["esr_pre"] = auraloss.time.ESRLoss()
-        if "dc" in self.weights:
-            self.terms["dc"] = auraloss.time.DCLoss()
-        for name in ("mrstft", "residual_mrstft"):
-            if name in self.weights:
-                self.terms[name] = auraloss.freq.MultiResolutionSTFTLoss(
-                    fft_sizes=[256, 1024, 2048], hop_sizes=[64, 256, 512], win_lengths=[256, 1024, 2048])
+        self.terms = nn.ModuleDict({name: TERMS[name](pre_emphasis, sample_rate) for name in self.weights})
 
     @property
     def needs_dry(self) -> bool:
         """Whether a term is taken on residuals (``forward`` then needs ``dry``)."""
-        return any(name in self.weights for name in RESIDUAL_TERMS)
+        return any(term.needs_dry for term in self.terms.values())
 
-    def forward(self, estimate: Tensor, target: Tensor, dry: Tensor | None = None
-                ) -> tuple[Tensor, dict[str, Tensor]]:
+    def forward(self, estimate: Tensor, target: Tensor, dry: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
         """Return ``(total, {term: value})``; ``dry`` (the input, same shape) for residual terms."""
         if dry is None and self.needs_dry:
             raise ValueError("LossMix: residual terms need the dry input (dry=None given)")
-        parts: dict[str, Tensor] = {}
-        # (batch, 1, time) -> (1, 1, batch*time): one whole-chunk ratio for ESR and DC.
-        joined_est, joined_tgt = estimate.reshape(1, 1, -1), target.reshape(1, 1, -1)
-        for name in self.weights:
-            term = self.terms[name] if name in self.terms else None
-            if name == "esr_pre":
-                pre_est, pre_tgt = self.pre(estimate, target)  # filter per item, then join
-                parts[name] = self.terms[name](pre_est.reshape(1, 1, -1), pre_tgt.reshape(1, 1, -1))
-            elif name == "mrstft":
-                parts[name] = self.terms[name](estimate, target)
-            elif name == "residual_esr":
-                assert dry is not None
-                parts[name] = residual_esr(joined_est, joined_tgt, dry.reshape(1, 1, -1))
-            elif name == "residual_mrstft":
-                assert dry is not None
-                parts[name] = self.terms[name](estimate - dry, target - dry)
-            else:
-                assert term is not None
-                parts[name] = term(joined_est, joined_tgt)
+        parts = {name: term(estimate, target, dry) for name, term in self.terms.items()}
         total = sum((self.weights[k] * v for k, v in parts.items()), torch.zeros((), device=target.device))
         return total, parts
 

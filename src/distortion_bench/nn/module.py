@@ -13,7 +13,7 @@ noise of one validation pass, and a constant rate keeps the weights jumping arou
 until the last step (validation ESR moved 7x between consecutive epochs so); the decay makes the
 last epochs small steps, and the weights that are validated and kept are an exponential moving
 average of the trained ones (``train.ema_decay``, Lightning's ``WeightAveraging``; see
-:mod:`distortion_bench.nn.train`).
+:mod:`distortion_bench.nn.trainer`).
 
 Validation computes the whole-signal ESR over all validation takes (sum of squared errors over
 sum of squared targets, no epsilon), with the averaged weights.
@@ -43,7 +43,7 @@ def predict_whole(model: StreamingModel, x: Tensor, chunk: int = EVAL_CHUNK) -> 
     state = model.initial_state(x.shape[0])
     out = torch.empty_like(x)
     for start in range(0, x.shape[2], chunk):
-        out[:, :, start:start + chunk], state = model(x[:, :, start:start + chunk], state)
+        out[:, :, start : start + chunk], state = model(x[:, :, start : start + chunk], state)
     return out
 
 
@@ -74,8 +74,9 @@ class EffectModule(L.LightningModule):
         super().__init__()
         # Stored in checkpoints only: the training runner logs flattened params to MLflow itself,
         # and a resumed run with a larger budget must not re-log changed values.
-        self.save_hyperparameters({"model_cfg": dict(model_cfg), "train_cfg": dict(train_cfg),
-                                   "sample_rate": int(sample_rate)}, logger=False)
+        self.save_hyperparameters(
+            {"model_cfg": dict(model_cfg), "train_cfg": dict(train_cfg), "sample_rate": int(sample_rate)}, logger=False
+        )
         self.model = build_model(model_cfg, sample_rate)
         self.loss = loss_from_config(train_cfg["loss"], sample_rate)
         self.lr = float(train_cfg["lr"])
@@ -109,10 +110,10 @@ class EffectModule(L.LightningModule):
         scheduler = self.lr_schedulers()
         if scheduler is not None:
             scheduler.step()  # once per batch: the schedule is counted in batches
-        self.log("train/loss", total / samples, on_step=False, on_epoch=True, prog_bar=True,
-                 batch_size=x.shape[0])
-        self.log("train/lr", self.optimizers().param_groups[0]["lr"], on_step=False, on_epoch=True,
-                 batch_size=x.shape[0])
+        self.log("train/loss", total / samples, on_step=False, on_epoch=True, prog_bar=True, batch_size=x.shape[0])
+        self.log(
+            "train/lr", self.optimizers().param_groups[0]["lr"], on_step=False, on_epoch=True, batch_size=x.shape[0]
+        )
 
     def validation_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> None:
         dry, target, lengths = batch
@@ -131,7 +132,6 @@ class EffectModule(L.LightningModule):
         per_epoch = max(1, total // max(1, int(self.trainer.max_epochs or 1)))
         warmup = int(round(self.warmup_epochs * per_epoch))
         final = self.lr_final_fraction
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda step: warmup_cosine(step, total, warmup, final))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: warmup_cosine(step, total, warmup, final))
         # Stepped by hand in training_step (manual optimization).
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched}}

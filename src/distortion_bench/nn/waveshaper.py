@@ -41,7 +41,7 @@ from torch import Tensor, nn
 #: the table's input range: digital full scale
 FULL_SCALE = 1.0
 #: most cells a table may have (2^20: 8 MiB of float32 parameters)
-MAX_CELLS = 2 ** 20
+MAX_CELLS = 2**20
 
 
 class PiecewiseLinearTable(nn.Module):
@@ -58,7 +58,7 @@ class PiecewiseLinearTable(nn.Module):
         self.cells = int(cells)
         self.width = 2.0 * FULL_SCALE / self.cells
         edges = -FULL_SCALE + self.width * torch.arange(self.cells, dtype=torch.float32)
-        self.value = nn.Parameter(edges.clone())          # identity: the value at each left edge
+        self.value = nn.Parameter(edges.clone())  # identity: the value at each left edge
         self.slope = nn.Parameter(torch.ones(self.cells))
         self.register_buffer("edge", edges, persistent=False)
 

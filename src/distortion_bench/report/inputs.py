@@ -92,8 +92,10 @@ def find_sweep_summary(setting: str, sweep_root: Path) -> Path | None:
         return found[-1].parent if found else None
     folder = Path(setting)
     if not (folder / "summary.csv").is_file():
-        raise ReportError(f"report.sweep_summary: {folder} holds no summary.csv (expected a sweep's summary "
-                          f"folder, 'latest' or 'none')")
+        raise ReportError(
+            f"report.sweep_summary: {folder} holds no summary.csv (expected a sweep's summary "
+            f"folder, 'latest' or 'none')"
+        )
     return folder
 
 
@@ -105,14 +107,17 @@ def gather_inputs(cfg: DictConfig) -> ReportInputs:
     if offline_csv.is_file():
         found.offline_rows = read_csv_rows(offline_csv)
     else:
-        found.missing.append(f"No offline benchmark ({offline_csv}): run `dvc repro offline_bench`; "
-                             "latency tables and offline plots are left out.")
+        found.missing.append(
+            f"No offline benchmark ({offline_csv}): run `dvc repro offline_bench`; "
+            "latency tables and offline plots are left out."
+        )
     quality_json = reports / "quality.json"
     if quality_json.is_file():
         found.quality = read_json(quality_json)
     else:
-        found.missing.append(f"No quality results ({quality_json}): run `dvc repro offline_bench`; "
-                             "the quality tables are left out.")
+        found.missing.append(
+            f"No quality results ({quality_json}): run `dvc repro offline_bench`; the quality tables are left out."
+        )
     if (reports / "comparison.md").is_file():
         found.machine = machine_line(reports / "comparison.md")
     if (reports / "offline_bench.json").is_file():
@@ -123,23 +128,28 @@ def gather_inputs(cfg: DictConfig) -> ReportInputs:
         if (reports / "realtime_bench.json").is_file():
             found.realtime_summary = read_json(reports / "realtime_bench.json")
     else:
-        found.missing.append(f"No real-time results ({realtime_csv}): run `dvc repro realtime_bench`; "
-                             "the glitch table and real-time plots are left out.")
+        found.missing.append(
+            f"No real-time results ({realtime_csv}): run `dvc repro realtime_bench`; "
+            "the glitch table and real-time plots are left out."
+        )
     found.offline_plots = sorted((reports / "plots" / "offline").glob("*.png"))
-    found.realtime_plots = sorted(p for p in (reports / "plots" / "realtime").glob("*")
-                                  if p.suffix in (".png", ".gif"))
+    found.realtime_plots = sorted(p for p in (reports / "plots" / "realtime").glob("*") if p.suffix in (".png", ".gif"))
     found.training_plots = sorted((reports / "train").glob("*/loss_curve.png"))
     for path in sorted((reports / "train").glob("*.json")):
         record = read_json(path)
         run = record.get("mlflow") or {}
         if run.get("run_id"):
             found.runs[(str(record.get("effect")), str(record.get("model")))] = {
-                "experiment": str(run.get("experiment", "")), "run_id": str(run["run_id"])}
+                "experiment": str(run.get("experiment", "")),
+                "run_id": str(run["run_id"]),
+            }
     found.sweep_dir = find_sweep_summary(str(cfg.report.sweep_summary), Path("outputs") / "sweep")
     if found.sweep_dir is None:
-        found.missing.append("No sweep summary (report.sweep_summary: "
-                             f"{cfg.report.sweep_summary}): run `python -m pipeline.sweep -m ...` "
-                             "(docs/sweeps-and-cluster.md) for the heatmaps and the Pareto plot.")
+        found.missing.append(
+            "No sweep summary (report.sweep_summary: "
+            f"{cfg.report.sweep_summary}): run `python -m pipeline.sweep -m ...` "
+            "(docs/sweeps-and-cluster.md) for the heatmaps and the Pareto plot."
+        )
     else:
         found.sweep_plots = [found.sweep_dir / n for n in SWEEP_PLOTS if (found.sweep_dir / n).is_file()]
     return found

@@ -20,8 +20,8 @@ import pyloudnorm
 import soundfile as sf
 
 from distortion_bench.analysis.metrics import category_of, esr, residual_esr
-from distortion_bench.analysis.quality import material_group
 from distortion_bench.atomic import atomic_path
+from distortion_bench.bench.quality import material_group
 from distortion_bench.report.inputs import ReportError
 
 
@@ -79,8 +79,9 @@ def take_spans(paths: Sequence[str], lengths: Sequence[int]) -> list[TakeSpan]:
     return [TakeSpan(p, int(s), int(n)) for p, s, n in zip(paths, starts, lengths)]
 
 
-def choose_excerpts(spans: Sequence[TakeSpan], available: int, count: int, max_samples: int,
-                    min_samples: int) -> list[Excerpt]:
+def choose_excerpts(
+    spans: Sequence[TakeSpan], available: int, count: int, max_samples: int, min_samples: int
+) -> list[Excerpt]:
     """Up to ``count`` excerpts from the takes inside the first ``available`` samples.
 
     Played material (guitar, bass) comes first, then measurement signals; within a group the
@@ -138,8 +139,10 @@ def check_layout(processed_dry: np.ndarray, dataset_dry: np.ndarray, where: Path
     """Refuse processed audio that is not the dataset's test takes (a stale ``offline_bench`` output)."""
     n = min(processed_dry.size, dataset_dry.size)
     if processed_dry.size > dataset_dry.size or not np.allclose(processed_dry[:n], dataset_dry[:n], atol=1e-6):
-        raise ReportError(f"{where}: does not hold the start of the test takes of the dataset; the processed "
-                          "audio is from another run: run `dvc repro offline_bench`")
+        raise ReportError(
+            f"{where}: does not hold the start of the test takes of the dataset; the processed "
+            "audio is from another run: run `dvc repro offline_bench`"
+        )
 
 
 def read_processed(folder: Path, sample_rate: int) -> dict[str, np.ndarray]:
@@ -151,8 +154,10 @@ def read_processed(folder: Path, sample_rate: int) -> dict[str, np.ndarray]:
         except (OSError, RuntimeError, sf.LibsndfileError) as exc:
             raise ReportError(f"{path}: cannot read it as audio ({exc})") from exc
         if sr != sample_rate or audio.ndim != 1:
-            raise ReportError(f"{path}: expected mono audio at {sample_rate} Hz (audio.sample_rate), got "
-                              f"{audio.ndim} channel(s) at {sr} Hz")
+            raise ReportError(
+                f"{path}: expected mono audio at {sample_rate} Hz (audio.sample_rate), got "
+                f"{audio.ndim} channel(s) at {sr} Hz"
+            )
         out[path.stem if path.stem == "dry" else path.stem.replace("_", ":", 1)] = audio
     return out
 
@@ -166,8 +171,15 @@ def write_mp3(path: Path, audio: np.ndarray, sample_rate: int, quality: float) -
     because MP3 encoding moves peaks (its filter bank overshoots by a few tenths of a dB).
     """
     with atomic_path(path, suffix=".mp3") as tmp:
-        sf.write(str(tmp), np.clip(audio, -1.0, 1.0), sample_rate, format="MP3", subtype="MPEG_LAYER_III",
-                 compression_level=float(quality), bitrate_mode="VARIABLE")
+        sf.write(
+            str(tmp),
+            np.clip(audio, -1.0, 1.0),
+            sample_rate,
+            format="MP3",
+            subtype="MPEG_LAYER_III",
+            compression_level=float(quality),
+            bitrate_mode="VARIABLE",
+        )
         decoded, _ = sf.read(str(tmp), dtype="float32", always_2d=False)
     peak = float(np.max(np.abs(decoded))) if decoded.size else 0.0
     return 20.0 * math.log10(peak) if peak > 0.0 else float("-inf")
@@ -179,8 +191,9 @@ MP3_CEILING_TRIES = 4
 MP3_CEILING_MARGIN_DB = 0.05
 
 
-def write_row_mp3(players: Sequence[Player], paths: Sequence[Path], sample_rate: int, quality: float,
-                  ceiling_dbfs: float) -> float:
+def write_row_mp3(
+    players: Sequence[Player], paths: Sequence[Path], sample_rate: int, quality: float, ceiling_dbfs: float
+) -> float:
     """Every player of a row as MP3 with no decoded peak above ``ceiling_dbfs``.
 
     Where an encoded file overshoots, the whole row is lowered by the overshoot (keeping its
@@ -197,5 +210,7 @@ def write_row_mp3(players: Sequence[Player], paths: Sequence[Path], sample_rate:
         correction -= step
         for p in players:
             p.gain_db -= step
-    raise ReportError(f"{paths[0].parent}: the MP3s still peak above {ceiling_dbfs} dBFS after "
-                      f"{MP3_CEILING_TRIES} encodings (lowered {-correction:.2f} dB)")
+    raise ReportError(
+        f"{paths[0].parent}: the MP3s still peak above {ceiling_dbfs} dBFS after "
+        f"{MP3_CEILING_TRIES} encodings (lowered {-correction:.2f} dB)"
+    )

@@ -21,10 +21,15 @@ def file_digest(path: Path) -> str | None:
 def git_commit(repo: Path) -> str | None:
     """``HEAD``'s commit, with ``+changes`` when tracked files differ from it; None outside git."""
     try:
-        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
     return head + (" +changes" if dirty else "")
@@ -50,7 +55,7 @@ def mlflow_experiment_ids(tracking_uri: str, run_ids: list[str]) -> dict[str, st
 
         client = MlflowClient(tracking_uri)
         return {r: client.get_run(r).info.experiment_id for r in run_ids}
-    except Exception:  # noqa: BLE001 — no store, another store or a deleted run: the page still says the id
+    except Exception:  # no store, another store or a deleted run: the page still says the id
         return {}
 
 

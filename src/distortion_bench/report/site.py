@@ -27,10 +27,24 @@ from distortion_bench.config import selected_effects
 from distortion_bench.errors import ConfigError
 from distortion_bench.report.figures import spectrogram_grid
 from distortion_bench.report.inputs import ReportError, ReportInputs, gather_inputs
-from distortion_bench.report.listening import (Player, check_layout, choose_excerpts, excerpt_players,
-                                               match_loudness, read_processed, take_spans, write_row_mp3)
-from distortion_bench.report.provenance import (file_digest, git_commit, mlflow_experiment_ids, run_link,
-                                                scheduling_line, versions)
+from distortion_bench.report.listening import (
+    Player,
+    check_layout,
+    choose_excerpts,
+    excerpt_players,
+    match_loudness,
+    read_processed,
+    take_spans,
+    write_row_mp3,
+)
+from distortion_bench.report.provenance import (
+    file_digest,
+    git_commit,
+    mlflow_experiment_ids,
+    run_link,
+    scheduling_line,
+    versions,
+)
 from distortion_bench.report.tables import Table, fmt, latency_table, quality_table, realtime_table, seed_ranking
 from distortion_bench.tracking import tracking_uri
 
@@ -76,8 +90,10 @@ def _listening(cfg: DictConfig, effect: str, order: Sequence[str], out: Path) ->
     folder = Path(cfg.paths.processed) / effect
     reference = f"numba:{effect}"
     if not (folder / "dry.wav").is_file() or not (folder / f"{reference.replace(':', '_')}.wav").is_file():
-        return [], (f"No processed audio in {folder} (dry.wav and the DSP reference): run "
-                    "`dvc repro offline_bench`; no listening rows for this effect.")
+        return [], (
+            f"No processed audio in {folder} (dry.wav and the DSP reference): run "
+            "`dvc repro offline_bench`; no listening rows for this effect."
+        )
     processed = read_processed(folder, sr)
     takes = test_takes(cfg, effect)
     dataset_dry = np.concatenate(takes.dry) if takes.dry else np.zeros(0, np.float32)
@@ -86,29 +102,52 @@ def _listening(cfg: DictConfig, effect: str, order: Sequence[str], out: Path) ->
     ordered.update({n: processed[n] for n in [reference, *order] if n in processed})
     ordered.update({n: a for n, a in processed.items() if n not in ordered})
     spans = take_spans(takes.paths, [t.size for t in takes.dry])
-    excerpts = choose_excerpts(spans, processed["dry"].size, int(rc.excerpts),
-                               int(float(rc.excerpt_seconds) * sr), int(float(rc.min_excerpt_seconds) * sr))
+    excerpts = choose_excerpts(
+        spans,
+        processed["dry"].size,
+        int(rc.excerpts),
+        int(float(rc.excerpt_seconds) * sr),
+        int(float(rc.min_excerpt_seconds) * sr),
+    )
     if not excerpts:
-        return [], (f"No test take has {rc.min_excerpt_seconds} s inside the processed audio "
-                    f"(bench.listen_seconds: {cfg.bench.listen_seconds}): no listening rows for this effect.")
+        return [], (
+            f"No test take has {rc.min_excerpt_seconds} s inside the processed audio "
+            f"(bench.listen_seconds: {cfg.bench.listen_seconds}): no listening rows for this effect."
+        )
     rows = []
     for k, ex in enumerate(excerpts, start=1):
         players: list[Player] = excerpt_players(ordered, reference, ex)
         loudness = match_loudness(players, sr, float(rc.target_lufs), float(rc.peak_dbfs))
         title = f"{k}. {ex.category}: {ex.path}, {ex.length / sr:.2f} s"
         rels = [f"audio/{effect}/{k}-{p.name.replace(':', '_')}.mp3" for p in players]
-        loudness += write_row_mp3(players, [out / rel for rel in rels], sr, float(rc.audio_quality),
-                                  float(rc.peak_dbfs))
+        loudness += write_row_mp3(
+            players, [out / rel for rel in rels], sr, float(rc.audio_quality), float(rc.peak_dbfs)
+        )
         entries = []
         for p, rel in zip(players, rels):
             role = "dry input" if p.name == "dry" else "DSP reference" if p.name == reference else ""
-            entries.append({"name": p.name, "role": role, "src": rel, "esr": fmt(p.esr),
-                            "residual_esr": fmt(p.residual_esr),
-                            "loudness": fmt(p.loudness_lufs, 3), "gain_db": f"{p.gain_db:+.1f}"})
+            entries.append(
+                {
+                    "name": p.name,
+                    "role": role,
+                    "src": rel,
+                    "esr": fmt(p.esr),
+                    "residual_esr": fmt(p.residual_esr),
+                    "loudness": fmt(p.loudness_lufs, 3),
+                    "gain_db": f"{p.gain_db:+.1f}",
+                }
+            )
         image = f"img/listen/{effect}-{k}.png"
         spec = rc.spectrogram
-        spectrogram_grid(players, sr, out / image, f"{effect} — {title}", int(spec.fft_size), float(spec.max_hz),
-                         float(spec.range_db))
+        spectrogram_grid(
+            players,
+            sr,
+            out / image,
+            f"{effect} — {title}",
+            int(spec.fft_size),
+            float(spec.max_hz),
+            float(spec.range_db),
+        )
         rows.append(ListeningRow(title, loudness, image, entries))
     return rows, ""
 
@@ -129,13 +168,21 @@ def folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
-def _context(cfg: DictConfig, found: ReportInputs, sections: list[EffectSection],
-             galleries: dict[str, list[dict[str, str]]]) -> dict[str, Any]:
+def _context(
+    cfg: DictConfig, found: ReportInputs, sections: list[EffectSection], galleries: dict[str, list[dict[str, str]]]
+) -> dict[str, Any]:
     run_ids = [r["run_id"] for r in found.runs.values()]
     experiments = mlflow_experiment_ids(tracking_uri(cfg.tracking.uri), run_ids)
-    runs = [{"effect": e, "model": m, "experiment": r["experiment"], "run_id": r["run_id"],
-             "link": run_link(str(cfg.report.mlflow_ui), experiments.get(r["run_id"]), r["run_id"])}
-            for (e, m), r in sorted(found.runs.items())]
+    runs = [
+        {
+            "effect": e,
+            "model": m,
+            "experiment": r["experiment"],
+            "run_id": r["run_id"],
+            "link": run_link(str(cfg.report.mlflow_ui), experiments.get(r["run_id"]), r["run_id"]),
+        }
+        for (e, m), r in sorted(found.runs.items())
+    ]
     setup = {
         "machine": found.machine or "not recorded (no comparison.md)",
         "threads": str(cfg.bench.threads),
@@ -144,9 +191,14 @@ def _context(cfg: DictConfig, found: ReportInputs, sections: list[EffectSection]
         "sample_rate": str(cfg.audio.sample_rate),
     }
     return {
-        "sections": sections, "galleries": galleries, "missing": found.missing, "runs": runs, "setup": setup,
+        "sections": sections,
+        "galleries": galleries,
+        "missing": found.missing,
+        "runs": runs,
+        "setup": setup,
         "machine_load": machine_load_lines(found),
-        "versions": versions(), "params_digest": file_digest(Path("params.yaml")) or "no params.yaml",
+        "versions": versions(),
+        "params_digest": file_digest(Path("params.yaml")) or "no params.yaml",
         "commit": git_commit(Path.cwd()) or "not a git checkout",
         "sweep_dir": str(found.sweep_dir) if found.sweep_dir else None,
         "report": cfg.report,
@@ -156,8 +208,11 @@ def _context(cfg: DictConfig, found: ReportInputs, sections: list[EffectSection]
 def machine_load_lines(found: ReportInputs) -> list[dict[str, Any]]:
     """How busy the machine was during each benchmark, from the bench summaries:
     ``[{"what": "offline tube", "text": ..., "busy": bool}]``."""
-    loads = [(f"offline benchmark, {effect}", (summary or {}).get("machine_load"))
-             for effect, summary in sorted(found.offline_summary.items()) if isinstance(summary, dict)]
+    loads = [
+        (f"offline benchmark, {effect}", (summary or {}).get("machine_load"))
+        for effect, summary in sorted(found.offline_summary.items())
+        if isinstance(summary, dict)
+    ]
     loads.append(("real-time benchmark", found.realtime_summary.get("machine_load")))
     lines = []
     for what, load in loads:
@@ -172,8 +227,12 @@ def build_site(cfg: DictConfig) -> Path:
     sr = int(cfg.audio.sample_rate)
     target = Path(cfg.paths.site)
     budget = float(cfg.report.max_megabytes) * 1e6
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
     with atomic_directory(target) as out:
         sections = []
         for effect in selected_effects(cfg):
@@ -190,8 +249,9 @@ def build_site(cfg: DictConfig) -> Path:
             if any(r["effect"] == effect for r in found.realtime_rows):
                 section.tables.append(realtime_table(effect, found.realtime_rows))
             section.listening, section.listening_note = _listening(cfg, effect, order, out)
-            section.images = _copy_images([p for p in found.offline_plots if p.name.startswith(f"{effect}_")],
-                                          out, "offline")
+            section.images = _copy_images(
+                [p for p in found.offline_plots if p.name.startswith(f"{effect}_")], out, "offline"
+            )
             sections.append(section)
         galleries = {
             "Real-time": _copy_images(found.realtime_plots, out, "realtime"),
@@ -206,8 +266,10 @@ def build_site(cfg: DictConfig) -> Path:
         out.chmod(0o777 & ~umask)
         size = folder_bytes(out)
         if size > budget:
-            raise ReportError(f"{target}: the site would be {size / 1e6:.1f} MB, over report.max_megabytes "
-                              f"({cfg.report.max_megabytes}); lower report.excerpts, report.excerpt_seconds or "
-                              "raise report.audio_quality (smaller MP3s), or raise the budget")
+            raise ReportError(
+                f"{target}: the site would be {size / 1e6:.1f} MB, over report.max_megabytes "
+                f"({cfg.report.max_megabytes}); lower report.excerpts, report.excerpt_seconds or "
+                "raise report.audio_quality (smaller MP3s), or raise the budget"
+            )
     log.info("report: %s (%.2f MB)", target / "index.html", size / 1e6)
     return target / "index.html"

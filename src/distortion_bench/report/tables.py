@@ -52,54 +52,90 @@ def quality_table(effect: str, records: Mapping[str, Mapping[str, Any]], order: 
         for c in records[n].get("by_category", {}):
             if c not in categories:
                 categories.append(c)
-    table = Table(f"{effect}: quality on the test takes (ESR against the DSP reference; lower is better)",
-                  ["processor", "ESR", "ESR over seeds: median (min-max)", "residual ESR",
-                   "residual ESR over seeds", "ESR guitar", "ESR guitar over seeds", "ESR measurement",
-                   *[f"ESR {c}" for c in categories]],
-                  note="Residual ESR compares what each processor adds to the dry signal with what the DSP "
-                       "adds (1 = none of it captured). Guitar = played material; measurement = sweeps, "
-                       "tones, noise. A network's ESR is that of the benchmarked model (the seed with the median "
-                       "validation ESR); 'over seeds' is the median and range of every seed's test ESR: a "
-                       "difference smaller than those ranges is not a difference.")
+    table = Table(
+        f"{effect}: quality on the test takes (ESR against the DSP reference; lower is better)",
+        [
+            "processor",
+            "ESR",
+            "ESR over seeds: median (min-max)",
+            "residual ESR",
+            "residual ESR over seeds",
+            "ESR guitar",
+            "ESR guitar over seeds",
+            "ESR measurement",
+            *[f"ESR {c}" for c in categories],
+        ],
+        note="Residual ESR compares what each processor adds to the dry signal with what the DSP "
+        "adds (1 = none of it captured). Guitar = played material; measurement = sweeps, "
+        "tones, noise. A network's ESR is that of the benchmarked model (the seed with the median "
+        "validation ESR); 'over seeds' is the median and range of every seed's test ESR: a "
+        "difference smaller than those ranges is not a difference.",
+    )
     for n in names:
         q = records[n]
         groups = q.get("by_group", {})
-        values = [q.get("esr"), q.get("residual_esr"), groups.get("guitar", {}).get("esr"),
-                  groups.get("measurement", {}).get("esr"),
-                  *[q.get("by_category", {}).get(c, {}).get("esr") for c in categories]]
+        values = [
+            q.get("esr"),
+            q.get("residual_esr"),
+            groups.get("guitar", {}).get("esr"),
+            groups.get("measurement", {}).get("esr"),
+            *[q.get("by_category", {}).get(c, {}).get("esr") for c in categories],
+        ]
         keys = ["esr", "residual_esr", "esr_guitar", "esr_measurement", *[f"esr_{c}" for c in categories]]
         cells = [Cell(fmt(v), "" if v is None else repr(float(v)), f"{effect}|{n}|{k}") for v, k in zip(values, keys)]
         seeds = q.get("seeds") or {}
-        cells.insert(1, Cell(format_spread(seeds.get("esr")) if seeds else "—",
-                             repr(seeds["esr"]["median"]) if seeds.get("esr") else "", f"{effect}|{n}|esr_seeds"))
-        cells.insert(3, Cell(format_spread(seeds.get("residual_esr")) if seeds else "—",
-                             repr(seeds["residual_esr"]["median"]) if seeds.get("residual_esr") else "",
-                             f"{effect}|{n}|residual_esr_seeds"))
-        cells.insert(5, Cell(format_spread(seeds.get("guitar_esr")) if seeds else "—",
-                             repr(seeds["guitar_esr"]["median"]) if seeds.get("guitar_esr") else "",
-                             f"{effect}|{n}|esr_guitar_seeds"))
+        cells.insert(
+            1,
+            Cell(
+                format_spread(seeds.get("esr")) if seeds else "—",
+                repr(seeds["esr"]["median"]) if seeds.get("esr") else "",
+                f"{effect}|{n}|esr_seeds",
+            ),
+        )
+        cells.insert(
+            3,
+            Cell(
+                format_spread(seeds.get("residual_esr")) if seeds else "—",
+                repr(seeds["residual_esr"]["median"]) if seeds.get("residual_esr") else "",
+                f"{effect}|{n}|residual_esr_seeds",
+            ),
+        )
+        cells.insert(
+            5,
+            Cell(
+                format_spread(seeds.get("guitar_esr")) if seeds else "—",
+                repr(seeds["guitar_esr"]["median"]) if seeds.get("guitar_esr") else "",
+                f"{effect}|{n}|esr_guitar_seeds",
+            ),
+        )
         table.rows.append([Cell(n)] + cells)
     return table
 
 
 def seed_ranking(records: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """Sentences on which networks differ in test ESR over seeds (ONNX Runtime rows: one per model)."""
-    spreads = {n: (q.get("seeds") or {}).get("esr") for n, q in records.items()
-               if n.startswith("onnx:") and not n.endswith("-naive")}
+    spreads = {
+        n: (q.get("seeds") or {}).get("esr")
+        for n, q in records.items()
+        if n.startswith("onnx:") and not n.endswith("-naive")
+    }
     return [line.replace("`", "") for line in ranking_statements({n: s for n, s in spreads.items() if s}, "test ESR")]
 
 
-def latency_table(effect: str, rows: Sequence[Mapping[str, str]], names: Mapping[tuple[str, str], str],
-                  sample_rate: int) -> Table:
+def latency_table(
+    effect: str, rows: Sequence[Mapping[str, str]], names: Mapping[tuple[str, str], str], sample_rate: int
+) -> Table:
     """p50 / p99 time per buffer (us) per processor and buffer size, from ``offline_bench.csv`` rows."""
     # (processor, backend, buffer size) -> row; dicts keep the CSV's processor order
     cell_rows = {(r["processor"], r["backend"], int(r["buffer_size"])): r for r in rows if r["effect"] == effect}
     sizes = sorted({b for _, _, b in cell_rows})
     labels = list(dict.fromkeys((p, be) for p, be, _ in cell_rows))
-    table = Table(f"{effect}: time per buffer, p50 / p99 (us), offline",
-                  ["processor", *[f"{b} ({1e3 * b / sample_rate:.2f} ms)" for b in sizes]],
-                  note="Each cell is the median / 99th percentile of the time one call takes for a buffer of "
-                       "that many samples (the buffer's own duration in brackets is its real-time deadline).")
+    table = Table(
+        f"{effect}: time per buffer, p50 / p99 (us), offline",
+        ["processor", *[f"{b} ({1e3 * b / sample_rate:.2f} ms)" for b in sizes]],
+        note="Each cell is the median / 99th percentile of the time one call takes for a buffer of "
+        "that many samples (the buffer's own duration in brackets is its real-time deadline).",
+    )
     for label in labels:
         name = names.get(label, f"{label[0]} ({label[1]})")
         cells = [Cell(name)]
@@ -108,8 +144,9 @@ def latency_table(effect: str, rows: Sequence[Mapping[str, str]], names: Mapping
             if r is None:
                 cells.append(Cell("—"))
                 continue
-            cells.append(Cell(f"{fmt(r['p50_us'])} / {fmt(r['p99_us'])}", f"{r['p50_us']}|{r['p99_us']}",
-                              f"{effect}|{name}|{b}"))
+            cells.append(
+                Cell(f"{fmt(r['p50_us'])} / {fmt(r['p99_us'])}", f"{r['p50_us']}|{r['p99_us']}", f"{effect}|{name}|{b}")
+            )
         table.rows.append(cells)
     return table
 
@@ -117,24 +154,43 @@ def latency_table(effect: str, rows: Sequence[Mapping[str, str]], names: Mapping
 def realtime_table(effect: str, rows: Sequence[Mapping[str, str]]) -> Table:
     """Callbacks and glitches by cause per processor, buffer size and scheduling (``realtime_bench.csv``)."""
     mine = [r for r in rows if r["effect"] == effect]
-    table = Table(f"{effect}: real-time streams (PortAudio callbacks on a real audio clock)",
-                  ["processor", "buffer", "scheduling", "callbacks", "glitches: processor", "glitches: scheduler",
-                   "preempted calls", "mean CPU per callback (us)", "tail per callback (us)", "worst RTF"],
-                  note="A glitch is a late buffer. 'processor' glitches are deadlines the processor would have "
-                       "missed even if every wake-up had come on time (the stream replayed with each callback's "
-                       "measured CPU time); 'scheduler' glitches are the rest: the audio thread woken late or "
-                       "preempted (the OS or the virtual machine), whatever the processor. 'preempted calls': "
-                       "wall time over the budget, CPU time under it. The tail is the highest statistic the "
-                       "number of callbacks supports: p99.9 from 10,000, p99 from 1,000, else the maximum.")
+    table = Table(
+        f"{effect}: real-time streams (PortAudio callbacks on a real audio clock)",
+        [
+            "processor",
+            "buffer",
+            "scheduling",
+            "callbacks",
+            "glitches: processor",
+            "glitches: scheduler",
+            "preempted calls",
+            "mean CPU per callback (us)",
+            "tail per callback (us)",
+            "worst RTF",
+        ],
+        note="A glitch is a late buffer. 'processor' glitches are deadlines the processor would have "
+        "missed even if every wake-up had come on time (the stream replayed with each callback's "
+        "measured CPU time); 'scheduler' glitches are the rest: the audio thread woken late or "
+        "preempted (the OS or the virtual machine), whatever the processor. 'preempted calls': "
+        "wall time over the budget, CPU time under it. The tail is the highest statistic the "
+        "number of callbacks supports: p99.9 from 10,000, p99 from 1,000, else the maximum.",
+    )
     for r in sorted(mine, key=lambda r: (int(r["buffer_size"]), r["scheduling"], r["processor"])):
         key = f"{effect}|{r['processor']}|{r['buffer_size']}|{r['scheduling']}"
         tail = r.get("tail_us") or r.get("p999_us")
         tail_stat = r.get("tail_stat") or "p99.9"
-        table.rows.append([Cell(r["processor"]), Cell(r["buffer_size"]), Cell(r["scheduling"]),
-                           Cell(r["callbacks"], r["callbacks"], key + "|callbacks"),
-                           Cell(r["processor_glitches"], r["processor_glitches"], key + "|processor_glitches"),
-                           Cell(r["scheduler_glitches"], r["scheduler_glitches"], key + "|scheduler_glitches"),
-                           Cell(r.get("preempted", "—"), r.get("preempted")),
-                           Cell(fmt(r.get("cpu_mean_us")), r.get("cpu_mean_us")),
-                           Cell(f"{fmt(tail)} ({tail_stat})", tail), Cell(fmt(r["rtf_worst"]), r["rtf_worst"])])
+        table.rows.append(
+            [
+                Cell(r["processor"]),
+                Cell(r["buffer_size"]),
+                Cell(r["scheduling"]),
+                Cell(r["callbacks"], r["callbacks"], key + "|callbacks"),
+                Cell(r["processor_glitches"], r["processor_glitches"], key + "|processor_glitches"),
+                Cell(r["scheduler_glitches"], r["scheduler_glitches"], key + "|scheduler_glitches"),
+                Cell(r.get("preempted", "—"), r.get("preempted")),
+                Cell(fmt(r.get("cpu_mean_us")), r.get("cpu_mean_us")),
+                Cell(f"{fmt(tail)} ({tail_stat})", tail),
+                Cell(fmt(r["rtf_worst"]), r["rtf_worst"]),
+            ]
+        )
     return table

@@ -31,12 +31,12 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from distortion_bench.analysis.metrics import mrstft_distance, signal_quality
+from distortion_bench.analysis.metrics import mrstft_distance
 from distortion_bench.analysis.plotting import save_png
-from distortion_bench.analysis.quality import sine_fingerprints, stream_takes
-from distortion_bench.analysis.timing import AudioBenchmark, TimingConfig
 from distortion_bench.atomic import write_text
 from distortion_bench.bench.common import csv_text, test_takes
+from distortion_bench.bench.measure import compare_harmonics, measure_processor, quality_plan
+from distortion_bench.bench.timing import AudioBenchmark, TimingConfig
 from distortion_bench.config import plain
 from distortion_bench.data.dataset import build_effect_dataset
 from distortion_bench.data.manifest import MANIFEST_NAME
@@ -52,10 +52,30 @@ from distortion_bench.sweep.training import exclusive, trained_model
 log = logging.getLogger(__name__)
 
 #: the training-loss presets of conf/loss/, recognised from their weights for the run's tag
-LOSS_NAMES = {("esr", "dc"): "esr", ("residual_esr",): "residual", ("residual_esr", "residual_mrstft"): "residual_mrstft"}
-REPORT_COLUMNS = ("model", "loss", "bits", "downsample", "params", "residual_esr", "esr", "mrstft",
-                  "residual_mrstft", "harmonic_diff_db", "harmonic_diff_bounded_db", "aliasing_db",
-                  "reference_aliasing_db", "p50_us_bs64", "p50_us_bs512", "rtf_bs64", "train_seconds")
+LOSS_NAMES = {
+    ("esr", "dc"): "esr",
+    ("residual_esr",): "residual",
+    ("residual_esr", "residual_mrstft"): "residual_mrstft",
+}
+REPORT_COLUMNS = (
+    "model",
+    "loss",
+    "bits",
+    "downsample",
+    "params",
+    "residual_esr",
+    "esr",
+    "mrstft",
+    "residual_mrstft",
+    "harmonic_diff_db",
+    "harmonic_diff_bounded_db",
+    "aliasing_db",
+    "reference_aliasing_db",
+    "p50_us_bs64",
+    "p50_us_bs512",
+    "rtf_bs64",
+    "train_seconds",
+)
 
 
 def loss_name(loss_cfg: Mapping[str, Any]) -> str:
@@ -70,50 +90,72 @@ def effect_dataset(cfg: DictConfig, effect: str) -> Path:
     dry_manifest = Path(cfg.paths.dry) / MANIFEST_NAME
     if not dry_manifest.is_file():
         raise ConfigError(f"{dry_manifest}: no dry corpus; run `dvc repro prepare_dry` first")
-    parts = [effect, params, plain(cfg.data.split), float(cfg.data.segment_seconds), int(cfg.seed),
-             hashlib.sha256(dry_manifest.read_bytes()).hexdigest()]
+    parts = [
+        effect,
+        params,
+        plain(cfg.data.split),
+        float(cfg.data.segment_seconds),
+        int(cfg.seed),
+        hashlib.sha256(dry_manifest.read_bytes()).hexdigest(),
+    ]
     digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:10]
     root = Path(cfg.ablation.data_dir) / f"{effect}-{digest}"
     datasets = root / "datasets"
     with exclusive(Path(cfg.ablation.data_dir) / f"{effect}-{digest}.lock"):
         if not (datasets / effect / MANIFEST_NAME).is_file():
             sr = int(cfg.audio.sample_rate)
-            render_effect(build_effect(params, sr, "numba", key=f"effects.{effect}"), effect, cfg.paths.dry,
-                          root / "targets" / effect)
-            build_effect_dataset(cfg.paths.dry, root / "targets" / effect, datasets / effect,
-                                 split_ratios(plain(cfg.data.split)), float(cfg.data.segment_seconds), int(cfg.seed))
+            render_effect(
+                build_effect(params, sr, "numba", key=f"effects.{effect}"),
+                effect,
+                cfg.paths.dry,
+                root / "targets" / effect,
+            )
+            build_effect_dataset(
+                cfg.paths.dry,
+                root / "targets" / effect,
+                datasets / effect,
+                split_ratios(plain(cfg.data.split)),
+                float(cfg.data.segment_seconds),
+                int(cfg.seed),
+            )
     return datasets
 
 
 def measure(cfg: DictConfig, effect: str, onnx_path: str | Path, key: str) -> dict[str, float]:
-    """Quality, fingerprint and timing of the ONNX model against the Numba DSP (module docstring)."""
-    from distortion_bench.bench.offline import harmonic_report, sine_specs
-
+    """Quality, fingerprint and timing of the ONNX model against the Numba DSP (module docstring):
+    the offline stage's measurement (:func:`~distortion_bench.bench.measure.measure_processor`)."""
     sr = int(cfg.audio.sample_rate)
     onnx = OnnxProcessor(onnx_path, f"onnx:{effect}-{key}", effect, int(cfg.bench.threads))
     numba = dsp_processor(plain(cfg.effects[effect]), effect, sr, "numba")
     takes = test_takes(cfg, effect)
+    plan = quality_plan(cfg)
+    model, reference = measure_processor(onnx, takes, plan), measure_processor(numba, takes, plan)
+    scalars = ("esr", "esr_pre", "residual_esr", "mrstft")
+    out: dict[str, float] = {k: float(model.quality[k]) for k in scalars if model.quality.get(k) is not None}
     dry, target = np.concatenate(takes.dry), np.concatenate(takes.target)
-    qbs = int(cfg.bench.quality.buffer_size)
-    estimate = stream_takes(onnx, takes.dry, qbs)
-    out: dict[str, float] = {k: v for k, v in signal_quality(dry, target, estimate).items() if v is not None}
-    residual = mrstft_distance(target - dry, estimate - dry)
+    residual = mrstft_distance(target - dry, np.concatenate(model.outputs) - dry)
     if residual is not None:
         out["residual_mrstft"] = residual
-    specs, alias_spec = sine_specs(cfg)
-    k = int(cfg.bench.quality.max_harmonic)
-    fps = sine_fingerprints(onnx, [*specs, alias_spec], sr, qbs, k)
-    ref = sine_fingerprints(numba, [*specs, alias_spec], sr, qbs, k)
-    _, worst = harmonic_report(fps[:-1], ref[:-1])
-    for name, value in (("harmonic_diff_db", worst.measured), ("harmonic_diff_bounded_db", worst.bounded),
-                        ("aliasing_db", fps[-1].aliasing_db), ("reference_aliasing_db", ref[-1].aliasing_db)):
+    harmonics = compare_harmonics(model, reference, plan)
+    for name, value in (
+        ("harmonic_diff_db", harmonics["harmonic_diff_db"]),
+        ("harmonic_diff_bounded_db", harmonics["harmonic_diff_bounded_db"]),
+        ("aliasing_db", harmonics["aliasing"]["aliasing_db"]),
+        ("reference_aliasing_db", harmonics["aliasing"]["reference_aliasing_db"]),
+    ):
         if value is not None:
             out[name] = float(value)
     bench = AudioBenchmark({"onnx": onnx, "numba": numba}, sr, TimingConfig(**plain(cfg.bench.timing)))
     for bs in (int(b) for b in cfg.ablation.buffer_sizes):
         t = bench.run(dry, bs)
-        out.update({f"p50_us_bs{bs}": t["onnx"].p50_us, f"p99_us_bs{bs}": t["onnx"].p99_us,
-                    f"rtf_bs{bs}": t["onnx"].rtf, f"numba_p50_us_bs{bs}": t["numba"].p50_us})
+        out.update(
+            {
+                f"p50_us_bs{bs}": t["onnx"].p50_us,
+                f"p99_us_bs{bs}": t["onnx"].p99_us,
+                f"rtf_bs{bs}": t["onnx"].rtf,
+                f"numba_p50_us_bs{bs}": t["numba"].p50_us,
+            }
+        )
     out["params"] = float(onnx.facts().parameters)
     return out
 
@@ -128,13 +170,22 @@ def run(cfg: DictConfig, overrides: list[str], sweep_dir: str | None) -> dict[st
     # model hyper-parameters the job overrides (model.cells=16384, ...): a variant of the family
     variant = " ".join(sorted(o.removeprefix("model.") for o in overrides if o.startswith("model.")))
     name = f"{effect}-{model_cfg.get('type')}-{loss}-{bits}bit-ds{downsample}" + (f" [{variant}]" if variant else "")
-    tags = {"effect": effect, "model": str(model_cfg.get("type")), "size": str(model_cfg.get("size")),
-            "variant": variant, "loss": loss, "bits": str(bits), "downsample": str(downsample),
-            "distortion_bench.role": "ablation"}
+    tags = {
+        "effect": effect,
+        "model": str(model_cfg.get("type")),
+        "size": str(model_cfg.get("size")),
+        "variant": variant,
+        "loss": loss,
+        "bits": str(bits),
+        "downsample": str(downsample),
+        "distortion_bench.role": "ablation",
+    }
 
     def work(client: Any, run_id: str) -> dict[str, float]:
         if effect not in cfg.effects:
-            raise ConfigError(f"sweep.effect: {effect!r} is not a key of effects; expected one of {sorted(cfg.effects)}")
+            raise ConfigError(
+                f"sweep.effect: {effect!r} is not a key of effects; expected one of {sorted(cfg.effects)}"
+            )
         job_cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
         with open_dict(job_cfg):
             job_cfg.paths.datasets = str(effect_dataset(cfg, effect))
@@ -154,17 +205,25 @@ def finished_jobs(client: Any, experiment: str) -> list[dict[str, Any]]:
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         return []
-    runs = client.search_runs([exp.experiment_id], filter_string="tags.`distortion_bench.role` = 'ablation' "
-                              "and attributes.status = 'FINISHED'", order_by=["attributes.start_time DESC"],
-                              max_results=10_000)
+    runs = client.search_runs(
+        [exp.experiment_id],
+        filter_string="tags.`distortion_bench.role` = 'ablation' and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
+        max_results=10_000,
+    )
     rows: dict[tuple[str, ...], dict[str, Any]] = {}
     for r in runs:
         t = r.data.tags
         model = t.get("model", "") + (f" [{t['variant']}]" if t.get("variant") else "")
         key = (model, t.get("loss", ""), t.get("bits", ""), t.get("downsample", ""))
         if key not in rows:
-            rows[key] = {"model": key[0], "loss": key[1], "bits": int(key[2]), "downsample": int(key[3]),
-                         **{c: r.data.metrics.get(c) for c in REPORT_COLUMNS[4:]}}
+            rows[key] = {
+                "model": key[0],
+                "loss": key[1],
+                "bits": int(key[2]),
+                "downsample": int(key[3]),
+                **{c: r.data.metrics.get(c) for c in REPORT_COLUMNS[4:]},
+            }
     return sorted(rows.values(), key=lambda r: (r["downsample"], r["bits"], r["model"], r["loss"]))
 
 
@@ -179,16 +238,20 @@ def report_markdown(rows: Sequence[Mapping[str, Any]], budget: str) -> str:
         if r["residual_esr"] is not None:
             key = (r["bits"], r["downsample"])
             best[key] = min(best.get(key, np.inf), r["residual_esr"])
-    lines = ["# Neural bitcrusher: ablation", "",
-             f"Written by `pipeline.ablation` from the MLflow experiment's finished jobs. Budget: {budget}.",
-             "Residual ESR: error / what the effect adds on the test takes (identity = 1; done means <= 0.1).",
-             "MR-STFT: auraloss distance to the DSP output, and between the residuals. Harmonic difference:",
-             "largest |model - DSP| over harmonics above -100 dB on the alias-free test sines; floor-bounded:",
-             "where one side is at its measurement floor (a bound, not a measurement). Aliasing: non-harmonic",
-             "power on the 5003 Hz probe, model vs DSP. Time: ONNX Runtime, median per buffer.", "",
-             "| bits | hold | model | loss | params | residual ESR | ESR | MR-STFT | residual MR-STFT | "
-             "harmonic diff | floor-bounded | aliasing (DSP) | p50 @64 | p50 @512 | RTF @64 |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Neural bitcrusher: ablation",
+        "",
+        f"Written by `pipeline.ablation` from the MLflow experiment's finished jobs. Budget: {budget}.",
+        "Residual ESR: error / what the effect adds on the test takes (identity = 1; done means <= 0.1).",
+        "MR-STFT: auraloss distance to the DSP output, and between the residuals. Harmonic difference:",
+        "largest |model - DSP| over harmonics above -100 dB on the alias-free test sines; floor-bounded:",
+        "where one side is at its measurement floor (a bound, not a measurement). Aliasing: non-harmonic",
+        "power on the 5003 Hz probe, model vs DSP. Time: ONNX Runtime, median per buffer.",
+        "",
+        "| bits | hold | model | loss | params | residual ESR | ESR | MR-STFT | residual MR-STFT | "
+        "harmonic diff | floor-bounded | aliasing (DSP) | p50 @64 | p50 @512 | RTF @64 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         res = _cell(r["residual_esr"], ".3g")
         if r["residual_esr"] is not None and r["residual_esr"] == best.get((r["bits"], r["downsample"])):
@@ -199,7 +262,9 @@ def report_markdown(rows: Sequence[Mapping[str, Any]], budget: str) -> str:
             f"| {r['bits']} | {r['downsample']} | {r['model']} | {r['loss']} | {_cell(r['params'], '.0f')} | {res} | "
             f"{esr} | {_cell(r['mrstft'], '.3g')} | {_cell(r['residual_mrstft'], '.3g')} | "
             f"{_cell(r['harmonic_diff_db'], '.1f')} dB | {_cell(r['harmonic_diff_bounded_db'], '.1f')} dB | {alias} | "
-            f"{_cell(r['p50_us_bs64'], '.1f')} us | {_cell(r['p50_us_bs512'], '.1f')} us | {_cell(r['rtf_bs64'], '.3f')} |")
+            f"{_cell(r['p50_us_bs64'], '.1f')} us | {_cell(r['p50_us_bs512'], '.1f')} us | "
+            f"{_cell(r['rtf_bs64'], '.3f')} |"
+        )
     return "\n".join([*lines, ""])
 
 
@@ -217,8 +282,18 @@ def plot_ablation(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
     width = 0.8 / max(len(losses), 1)
     for ax, (bits, hold) in zip(axes[0], panels):
         for j, loss in enumerate(losses):
-            values = [next((r["residual_esr"] for r in rows if (r["bits"], r["downsample"], r["model"], r["loss"])
-                            == (bits, hold, m, loss) and r["residual_esr"] is not None), np.nan) for m in models]
+            values = [
+                next(
+                    (
+                        r["residual_esr"]
+                        for r in rows
+                        if (r["bits"], r["downsample"], r["model"], r["loss"]) == (bits, hold, m, loss)
+                        and r["residual_esr"] is not None
+                    ),
+                    np.nan,
+                )
+                for m in models
+            ]
             ax.bar(np.arange(len(models)) + (j - (len(losses) - 1) / 2) * width, values, width, label=loss)
         ax.axhline(0.1, color="k", ls="--", lw=0.8)
         ax.axhline(1.0, color="grey", ls=":", lw=0.8)

@@ -45,8 +45,10 @@ def slurm_preflight(launcher: DictConfig) -> str | None:
     if "SlurmLauncher" not in str(launcher.get("_target_", "")):
         return None
     if shutil.which("sbatch") is None:
-        return ("hydra/launcher=slurm: `sbatch` is not on PATH: run the sweep where SLURM's commands are "
-                "(a login node), or use hydra/launcher=joblib on one machine")
+        return (
+            "hydra/launcher=slurm: `sbatch` is not on PATH: run the sweep where SLURM's commands are "
+            "(a login node), or use hydra/launcher=joblib on one machine"
+        )
     partition = launcher.get("partition")
     if partition:
         listed = subprocess.run(["sinfo", "-h", "-o", "%R"], capture_output=True, text=True)
@@ -54,8 +56,10 @@ def slurm_preflight(launcher: DictConfig) -> str | None:
         if listed.returncode != 0:
             return f"hydra/launcher=slurm: `sinfo` failed ({listed.stderr.strip()}): is the cluster reachable?"
         if str(partition) not in names:
-            return (f"hydra.launcher.partition={partition}: no such partition on this cluster "
-                    f"(sinfo lists: {', '.join(names) or 'none'})")
+            return (
+                f"hydra.launcher.partition={partition}: no such partition on this cluster "
+                f"(sinfo lists: {', '.join(names) or 'none'})"
+            )
     return None
 
 
@@ -96,9 +100,14 @@ class MlflowSweepCallback(Callback):
         exp = client.get_experiment_by_name(name)
         exp_id = exp.experiment_id if exp else client.create_experiment(name)  # once, before any job
         overrides = list(OmegaConf.to_container(config.hydra.overrides.task, resolve=False))
-        run = client.create_run(exp_id, run_name=f"sweep-{time.strftime('%Y%m%d-%H%M%S')}",
-                                tags={"distortion_bench.role": "sweep_parent",
-                                      "launcher": str(config.hydra.launcher.get("_target_", "")).rsplit(".", 1)[-1]})
+        run = client.create_run(
+            exp_id,
+            run_name=f"sweep-{time.strftime('%Y%m%d-%H%M%S')}",
+            tags={
+                "distortion_bench.role": "sweep_parent",
+                "launcher": str(config.hydra.launcher.get("_target_", "")).rsplit(".", 1)[-1],
+            },
+        )
         client.log_param(run.info.run_id, "overrides", " ".join(overrides)[:6000])
         os.environ[PARENT_ENV] = run.info.run_id
         sweep_dir = Path(str(config.hydra.sweep.dir))
@@ -112,10 +121,19 @@ class MlflowSweepCallback(Callback):
         if found is None:
             return
         client, parent, children = found
-        rows = [{"run_id": c.info.run_id, "name": c.info.run_name, "status": c.info.status,
-                 "model": c.data.tags.get("model"), "size": _num(c.data.tags.get("size")),
-                 "buffer_size": _num(c.data.tags.get("buffer_size")), "error": c.data.tags.get("error"),
-                 **{k: c.data.metrics.get(k) for k in SUMMARY_METRICS}} for c in children]
+        rows = [
+            {
+                "run_id": c.info.run_id,
+                "name": c.info.run_name,
+                "status": c.info.status,
+                "model": c.data.tags.get("model"),
+                "size": _num(c.data.tags.get("size")),
+                "buffer_size": _num(c.data.tags.get("buffer_size")),
+                "error": c.data.tags.get("error"),
+                **{k: c.data.metrics.get(k) for k in SUMMARY_METRICS},
+            }
+            for c in children
+        ]
         out = Path(str(config.hydra.sweep.dir)) / "summary"
         files = write_summary(rows, out)
         for f in files:
@@ -145,8 +163,9 @@ def _children(config: DictConfig) -> tuple[Any, str, list[Any]] | None:
 def _child_runs(client: Any, parent: str) -> list[Any]:
     """Every child run of run ``parent`` (in the parent's experiment)."""
     run = client.get_run(parent)
-    return client.search_runs([run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent}'",
-                              max_results=10_000)
+    return client.search_runs(
+        [run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent}'", max_results=10_000
+    )
 
 
 def _num(value: str | None) -> int | None:
@@ -177,5 +196,6 @@ class AblationCallback(MlflowSweepCallback):
         client.set_terminated(parent, "FINISHED" if not failed else "FAILED")
         os.environ.pop(PARENT_ENV, None)
         FAILED_JOBS[:] = [f"{c.info.run_name}: {c.data.tags.get('error')}" for c in failed]
-        log.info("ablation: %d jobs, %d failed; report -> %s", len(children), len(failed),
-                 ", ".join(str(f) for f in files))
+        log.info(
+            "ablation: %d jobs, %d failed; report -> %s", len(children), len(failed), ", ".join(str(f) for f in files)
+        )

@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
-from distortion_bench.analysis.quality import signal_quality, stream_takes
-from distortion_bench.analysis.timing import AudioBenchmark, TimingConfig
 from distortion_bench.bench.common import test_takes
+from distortion_bench.bench.quality import signal_quality, stream_takes
+from distortion_bench.bench.timing import AudioBenchmark, TimingConfig
 from distortion_bench.config import plain
 from distortion_bench.engine.dsp_processors import dsp_processor
 from distortion_bench.engine.nn_processors import OnnxProcessor
@@ -41,8 +41,17 @@ log = logging.getLogger(__name__)
 PARENT_FILE = "mlflow_parent.json"
 PARENT_ENV = "DISTORTION_BENCH_PARENT_RUN"
 #: child-run metrics the parent's summary reads
-SUMMARY_METRICS = ("esr", "residual_esr", "rtf", "rtf_worst", "p50_us", "p99_us", "numba_nn_p50_us",
-                   "numba_nn_p99_us", "params")
+SUMMARY_METRICS = (
+    "esr",
+    "residual_esr",
+    "rtf",
+    "rtf_worst",
+    "p50_us",
+    "p99_us",
+    "numba_nn_p50_us",
+    "numba_nn_p99_us",
+    "params",
+)
 
 
 def _measure(cfg: DictConfig, effect: str, model: dict[str, Any]) -> dict[str, float]:
@@ -54,16 +63,31 @@ def _measure(cfg: DictConfig, effect: str, model: dict[str, Any]) -> dict[str, f
     dry_takes, target_takes, _ = test_takes(cfg, effect)
     dry, target = np.concatenate(dry_takes), np.concatenate(target_takes)
     quality = signal_quality(dry, target, stream_takes(onnx, dry_takes, int(cfg.bench.quality.buffer_size)))
-    timing = AudioBenchmark({"onnx": onnx, "numba_nn": kernel, "numba": numba}, sr,
-                            TimingConfig(**plain(cfg.bench.timing))).run(dry, bs)
+    timing = AudioBenchmark(
+        {"onnx": onnx, "numba_nn": kernel, "numba": numba}, sr, TimingConfig(**plain(cfg.bench.timing))
+    ).run(dry, bs)
     t, ref, nn = timing["onnx"], timing["numba"], timing["numba_nn"]
     out = {k: v for k, v in quality.items() if v is not None}
-    out.update({"rtf": t.rtf, "rtf_worst": t.rtf_worst, "p50_us": t.p50_us, "p99_us": t.p99_us,
-                "p999_us": t.p999_us, "max_us": t.max_us, "jitter_us": t.jitter_us,
-                "deadline_misses": float(t.deadline_misses), "throughput_sps": t.throughput_sps,
-                "numba_p50_us": ref.p50_us, "numba_nn_p50_us": nn.p50_us, "numba_nn_p99_us": nn.p99_us,
-                "numba_nn_rtf": nn.rtf, "params": float(onnx.facts().parameters),
-                "train_seconds": float(model["report"]["train_seconds"]), "reused_model": float(model["reused"])})
+    out.update(
+        {
+            "rtf": t.rtf,
+            "rtf_worst": t.rtf_worst,
+            "p50_us": t.p50_us,
+            "p99_us": t.p99_us,
+            "p999_us": t.p999_us,
+            "max_us": t.max_us,
+            "jitter_us": t.jitter_us,
+            "deadline_misses": float(t.deadline_misses),
+            "throughput_sps": t.throughput_sps,
+            "numba_p50_us": ref.p50_us,
+            "numba_nn_p50_us": nn.p50_us,
+            "numba_nn_p99_us": nn.p99_us,
+            "numba_nn_rtf": nn.rtf,
+            "params": float(onnx.facts().parameters),
+            "train_seconds": float(model["report"]["train_seconds"]),
+            "reused_model": float(model["reused"]),
+        }
+    )
     esr_seeds = (model["report"].get("spread") or {}).get("esr")
     if esr_seeds:  # the cell's test ESR over its training seeds (sweep.seeds)
         out.update({f"esr_seed_{k}": float(esr_seeds[k]) for k in ("min", "median", "max")})
@@ -74,8 +98,12 @@ def _measure(cfg: DictConfig, effect: str, model: dict[str, Any]) -> dict[str, f
 
         with audio_host(str(cfg.audio.backend), sr, bs) as host:
             rt, _ = stream_one(host, onnx, dry, bs, sr, float(cfg.bench.realtime.seconds))
-        out.update({f"rt/{k}": float(rt[k]) for k in ("underruns", "processor_glitches", "scheduler_glitches",
-                                                      "faults", "rtf_worst")})
+        out.update(
+            {
+                f"rt/{k}": float(rt[k])
+                for k in ("underruns", "processor_glitches", "scheduler_glitches", "faults", "rtf_worst")
+            }
+        )
         if rt["xruns"] is not None:
             out["rt/xruns"] = float(rt["xruns"])
     return out
@@ -109,9 +137,16 @@ def describe_failure(exc: BaseException, time_limit: str | None) -> str:
     return error
 
 
-def child_run(cfg: DictConfig, overrides: list[str], sweep_dir: str | None, experiment_name: str, name: str,
-              tags: dict[str, str], work: Callable[[Any, str], dict[str, float]],
-              time_limit: str | None = None) -> dict[str, Any]:
+def child_run(
+    cfg: DictConfig,
+    overrides: list[str],
+    sweep_dir: str | None,
+    experiment_name: str,
+    name: str,
+    tags: dict[str, str],
+    work: Callable[[Any, str], dict[str, float]],
+    time_limit: str | None = None,
+) -> dict[str, Any]:
     """Run ``work(client, run_id) -> metrics`` as an MLflow child run of the multirun's parent.
 
     The job's overrides become params, finite metrics are logged; a failure becomes a FAILED
@@ -156,12 +191,18 @@ def run(cfg: DictConfig, overrides: list[str], sweep_dir: str | None, time_limit
     effect = str(cfg.sweep.effect)
     model_cfg = plain(cfg.model)
     name = f"{effect}-{model_cfg.get('type')}-s{model_cfg.get('size')}-bs{cfg.bench.buffer_size}"
-    tags = {"effect": effect, "model": str(model_cfg.get("type")), "size": str(model_cfg.get("size")),
-            "buffer_size": str(cfg.bench.buffer_size)}
+    tags = {
+        "effect": effect,
+        "model": str(model_cfg.get("type")),
+        "size": str(model_cfg.get("size")),
+        "buffer_size": str(cfg.bench.buffer_size),
+    }
 
     def work(client: Any, run_id: str) -> dict[str, float]:
         if effect not in cfg.effects:
-            raise ConfigError(f"sweep.effect: {effect!r} is not a key of effects; expected one of {sorted(cfg.effects)}")
+            raise ConfigError(
+                f"sweep.effect: {effect!r} is not a key of effects; expected one of {sorted(cfg.effects)}"
+            )
         bs = int(cfg.bench.buffer_size)
         if bs < 1:
             raise ConfigError(f"bench.buffer_size: expected a positive integer, got {bs}")

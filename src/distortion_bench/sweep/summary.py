@@ -12,9 +12,28 @@ from distortion_bench.analysis.plotting import save_png
 from distortion_bench.atomic import write_text
 from distortion_bench.bench.common import csv_text
 
-COLUMNS = ("name", "status", "model", "size", "buffer_size", "params", "esr", "residual_esr", "rtf", "rtf_worst",
-           "p50_us", "p99_us", "numba_nn_p50_us", "numba_nn_p99_us", "error")
-HEATMAPS = (("esr", "test ESR", "{:.3g}"), ("rtf", "RTF (mean)", "{:.3f}"), ("p99_us", "p99 time per buffer (us)", "{:.0f}"))
+COLUMNS = (
+    "name",
+    "status",
+    "model",
+    "size",
+    "buffer_size",
+    "params",
+    "esr",
+    "residual_esr",
+    "rtf",
+    "rtf_worst",
+    "p50_us",
+    "p99_us",
+    "numba_nn_p50_us",
+    "numba_nn_p99_us",
+    "error",
+)
+HEATMAPS = (
+    ("esr", "test ESR", "{:.3g}"),
+    ("rtf", "RTF (mean)", "{:.3f}"),
+    ("p99_us", "p99 time per buffer (us)", "{:.0f}"),
+)
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
@@ -45,8 +64,7 @@ def plot_heatmaps(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     models = sorted({r["model"] for r in rows if r["model"]})
-    fig, axes = plt.subplots(len(models), len(HEATMAPS), figsize=(5 * len(HEATMAPS), 3.6 * len(models)),
-                             squeeze=False)
+    fig, axes = plt.subplots(len(models), len(HEATMAPS), figsize=(5 * len(HEATMAPS), 3.6 * len(models)), squeeze=False)
     for i, model in enumerate(models):
         for j, (metric, title, fmt) in enumerate(HEATMAPS):
             ax = axes[i, j]
@@ -56,8 +74,15 @@ def plot_heatmaps(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
             for a in range(len(sizes)):
                 for b in range(len(buffers)):
                     v = values[a, b]
-                    ax.text(b, a, "failed" if np.isnan(v) else fmt.format(v), ha="center", va="center",
-                            fontsize=8, color="red" if np.isnan(v) else "white")
+                    ax.text(
+                        b,
+                        a,
+                        "failed" if np.isnan(v) else fmt.format(v),
+                        ha="center",
+                        va="center",
+                        fontsize=8,
+                        color="red" if np.isnan(v) else "white",
+                    )
             ax.set_xticks(range(len(buffers)), [str(b) for b in buffers])
             ax.set_yticks(range(len(sizes)), [str(s) for s in sizes])
             ax.set_xlabel("buffer size (samples)")
@@ -82,8 +107,13 @@ def plot_pareto(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
         sel = [i for i, r in enumerate(ok) if r["model"] == model]
         ax.scatter([pts[i][0] for i in sel], [pts[i][1] for i in sel], color=f"C{k}", label=model, s=30)
         for i in sel:
-            ax.annotate(f"s{ok[i]['size']} bs{ok[i]['buffer_size']}", pts[i], fontsize=6, xytext=(3, 2),
-                        textcoords="offset points")
+            ax.annotate(
+                f"s{ok[i]['size']} bs{ok[i]['buffer_size']}",
+                pts[i],
+                fontsize=6,
+                xytext=(3, 2),
+                textcoords="offset points",
+            )
     front = pareto_front(pts)
     if front:
         ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], "k--", lw=1, label="Pareto front")
@@ -102,11 +132,17 @@ def markdown(rows: Sequence[Mapping[str, Any]]) -> str:
     for model in sorted({r["model"] for r in rows if r["model"]}):
         sizes, buffers, esr = grid(rows, model, "esr")
         _, _, rtf = grid(rows, model, "rtf")
-        out += [f"### {model}: test ESR / RTF", "", "| size | " + " | ".join(f"bs {b}" for b in buffers) + " |",
-                "|---|" + "---|" * len(buffers)]
+        out += [
+            f"### {model}: test ESR / RTF",
+            "",
+            "| size | " + " | ".join(f"bs {b}" for b in buffers) + " |",
+            "|---|" + "---|" * len(buffers),
+        ]
         for a, s in enumerate(sizes):
-            cells = ["failed" if np.isnan(esr[a, b]) else f"{100 * esr[a, b]:.3g} % / {rtf[a, b]:.4f}"
-                     for b in range(len(buffers))]
+            cells = [
+                "failed" if np.isnan(esr[a, b]) else f"{100 * esr[a, b]:.3g} % / {rtf[a, b]:.4f}"
+                for b in range(len(buffers))
+            ]
             out.append(f"| {s} | " + " | ".join(cells) + " |")
         out.append("")
     return "\n".join(out)

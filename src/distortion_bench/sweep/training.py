@@ -39,8 +39,15 @@ def model_key(cfg: DictConfig, effect: str, model_cfg: dict[str, Any]) -> str:
         raise DistortionBenchError(f"{manifest}: no dataset for effect {effect!r}; run `dvc repro build_dataset` first")
     learning = {k: v for k, v in plain(cfg.train).items() if k not in ("seeds", "parallel")}
     seeds = int((cfg.get("sweep") or {}).get("seeds", 1))  # what a cell trains: sweep.seeds, not train.seeds
-    parts = [effect, plain(cfg.effects[effect]), model_cfg, learning, int(cfg.seed), seeds,
-             hashlib.sha256(manifest.read_bytes()).hexdigest()]
+    parts = [
+        effect,
+        plain(cfg.effects[effect]),
+        model_cfg,
+        learning,
+        int(cfg.seed),
+        seeds,
+        hashlib.sha256(manifest.read_bytes()).hexdigest(),
+    ]
     digest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:10]
     return f"{model_cfg['type']}-s{model_cfg['size']}-{digest}"
 
@@ -87,9 +94,18 @@ def trained_model(cfg: DictConfig, effect: str, model_cfg: dict[str, Any]) -> di
         ckpt = folder / "checkpoints" / f"{effect}-{key}" / "best.ckpt"
         onnx_path = folder / "model.onnx"
         module = EffectModule.load_from_checkpoint(str(ckpt), map_location="cpu")
-        export_onnx(module.model, onnx_path, int(cfg.audio.sample_rate),
-                    {"effect": effect, "model": key, "mlflow_run_id": report["mlflow"]["run_id"]})
-        info = {"key": key, "onnx": str(onnx_path), "checkpoint": str(ckpt), "report": report,
-                "trained_by": os.getpid()}
+        export_onnx(
+            module.model,
+            onnx_path,
+            int(cfg.audio.sample_rate),
+            {"effect": effect, "model": key, "mlflow_run_id": report["mlflow"]["run_id"]},
+        )
+        info = {
+            "key": key,
+            "onnx": str(onnx_path),
+            "checkpoint": str(ckpt),
+            "report": report,
+            "trained_by": os.getpid(),
+        }
         write_json(done, info)
         return {**info, "reused": False}

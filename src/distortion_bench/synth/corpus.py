@@ -60,17 +60,16 @@ def _pair(value: Any, key: str) -> tuple[float, float]:
     return lo, hi
 
 
-def guitar_takes(cfg: Mapping[str, Any], level_range: tuple[float, float], sample_rate: int,
-                 seed: int) -> Iterator[SynthTake]:
+def guitar_takes(
+    cfg: Mapping[str, Any], level_range: tuple[float, float], sample_rate: int, seed: int
+) -> Iterator[SynthTake]:
     """Guitar-like takes per ``data.synth.guitar`` (``takes`` per kind, ``take_seconds``)."""
     lo_s, hi_s = _pair(cfg["take_seconds"], "data.synth.guitar.take_seconds")
     if lo_s < 0.5:
         raise ConfigError(f"data.synth.guitar.take_seconds: takes must last >= 0.5 s, got {lo_s}")
     for kind, count in cfg["takes"].items():
         if kind not in RENDERERS:
-            raise ConfigError(
-                f"data.synth.guitar.takes.{kind}: unknown material; expected some of {sorted(RENDERERS)}"
-            )
+            raise ConfigError(f"data.synth.guitar.takes.{kind}: unknown material; expected some of {sorted(RENDERERS)}")
         if not isinstance(count, int) or count < 0:
             raise ConfigError(f"data.synth.guitar.takes.{kind}: expected a count >= 0, got {count!r}")
         # Stratified levels: take i gets a level in its own slice of the range.
@@ -80,26 +79,35 @@ def guitar_takes(cfg: Mapping[str, Any], level_range: tuple[float, float], sampl
             seconds = float(rng.uniform(lo_s, hi_s))
             level = level_range[0] + (level_range[1] - level_range[0]) * (order[i] + rng.random()) / count
             x = RENDERERS[kind](rng, seconds, sample_rate)
-            yield SynthTake(kind, f"{kind}_{i:03d}", _normalize_peak(x, level),
-                            {"seconds": round(seconds, 6), "peak_dbfs": round(level, 3)})
+            yield SynthTake(
+                kind,
+                f"{kind}_{i:03d}",
+                _normalize_peak(x, level),
+                {"seconds": round(seconds, 6), "peak_dbfs": round(level, 3)},
+            )
 
 
 def measurement_takes(cfg: Mapping[str, Any], sample_rate: int, seed: int) -> Iterator[SynthTake]:
     """Sweeps, tones and noise bursts per ``data.synth.measurement``."""
     sweep = cfg["sweep"]
     for i, level in enumerate(sweep["levels_dbfs"]):
-        x = log_sweep(float(sweep["seconds"]), float(sweep["f_start_hz"]), float(sweep["f_end_hz"]),
-                      float(level), sample_rate)
-        yield SynthTake("sweep", f"sweep_{i:03d}", x.astype(np.float32),
-                        {"peak_dbfs": float(level), "f_start_hz": float(sweep["f_start_hz"]),
-                         "f_end_hz": float(sweep["f_end_hz"])})
+        x = log_sweep(
+            float(sweep["seconds"]), float(sweep["f_start_hz"]), float(sweep["f_end_hz"]), float(level), sample_rate
+        )
+        yield SynthTake(
+            "sweep",
+            f"sweep_{i:03d}",
+            x.astype(np.float32),
+            {"peak_dbfs": float(level), "f_start_hz": float(sweep["f_start_hz"]), "f_end_hz": float(sweep["f_end_hz"])},
+        )
     tones = cfg["tone"]
     i = 0
     for freq in tones["freqs_hz"]:
         for level in tones["levels_dbfs"]:
             x = tone(float(freq), float(level), float(tones["seconds"]), sample_rate)
-            yield SynthTake("tone", f"tone_{i:03d}", x.astype(np.float32),
-                            {"freq_hz": float(freq), "peak_dbfs": float(level)})
+            yield SynthTake(
+                "tone", f"tone_{i:03d}", x.astype(np.float32), {"freq_hz": float(freq), "peak_dbfs": float(level)}
+            )
             i += 1
     noise = cfg["noise"]
     for i, level in enumerate(noise["levels_dbfs"]):

@@ -31,14 +31,14 @@ BASS_BAND_HZ = (30.0, 2500.0)
 CHORDS: tuple[tuple[int, ...], ...] = (
     (40, 47, 52, 56, 59, 64),  # E
     (40, 47, 52, 55, 59, 64),  # Em
-    (45, 52, 57, 61, 64),      # A
-    (45, 52, 57, 60, 64),      # Am
-    (50, 57, 62, 66),          # D
+    (45, 52, 57, 61, 64),  # A
+    (45, 52, 57, 60, 64),  # Am
+    (50, 57, 62, 66),  # D
     (43, 47, 50, 55, 59, 67),  # G
-    (48, 52, 55, 60, 64),      # C
+    (48, 52, 55, 60, 64),  # C
     (41, 48, 53, 57, 60, 65),  # F (barre)
-    (40, 47, 52),              # E5 power chord
-    (45, 52, 57),              # A5 power chord
+    (40, 47, 52),  # E5 power chord
+    (45, 52, 57),  # A5 power chord
 )
 
 
@@ -52,8 +52,9 @@ def loss_for_t60(t60_seconds: float, f0_hz: float) -> float:
     return float(pm.power(10.0, -3.0 / (t60_seconds * f0_hz)))
 
 
-def _excitation(rng: np.random.Generator, period: float, strength: float, n: int,
-                tone_hz: tuple[float, float], sample_rate: int) -> np.ndarray:
+def _excitation(
+    rng: np.random.Generator, period: float, strength: float, n: int, tone_hz: tuple[float, float], sample_rate: int
+) -> np.ndarray:
     """A pick: one period of noise, brighter and louder the harder the pick (strength 0..1).
 
     The noise goes through a one-pole low-pass whose cutoff moves from ``tone_hz[0]`` (softest
@@ -66,7 +67,7 @@ def _excitation(rng: np.random.Generator, period: float, strength: float, n: int
     shaped = lfilter([1.0 - coeff], [1.0, -coeff], burst)
     # Pick position comb (plucking at a fraction of the string length removes some partials).
     position = int(round(length * rng.uniform(0.08, 0.3)))
-    shaped[position:] -= shaped[:length - position] * 0.9
+    shaped[position:] -= shaped[: length - position] * 0.9
     exc = np.zeros(n)
     exc[:length] = shaped * strength / (np.abs(shaped).max() + 1e-12)
     return exc
@@ -124,9 +125,16 @@ def _onsets(rng: np.random.Generator, seconds: float, gap: tuple[float, float]) 
 
 
 def _single_notes(
-    rng: np.random.Generator, seconds: float, sample_rate: int, *,
-    notes: tuple[int, int], gap: tuple[float, float], strength: tuple[float, float],
-    t60: tuple[float, float], damping: tuple[float, float], tone_hz: tuple[float, float],
+    rng: np.random.Generator,
+    seconds: float,
+    sample_rate: int,
+    *,
+    notes: tuple[int, int],
+    gap: tuple[float, float],
+    strength: tuple[float, float],
+    t60: tuple[float, float],
+    damping: tuple[float, float],
+    tone_hz: tuple[float, float],
     band_hz: tuple[float, float],
 ) -> np.ndarray:
     """Single notes (MIDI ``notes[0]`` up to ``notes[1]`` excluded) let ring into the next.
@@ -138,17 +146,34 @@ def _single_notes(
     for t in _onsets(rng, seconds, gap):
         start = int(t * sample_rate)
         f0 = midi_to_hz(float(rng.integers(*notes)))
-        note = _note(rng, sample_rate, f0, rng.uniform(*strength), rng.uniform(*t60),
-                     rng.uniform(*damping), n - start, tone_hz=tone_hz)
+        note = _note(
+            rng,
+            sample_rate,
+            f0,
+            rng.uniform(*strength),
+            rng.uniform(*t60),
+            rng.uniform(*damping),
+            n - start,
+            tone_hz=tone_hz,
+        )
         _add(take, note, start)
     return _finish(take, sample_rate, band_hz)
 
 
 def render_pluck(rng: np.random.Generator, seconds: float, sample_rate: int) -> np.ndarray:
     """Single notes E2..E5, let ring into the next, with varied pick strength."""
-    return _single_notes(rng, seconds, sample_rate, notes=(40, 77), gap=(0.15, 0.8),
-                         strength=(0.15, 1.0), t60=(1.0, 4.0), damping=(0.05, 0.5),
-                         tone_hz=GUITAR_TONE_HZ, band_hz=GUITAR_BAND_HZ)
+    return _single_notes(
+        rng,
+        seconds,
+        sample_rate,
+        notes=(40, 77),
+        gap=(0.15, 0.8),
+        strength=(0.15, 1.0),
+        t60=(1.0, 4.0),
+        damping=(0.05, 0.5),
+        tone_hz=GUITAR_TONE_HZ,
+        band_hz=GUITAR_BAND_HZ,
+    )
 
 
 def render_chord(rng: np.random.Generator, seconds: float, sample_rate: int) -> np.ndarray:
@@ -164,8 +189,15 @@ def render_chord(rng: np.random.Generator, seconds: float, sample_rate: int) -> 
             start = int((t + k * spread) * sample_rate)
             if start >= n:
                 break
-            note = _note(rng, sample_rate, midi_to_hz(midi), strength * rng.uniform(0.7, 1.0),
-                         rng.uniform(1.5, 3.5), rng.uniform(0.1, 0.4), n - start)
+            note = _note(
+                rng,
+                sample_rate,
+                midi_to_hz(midi),
+                strength * rng.uniform(0.7, 1.0),
+                rng.uniform(1.5, 3.5),
+                rng.uniform(0.1, 0.4),
+                n - start,
+            )
             _add(take, note, start)
     return _finish(take, sample_rate, GUITAR_BAND_HZ)
 
@@ -182,8 +214,9 @@ def render_palm_mute(rng: np.random.Generator, seconds: float, sample_rate: int)
         length = min(n - start, int(rng.uniform(0.6, 0.95) * beat * sample_rate))
         strength = rng.uniform(0.4, 1.0)
         for midi in (root, root + 7) if rng.random() < 0.5 else (root,):
-            note = _note(rng, sample_rate, midi_to_hz(midi), strength, rng.uniform(0.08, 0.25),
-                         0.5, length, release_seconds=0.01)
+            note = _note(
+                rng, sample_rate, midi_to_hz(midi), strength, rng.uniform(0.08, 0.25), 0.5, length, release_seconds=0.01
+            )
             _add(take, note, start)
         t += beat
         if rng.random() < 0.1:
@@ -213,17 +246,25 @@ def render_slide(rng: np.random.Generator, seconds: float, sample_rate: int) -> 
         depth = rng.uniform(0.0, 0.3)
         pitch[i1:] += depth * pm.sin(2 * np.pi * rng.uniform(4.5, 6.5) * tt) * np.minimum(tt / 0.3, 1.0)
         f0 = 440.0 * pm.power(2.0, (pitch - 69.0) / 12.0)
-        note = _note(rng, sample_rate, f0, rng.uniform(0.3, 1.0), rng.uniform(2.5, 5.0),
-                     rng.uniform(0.05, 0.3), length)
+        note = _note(rng, sample_rate, f0, rng.uniform(0.3, 1.0), rng.uniform(2.5, 5.0), rng.uniform(0.05, 0.3), length)
         _add(take, note, start)
     return _finish(take, sample_rate, GUITAR_BAND_HZ)
 
 
 def render_bass(rng: np.random.Generator, seconds: float, sample_rate: int) -> np.ndarray:
     """Bass notes E1..G2 (41..98 Hz), long decays, darker pick and loop filter."""
-    return _single_notes(rng, seconds, sample_rate, notes=(28, 44), gap=(0.25, 1.0),
-                         strength=(0.2, 1.0), t60=(1.5, 5.0), damping=(0.2, 0.5),
-                         tone_hz=BASS_TONE_HZ, band_hz=BASS_BAND_HZ)
+    return _single_notes(
+        rng,
+        seconds,
+        sample_rate,
+        notes=(28, 44),
+        gap=(0.25, 1.0),
+        strength=(0.2, 1.0),
+        t60=(1.5, 5.0),
+        damping=(0.2, 0.5),
+        tone_hz=BASS_TONE_HZ,
+        band_hz=BASS_BAND_HZ,
+    )
 
 
 #: Guitar-like material by config name (``data.synth.guitar.takes.<name>``).

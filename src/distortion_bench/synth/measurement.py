@@ -31,9 +31,7 @@ def _fade_and_tail(x: np.ndarray, sample_rate: int) -> np.ndarray:
     return np.concatenate([x, np.zeros(int(TAIL_SECONDS * sample_rate))])
 
 
-def log_sweep(
-    seconds: float, f_start_hz: float, f_end_hz: float, level_dbfs: float, sample_rate: int
-) -> np.ndarray:
+def log_sweep(seconds: float, f_start_hz: float, f_end_hz: float, level_dbfs: float, sample_rate: int) -> np.ndarray:
     """Exponential sine sweep (Farina 2000) from ``f_start_hz`` to ``f_end_hz``, shape ``(time,)``.
 
     ``x(t) = A sin(2 pi f1 T / ln(f2/f1) (exp(t ln(f2/f1) / T) - 1))``, peak ``A`` = level.
@@ -54,9 +52,7 @@ def tone(freq_hz: float, level_dbfs: float, seconds: float, sample_rate: int) ->
     return _fade_and_tail(db_to_amplitude(level_dbfs) * pm.sin(2.0 * np.pi * freq_hz * t), sample_rate)
 
 
-def noise_bursts(
-    rng: np.random.Generator, level_dbfs: float, seconds: float, sample_rate: int
-) -> np.ndarray:
+def noise_bursts(rng: np.random.Generator, level_dbfs: float, seconds: float, sample_rate: int) -> np.ndarray:
     """White-noise bursts of 30..200 ms with 20..150 ms gaps, peak-normalized to ``level_dbfs``."""
     n = int(seconds * sample_rate)
     x = np.zeros(n)
@@ -69,7 +65,7 @@ def noise_bursts(
             ramp = np.linspace(0.0, 1.0, fade)
             burst[:fade] *= ramp
             burst[-fade:] *= ramp[::-1]
-        x[t:t + burst.shape[0]] = burst
+        x[t : t + burst.shape[0]] = burst
         t += length + int(rng.uniform(0.02, 0.15) * sample_rate)
     peak = np.abs(x).max()
     if peak > 0:

@@ -83,8 +83,9 @@ class TimingStats:
         return asdict(self)
 
 
-def summarize(times_ns: np.ndarray, buffer_size: int, sample_rate: int,
-              first_call_ns: int | None = None) -> TimingStats:
+def summarize(
+    times_ns: np.ndarray, buffer_size: int, sample_rate: int, first_call_ns: int | None = None
+) -> TimingStats:
     """Statistics of per-buffer times ``times_ns`` (``(buffers,)``, nanoseconds)."""
     t = np.asarray(times_ns, dtype=np.float64)
     if t.ndim != 1 or t.size == 0:
@@ -95,10 +96,18 @@ def summarize(times_ns: np.ndarray, buffer_size: int, sample_rate: int,
     p50, p99, p999 = (float(v) for v in np.percentile(us, [50.0, 99.0, 99.9]))
     worst = float(us.max())
     return TimingStats(
-        buffer_size=int(buffer_size), sample_rate=int(sample_rate), buffers=int(us.size),
-        mean_us=mean, p50_us=p50, p99_us=p99, p999_us=p999, max_us=worst,
-        std_us=float(us.std()), jitter_us=p99 - p50,
-        rtf=mean / deadline_us, rtf_worst=worst / deadline_us,
+        buffer_size=int(buffer_size),
+        sample_rate=int(sample_rate),
+        buffers=int(us.size),
+        mean_us=mean,
+        p50_us=p50,
+        p99_us=p99,
+        p999_us=p999,
+        max_us=worst,
+        std_us=float(us.std()),
+        jitter_us=p99 - p50,
+        rtf=mean / deadline_us,
+        rtf_worst=worst / deadline_us,
         throughput_sps=buffer_size * us.size / (float(us.sum()) * 1e-6),
         deadline_misses=int(np.count_nonzero(us > deadline_us)),
         first_call_us=None if first_call_ns is None else first_call_ns / 1e3,
@@ -124,8 +133,9 @@ class AudioBenchmark:
         config: how long to time.
     """
 
-    def __init__(self, processors: Mapping[str, Processor], sample_rate: int,
-                 config: TimingConfig | None = None) -> None:
+    def __init__(
+        self, processors: Mapping[str, Processor], sample_rate: int, config: TimingConfig | None = None
+    ) -> None:
         if not processors:
             raise ValueError("AudioBenchmark: no processors to time")
         self.processors = dict(processors)
@@ -174,6 +184,4 @@ class AudioBenchmark:
             if was_enabled:
                 gc.enable()
         self.times = {name: times[j] for j, name in enumerate(names)}
-        return {name: summarize(times[j], buffer_size, self.sample_rate, first[name])
-                for j, name in enumerate(names)}
-
+        return {name: summarize(times[j], buffer_size, self.sample_rate, first[name]) for j, name in enumerate(names)}

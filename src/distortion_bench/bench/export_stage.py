@@ -81,18 +81,26 @@ def export_pair(cfg: DictConfig, effect: str, model_name: str) -> dict[str, Any]
     run_id = json.loads(train_report.read_text())["mlflow"]["run_id"]
     model = EffectModule.load_from_checkpoint(str(ckpt), map_location="cpu").model
     path = Path(cfg.paths.exported) / f"{pair}.onnx"
-    export_onnx(model, path, int(cfg.audio.sample_rate),
-                {"effect": effect, "model": model_name, "mlflow_run_id": run_id})
+    export_onnx(
+        model, path, int(cfg.audio.sample_rate), {"effect": effect, "model": model_name, "mlflow_run_id": run_id}
+    )
     contract = read_onnx_contract(path)
 
     test = load_whole_takes(Path(cfg.paths.datasets) / effect, "test")
     n = int(PARITY_SECONDS * int(cfg.audio.sample_rate))
     signal = test.concatenated(test.dry)[:n]
     errors = parity(OnnxProcessor(path, f"onnx:{pair}", effect), TorchProcessor(ckpt, f"torch:{pair}", effect), signal)
-    report = {"effect": effect, "model": model_name, "onnx": str(path), "bytes": path.stat().st_size,
-              "state_names": contract.state_names, "state_shapes": [list(s) for s in contract.state_shapes],
-              "parity_max_abs": errors, "parity_seconds": round(signal.shape[0] / int(cfg.audio.sample_rate), 3),
-              "mlflow_run_id": run_id}
+    report = {
+        "effect": effect,
+        "model": model_name,
+        "onnx": str(path),
+        "bytes": path.stat().st_size,
+        "state_names": contract.state_names,
+        "state_shapes": [list(s) for s in contract.state_shapes],
+        "parity_max_abs": errors,
+        "parity_seconds": round(signal.shape[0] / int(cfg.audio.sample_rate), 3),
+        "mlflow_run_id": run_id,
+    }
     write_json(Path(cfg.paths.reports) / "export" / f"{pair}.json", report)
 
     import mlflow  # heavy: imported only when a model is logged
@@ -101,8 +109,11 @@ def export_pair(cfg: DictConfig, effect: str, model_name: str) -> dict[str, Any]
     with mlflow.start_run(run_id=run_id):
         # requirements stated, not inferred: inference imports the model in a fresh environment
         # and takes longer than the export itself
-        mlflow.onnx.log_model(onnx.load(str(path)), name="onnx_model",
-                              pip_requirements=[f"onnx=={onnx.__version__}", f"onnxruntime=={ort_version()}"])
+        mlflow.onnx.log_model(
+            onnx.load(str(path)),
+            name="onnx_model",
+            pip_requirements=[f"onnx=={onnx.__version__}", f"onnxruntime=={ort_version()}"],
+        )
         for key, value in errors.items():
             mlflow.log_metric(f"onnx_parity_max_abs/{key}", value)
     log.info("exported %s -> %s; parity (max abs vs PyTorch): %s", pair, path, errors)

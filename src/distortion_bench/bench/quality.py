@@ -12,15 +12,35 @@ from typing import Any
 import numpy as np
 
 from distortion_bench.analysis.harmonics import Fingerprint, SineSpec, fingerprint, make_sine
-from distortion_bench.analysis.metrics import (GUITAR_MATERIAL, MEASUREMENT_SIGNALS, category_of, material_group,
-                                               mrstft_distance, quality_by_category, signal_quality)
+from distortion_bench.analysis.metrics import (
+    category_of,
+    material_group,
+    mrstft_distance,
+    quality_by_category,
+    signal_quality,
+)
 from distortion_bench.engine.processor import Processor
 
-__all__ = ["as_jsonable", "mrstft_distance", "quality_by_category", "quality_by_material", "signal_quality",
-           "sine_fingerprints", "stream_takes", "stream_each_take", "material_group"]
+__all__ = [
+    "as_jsonable",
+    "mrstft_distance",
+    "quality_by_category",
+    "quality_by_material",
+    "signal_quality",
+    "sine_fingerprints",
+    "stream_takes",
+    "stream_each_take",
+    "material_group",
+]
 
-def quality_by_material(paths: Sequence[str], dry: Sequence[np.ndarray], target: Sequence[np.ndarray],
-                        estimate: Sequence[np.ndarray], sample_rate: int) -> dict[str, Any]:
+
+def quality_by_material(
+    paths: Sequence[str],
+    dry: Sequence[np.ndarray],
+    target: Sequence[np.ndarray],
+    estimate: Sequence[np.ndarray],
+    sample_rate: int,
+) -> dict[str, Any]:
     """Pooled quality (:func:`signal_quality`) of whole takes, with ``by_category`` (each kind of
     material, see :func:`quality_by_category`) and ``by_group`` (``guitar`` vs ``measurement``
     signals, each scored as one concatenated signal with its ``share_of_error``)."""
@@ -32,9 +52,13 @@ def quality_by_material(paths: Sequence[str], dry: Sequence[np.ndarray], target:
     by_group = {}
     for group in ("guitar", "measurement", "other"):
         if group in groups:
-            sub = quality_by_category([paths[i] for i in groups[group]], [dry[i] for i in groups[group]],
-                                      [target[i] for i in groups[group]], [estimate[i] for i in groups[group]],
-                                      sample_rate)["pooled"]
+            sub = quality_by_category(
+                [paths[i] for i in groups[group]],
+                [dry[i] for i in groups[group]],
+                [target[i] for i in groups[group]],
+                [estimate[i] for i in groups[group]],
+                sample_rate,
+            )["pooled"]
             shares = [by_category[c]["share_of_error"] for c in by_category if material_group(c) == group]
             sub["share_of_error"] = None if any(x is None for x in shares) else sum(shares)
             by_group[group] = sub
@@ -51,11 +75,14 @@ def stream_takes(processor: Processor, takes: Sequence[np.ndarray], buffer_size:
     return np.concatenate(stream_each_take(processor, takes, buffer_size))
 
 
-def sine_fingerprints(processor: Processor, specs: Sequence[SineSpec], sample_rate: int,
-                      buffer_size: int, max_harmonic: int) -> list[Fingerprint]:
+def sine_fingerprints(
+    processor: Processor, specs: Sequence[SineSpec], sample_rate: int, buffer_size: int, max_harmonic: int
+) -> list[Fingerprint]:
     """The processor's fingerprint for every test sine (each streamed from ``reset()``)."""
-    return [fingerprint(processor.process_signal(make_sine(s, sample_rate), buffer_size), s,
-                        sample_rate, max_harmonic) for s in specs]
+    return [
+        fingerprint(processor.process_signal(make_sine(s, sample_rate), buffer_size), s, sample_rate, max_harmonic)
+        for s in specs
+    ]
 
 
 def as_jsonable(value: Any) -> Any:

@@ -2,7 +2,7 @@
 running it, as ``getrusage`` reports it): each probe is a fresh Python process, so what one backend's
 libraries and buffers cost is not mixed with another's.
 
-``python -m distortion_bench.analysis.memory_probe`` reads a JSON request on stdin
+``python -m distortion_bench.bench.memory_probe`` reads a JSON request on stdin
 (``{"config": {...}, "processor": "onnx:tube-lstm", "buffer_size": 512, "seconds": 2.0}``),
 builds the processor from the config, streams ``seconds`` of seeded noise through it and prints
 ``{"baseline_rss_bytes", "peak_rss_bytes"}``: RSS after Python and the registry were imported,
@@ -28,13 +28,14 @@ def _status_bytes(field: str) -> int:
     raise OSError(f"/proc/self/status has no {field}")
 
 
-def probe(config: dict[str, Any], processor: str, buffer_size: int, seconds: float,
-          timeout_s: float = 300.0) -> dict[str, int]:
+def probe(
+    config: dict[str, Any], processor: str, buffer_size: int, seconds: float, timeout_s: float = 300.0
+) -> dict[str, int]:
     """Run the probe for ``processor`` in a fresh interpreter; return its RSS figures (bytes)."""
-    request = json.dumps({"config": config, "processor": processor, "buffer_size": buffer_size,
-                          "seconds": seconds})
-    done = subprocess.run([sys.executable, "-m", __name__], input=request, capture_output=True,
-                          text=True, timeout=timeout_s)
+    request = json.dumps({"config": config, "processor": processor, "buffer_size": buffer_size, "seconds": seconds})
+    done = subprocess.run(
+        [sys.executable, "-m", __name__], input=request, capture_output=True, text=True, timeout=timeout_s
+    )
     if done.returncode != 0:
         raise DistortionBenchError(f"memory probe of {processor!r} failed: {done.stderr.strip()[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])

@@ -45,8 +45,16 @@ class SpectrumAnalyzer:
         harmonics: markers drawn at ``k f0`` for k = 1..harmonics.
     """
 
-    def __init__(self, sample_rate: int, reference: Processor | None, wet_label: str, fft_size: int = 4096,
-                 hop: int | None = None, harmonics: int = 10, max_queue: int = 4096) -> None:
+    def __init__(
+        self,
+        sample_rate: int,
+        reference: Processor | None,
+        wet_label: str,
+        fft_size: int = 4096,
+        hop: int | None = None,
+        harmonics: int = 10,
+        max_queue: int = 4096,
+    ) -> None:
         self.sample_rate = int(sample_rate)
         self.reference = reference
         self.wet_label = wet_label
@@ -96,13 +104,13 @@ class SpectrumAnalyzer:
                 self.frames.append(self._frame(self._consumed))
                 added += 1
                 self._consumed += self.hop
-                self._dry, self._wet = self._dry[self.hop:], self._wet[self.hop:]
+                self._dry, self._wet = self._dry[self.hop :], self._wet[self.hop :]
                 if self.reference is not None:
-                    self._ref = self._ref[self.hop:]
+                    self._ref = self._ref[self.hop :]
             return added
 
     def _spectrum_db(self, x: np.ndarray) -> np.ndarray:
-        mag = np.abs(np.fft.rfft(x[:self.fft_size].astype(np.float64) * self.window))
+        mag = np.abs(np.fft.rfft(x[: self.fft_size].astype(np.float64) * self.window))
         with np.errstate(divide="ignore"):
             return 20.0 * np.log10(np.maximum(mag / (self.fft_size / 4.0), 1e-12))  # 0 dB = full-scale sine
 
@@ -157,8 +165,9 @@ class SpectrumAnalyzer:
         if not self.frames:
             raise ValueError("spectrum analyzer: no frames to render (fed less than fft_size samples)")
         fig, lines, markers, title = self._figure()
-        anim = animation.FuncAnimation(fig, lambda i: self._draw(self.frames[i], lines, markers, title),
-                                       frames=len(self.frames), blit=False)
+        anim = animation.FuncAnimation(
+            fig, lambda i: self._draw(self.frames[i], lines, markers, title), frames=len(self.frames), blit=False
+        )
         target = Path(path)
         writer = animation.FFMpegWriter(fps=fps) if target.suffix.lower() == ".mp4" else animation.PillowWriter(fps=fps)
         target.parent.mkdir(parents=True, exist_ok=True)
