@@ -61,7 +61,8 @@ def test_dsp_processors_are_bit_exact_and_report_state():
     cfg = compose()
     for name in ("numpy:tube", "numba:tube"):
         facts = build_processor(name, cfg).facts()
-        assert facts.tolerance == 0.0 and facts.state_bytes == 1 * 2 * 8  # one SOS section, float64
+        # one SOS section and the knobs' targets and smoothed values (6), float64
+        assert facts.tolerance == 0.0 and facts.state_bytes == 1 * 2 * 8 + 6 * 8
         assert facts.weight_bytes == 1 * 6 * 8
 
 

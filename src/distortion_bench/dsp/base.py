@@ -6,15 +6,20 @@ can be rewound by keeping a copy of its state. Running a signal in buffers of an
 the state carried, gives bit-for-bit the output of running it whole.
 
 Buffers are 1-D float32 arrays of shape ``(time,)`` (mono, samples in [-1, 1] nominally).
+
+Knobs (:mod:`.knobs`) are turned on the state too: :meth:`Effect.set_knobs` between buffers,
+:meth:`Effect.process_trajectory` with a target per sample.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Generic, TypeVar
 
 import numpy as np
+
+from distortion_bench.dsp.knobs import KnobError, KnobSpace
 
 StateT = TypeVar("StateT")
 
@@ -31,6 +36,10 @@ class Effect(abc.ABC, Generic[StateT]):
     kind: str
     implementation: str
     sample_rate: int
+    #: the knobs this kind of effect has and their units (see :mod:`.knobs`); ``knobs`` is the
+    #: space (ranges) this instance accepts
+    knob_units: dict[str, str] = {}
+    knobs: KnobSpace = KnobSpace(())
 
     @abc.abstractmethod
     def initial_state(self) -> StateT:
@@ -72,6 +81,67 @@ class Effect(abc.ABC, Generic[StateT]):
             self.process(x[start:stop], state, out[start:stop])
             start, i = stop, i + 1
         return out
+
+    def set_knobs(self, state: StateT, **values: float) -> None:
+        """Turn knobs between buffers: the targets change now, the sound follows through the
+        smoother from the next sample processed. Values are checked against :attr:`knobs`
+        (:class:`~.knobs.KnobError` names the knob and its range)."""
+        self._set_targets(state, self.knobs.check(values))
+
+    def process_trajectory(
+        self, buffer: np.ndarray, targets: Mapping[str, np.ndarray], state: StateT, out: np.ndarray | None = None
+    ) -> tuple[np.ndarray, StateT]:
+        """Process one buffer with per-sample knob targets (``{knob: (time,)}``, same length as
+        the buffer; a knob not given keeps its target). Afterwards each target is the last
+        sample's. Streaming a trajectory in buffers of any size equals processing it whole."""
+        out = check_buffers(buffer, out)
+        n = buffer.shape[0]
+        checked = {}
+        for name, values in targets.items():
+            spec = self.knobs.spec(name, "trajectory")
+            v = np.asarray(values, np.float64)
+            if v.shape != (n,):
+                raise ValueError(f"trajectory {name!r}: expected shape ({n},) like the buffer, got {v.shape}")
+            if n and not (np.all(v >= spec.minimum) and np.all(v <= spec.maximum)):  # NaN fails both
+                bad = v[~((v >= spec.minimum) & (v <= spec.maximum))][0]
+                raise KnobError(f"trajectory {name!r}: expected {spec.describe()}, got {float(bad)!r}")
+            if spec.scale == "integer" and n and not np.all(v == np.round(v)):
+                raise KnobError(f"trajectory {name!r}: expected {spec.describe()}, got a fractional value")
+            checked[name] = v
+        if n == 0:
+            return out, state
+        return self._process_targets(buffer, checked, state, out)
+
+    def process_automation(
+        self, signal: np.ndarray, trajectory: Mapping[str, np.ndarray], block_sizes: Iterable[int] = (4096,)
+    ) -> np.ndarray:
+        """A whole signal ``(time,)`` with per-sample knob targets, from the initial state,
+        streamed in buffers cycling through ``block_sizes``."""
+        x = as_buffer(signal)
+        sizes = [int(b) for b in block_sizes]
+        if not sizes or min(sizes) < 1:
+            raise ValueError(f"block sizes must be positive integers, got {sizes}")
+        out = np.empty_like(x)
+        state = self.initial_state()
+        start, i = 0, 0
+        while start < x.shape[0]:
+            stop = min(start + sizes[i % len(sizes)], x.shape[0])
+            part = {name: np.asarray(v)[start:stop] for name, v in trajectory.items()}
+            self.process_trajectory(x[start:stop], part, state, out[start:stop])
+            start, i = stop, i + 1
+        return out
+
+    def knob_values(self, state: StateT) -> dict[str, float]:
+        """The knobs' values now (smoothed), in their units."""
+        return {}
+
+    def _set_targets(self, state: StateT, values: dict[str, float]) -> None:
+        raise KnobError(f"{self.kind} has no knobs; got {sorted(values)}")
+
+    def _process_targets(
+        self, buffer: np.ndarray, targets: dict[str, np.ndarray], state: StateT, out: np.ndarray
+    ) -> tuple[np.ndarray, StateT]:
+        raise KnobError(f"{self.kind} has no knobs; got a trajectory of {sorted(targets)}")
 
     def describe(self) -> dict[str, object]:
         """Parameters for manifests and reports (JSON-serializable)."""

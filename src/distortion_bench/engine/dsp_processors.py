@@ -9,7 +9,9 @@ import numpy as np
 
 from distortion_bench.dsp import build_effect
 from distortion_bench.dsp.base import Effect
+from distortion_bench.dsp.knobs import KnobError
 from distortion_bench.dsp.params import bitcrusher_params_from_config, tube_params_from_config
+from distortion_bench.dsp.registry import KNOB_KEYS
 from distortion_bench.engine.processor import GrowingBuffer, Processor, ProcessorFacts, check_input
 
 
@@ -28,11 +30,16 @@ class DspProcessor(Processor):
         return out
 
     def reset(self) -> None:
+        """The state after silence, with the knobs back at the configured setting."""
         self.state = self.effect.initial_state()
+
+    def set_knobs(self, **values: float) -> None:
+        """The effect's knobs (:meth:`~distortion_bench.dsp.base.Effect.set_knobs`), smoothed."""
+        self.effect.set_knobs(self.state, **values)
 
     def facts(self) -> ProcessorFacts:
         coeffs = getattr(self.effect, "sos", np.zeros(0))
-        state_bytes = sum(v.nbytes for v in vars(self.state).values())
+        state_bytes = sum(v.nbytes for v in vars(self.state).values() if isinstance(v, np.ndarray))
         return ProcessorFacts(
             name=f"{self.effect.implementation}:{self.effect_name}",
             backend=self.effect.implementation,
@@ -65,6 +72,9 @@ class PedalboardProcessor(Processor):
         self.effect_name = effect_name
         self.sample_rate = int(sample_rate)
         key = f"effects.{effect_name}"
+        # the same knob space as the project's effect (ranges, error messages)
+        self.knobs = build_effect(cfg, sample_rate, "numpy", key=key).knobs
+        cfg = {k: v for k, v in cfg.items() if k not in KNOB_KEYS}
         if cfg.get("kind") == "tube_saturator":
             p = tube_params_from_config(cfg, sample_rate, key)
             plugins = [pb.Distortion(drive_db=p.gain_db)] + [
@@ -98,6 +108,19 @@ class PedalboardProcessor(Processor):
 
     def reset(self) -> None:
         self.board.reset()
+
+    def set_knobs(self, **values: float) -> None:
+        """``gain_db`` sets ``Distortion.drive_db`` and ``bits`` sets ``Bitcrush.bit_depth`` (N - 1),
+        from the next buffer and without smoothing (pedalboard has none); ``bias`` is refused: the
+        chain has no bias stage."""
+        checked = self.knobs.check(values)
+        if "bias" in checked:
+            raise KnobError("pedalboard: knob 'bias' cannot be set: pedalboard's chain has no bias stage")
+        for plugin in self.board:
+            if "gain_db" in checked and hasattr(plugin, "drive_db"):
+                plugin.drive_db = checked["gain_db"]
+            if "bits" in checked and hasattr(plugin, "bit_depth"):
+                plugin.bit_depth = max(int(checked["bits"]) - 1, 0)
 
     def facts(self) -> ProcessorFacts:
         return ProcessorFacts(

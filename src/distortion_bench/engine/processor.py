@@ -66,6 +66,13 @@ class Processor(abc.ABC):
     def facts(self) -> ProcessorFacts:
         """Facts for reports."""
 
+    def set_knobs(self, **values: float) -> None:
+        """Turn knobs for the buffers that follow (names and ranges: the processor's knob space);
+        a processor without knobs refuses, naming them."""
+        from distortion_bench.dsp.knobs import KnobError
+
+        raise KnobError(f"{type(self).__name__} has no knobs; got {sorted(values)}")
+
     def process_signal(self, x: np.ndarray, buffer_size: int, reset: bool = True) -> np.ndarray:
         """Process ``x`` (``(time,)``) in buffers of ``buffer_size``; return a copy.
 
