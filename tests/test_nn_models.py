@@ -135,7 +135,7 @@ def test_a_fresh_skip_tcn_is_the_identity_and_its_skip_adds_the_input():
 def test_families_are_registered_by_name():
     from distortion_bench.nn.models import FAMILIES, RecurrentModel, ShaperModel
 
-    assert list(FAMILIES) == ["tcn", "lstm", "gru", "shaper"]
+    assert list(FAMILIES) == ["tcn", "lstm", "gru", "shaper", "lstm_knobs", "gru_knobs", "tcn_knobs"]
     assert isinstance(build_model(CONFIGS["gru"], 48000), RecurrentModel)
     assert build_model(CONFIGS["gru"], 48000).model_type == "gru"
     assert isinstance(build_model(CONFIGS["shaper"], 48000), ShaperModel)
@@ -154,7 +154,7 @@ def test_size_knob_scales_parameters():
 @pytest.mark.parametrize(
     "cfg, match",
     [
-        ({"type": "transformer", "size": 8}, r"model\.type: expected one of \['tcn', 'lstm', 'gru', 'shaper'\]"),
+        ({"type": "transformer", "size": 8}, r"model\.type: expected one of \['tcn', 'lstm', 'gru', 'shaper', 'lstm_k"),
         ({**CONFIGS["shaper"], "cells": 1}, r"model\.cells: expected an integer >= 2, got 1"),
         ({**CONFIGS["shaper"], "cells": 2**21}, r"model\.cells: expected an integer in \[2, 1048576\]"),
         ({**CONFIGS["shaper"], "cells": 64.5}, r"model\.cells: expected an integer"),

@@ -1,0 +1,198 @@
+"""Networks that follow an effect's knobs: the streaming contract with a knob vector beside the audio.
+
+``forward(x, state, knobs) -> (y, state)``: ``x``, ``y`` ``(batch, 1, time)``; ``knobs`` ``(batch, K)``
+(one setting for the whole call, as a plugin reads its knobs once per buffer) or
+``(batch, K, time)`` (a setting per sample, for automation takes in training). The knob values
+are in their own units (dB, bits, ...) and the model maps each onto [-1, 1] by the range and
+scale it was trained on (:class:`KnobScaler`, from the knob space), so a model file says which
+ranges it knows. Chunked with the state carried equals whole, with the knobs changing between
+calls, as for the fixed-setting models.
+
+- :class:`ConditionedRecurrent` (``lstm_knobs``, ``gru_knobs``): the scaled knobs are extra inputs
+  to the recurrent cell at every sample (Wright et al. 2020 condition an LSTM amplifier model on
+  its gain the same way), plus the input added to the output (skip).
+- :class:`FiLMTCN` (``tcn_knobs``): the streaming TCN whose blocks' gated outputs are scaled and
+  shifted per channel by a small MLP of the knobs (FiLM, Perez et al. 2018): ``g * (1 + gamma) +
+  beta``. With one setting per call the MLP runs once per call, not per sample. Its last layer
+  starts at zero, so an untrained FiLM TCN is the plain TCN.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from distortion_bench.dsp.knobs import KnobSpace, KnobSpec
+from distortion_bench.errors import ConfigError
+from distortion_bench.nn.models import RecurrentModel, State, StreamingTCN, _positive_int, register_family
+
+
+class KnobScaler(nn.Module):
+    """Knob values in their units -> [-1, 1] per knob (log knobs by their logarithm).
+
+    ``knobs``: ``(batch, K)`` or ``(batch, K, time)``; out: the same shape. Values outside the
+    trained range map outside [-1, 1]; refusing them is the processor's job (it knows the space).
+    """
+
+    def __init__(self, space: KnobSpace) -> None:
+        super().__init__()
+        if not space.specs:
+            raise ConfigError("a conditioned model needs at least one knob (model.knobs)")
+        self.space = space
+        log = torch.tensor([s.scale == "log" for s in space.specs])
+        lo = torch.tensor([s.minimum for s in space.specs], dtype=torch.float64)
+        hi = torch.tensor([s.maximum for s in space.specs], dtype=torch.float64)
+        lo, hi = torch.where(log, lo.log(), lo), torch.where(log, hi.log(), hi)
+        self.register_buffer("log", log, persistent=False)
+        self.register_buffer("lo", lo.float(), persistent=False)
+        self.register_buffer("span", (hi - lo).float(), persistent=False)
+
+    def forward(self, knobs: Tensor) -> Tensor:
+        shape = (1, -1) + (1,) * (knobs.dim() - 2)
+        v = torch.where(self.log.view(shape), knobs.clamp_min(1e-30).log(), knobs)
+        return 2.0 * (v - self.lo.view(shape)) / self.span.view(shape) - 1.0
+
+
+def _check_knobs(knobs: Tensor | None, count: int, x: Tensor) -> Tensor:
+    if knobs is None:
+        raise ValueError(f"this model follows {count} knob(s): forward(x, state, knobs) needs knobs")
+    if knobs.dim() not in (2, 3) or knobs.shape[0] != x.shape[0] or knobs.shape[1] != count:
+        raise ValueError(f"knobs: expected (batch, {count}) or (batch, {count}, time), got {tuple(knobs.shape)}")
+    if knobs.dim() == 3 and knobs.shape[2] != x.shape[2]:
+        raise ValueError(f"knobs: a per-sample trajectory needs {x.shape[2]} samples, got {knobs.shape[2]}")
+    return knobs
+
+
+def knob_space_of(cfg: Mapping[str, Any], key: str) -> KnobSpace:
+    """``model.knobs``: ``{name: {min, max, scale, unit}}`` (what the effect's knob space gives)."""
+    knobs = cfg.get("knobs")
+    if not isinstance(knobs, Mapping) or not knobs:
+        raise ConfigError(f"{key}.knobs: expected a mapping of knob name -> {{min, max, scale, unit}}, got {knobs!r}")
+    specs = []
+    for name, k in knobs.items():
+        try:
+            specs.append(
+                KnobSpec(
+                    str(name), float(k["min"]), float(k["max"]), str(k.get("scale", "linear")), str(k.get("unit", ""))
+                )
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"{key}.knobs.{name}: expected {{min, max, scale, unit}}, got {k!r}") from exc
+    return KnobSpace(tuple(specs))
+
+
+class ConditionedRecurrent(RecurrentModel):
+    """LSTM or GRU with the scaled knobs as extra inputs per sample, and the skip.
+
+    Shapes: ``x``, ``y`` ``(batch, 1, time)``; ``knobs`` ``(batch, K)`` or ``(batch, K, time)``;
+    state as :class:`~distortion_bench.nn.models.RecurrentModel`.
+    """
+
+    def __init__(self, cell: str, hidden: int, layers: int, space: KnobSpace, warmup: int = 1000) -> None:
+        super().__init__(cell, hidden, layers, True, warmup)
+        self.model_type = f"{cell}_knobs"
+        self.scaler = KnobScaler(space)
+        rnn = nn.LSTM if cell == "lstm" else nn.GRU
+        self.rnn = rnn(1 + len(space.specs), self.hidden, self.layers, batch_first=True)
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any], sample_rate: int, key: str) -> ConditionedRecurrent:
+        size, layers = _positive_int(cfg, "size", key), _positive_int(cfg, "layers", key)
+        warmup = _positive_int(cfg, "warmup_samples", key, minimum=0)
+        return cls(str(cfg["type"]).removesuffix("_knobs"), size, layers, knob_space_of(cfg, key), warmup)
+
+    def forward(self, x: Tensor, state: State, knobs: Tensor | None = None) -> tuple[Tensor, State]:
+        k = self.scaler(_check_knobs(knobs, len(self.scaler.space.specs), x))
+        k = k.unsqueeze(2).expand(-1, -1, x.shape[2]) if k.dim() == 2 else k
+        seq = torch.cat([x, k], dim=1).transpose(1, 2)  # (batch, time, 1 + K)
+        if self.model_type == "lstm_knobs":
+            out, (h, c) = self.rnn(seq, (state[0], state[1]))
+            new_state: State = (h, c)
+        else:
+            out, h = self.rnn(seq, state[0])
+            new_state = (h,)
+        return self.linear(out).transpose(1, 2) + x, new_state
+
+    def state_spec(self, batch: int = 1) -> list[tuple[str, tuple[int, ...]]]:
+        shape = (self.layers, batch, self.hidden)
+        return [("h", shape), ("c", shape)] if self.model_type == "lstm_knobs" else [("h", shape)]
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "knobs": self.scaler.space.as_dict()}
+
+
+class FiLMTCN(StreamingTCN):
+    """:class:`~distortion_bench.nn.models.StreamingTCN` with FiLM from the knobs (module docstring).
+
+    Shapes: ``x``, ``y`` ``(batch, 1, time)``; ``knobs`` ``(batch, K)`` or ``(batch, K, time)``;
+    state as the TCN's. ``film_hidden``: width of the knobs' MLP.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        kernel_size: int,
+        dilations: Sequence[int],
+        sample_rate: int,
+        space: KnobSpace,
+        film_hidden: int = 16,
+    ) -> None:
+        super().__init__(channels, kernel_size, dilations, sample_rate, skip=True)
+        self.model_type = "tcn_knobs"
+        self.scaler = KnobScaler(space)
+        outputs = 2 * self.channels * len(self.blocks)
+        # 1x1 convolutions: the same MLP per call (knobs (batch, K, 1)) or per sample
+        self.film = nn.Sequential(
+            nn.Conv1d(len(space.specs), film_hidden, 1), nn.Tanh(), nn.Conv1d(film_hidden, outputs, 1)
+        )
+        nn.init.zeros_(self.film[2].weight)
+        nn.init.zeros_(self.film[2].bias)
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any], sample_rate: int, key: str) -> FiLMTCN:
+        base = StreamingTCN.from_config({**cfg, "skip": True}, sample_rate, key)
+        film_hidden = _positive_int({"film_hidden": cfg.get("film_hidden", 16)}, "film_hidden", key)
+        return cls(base.channels, base.kernel_size, base.dilations, sample_rate, knob_space_of(cfg, key), film_hidden)
+
+    def forward(self, x: Tensor, state: State, knobs: Tensor | None = None) -> tuple[Tensor, State]:
+        k = self.scaler(_check_knobs(knobs, len(self.scaler.space.specs), x))
+        film = self.film(k.unsqueeze(2) if k.dim() == 2 else k)  # (batch, 2 C blocks, 1 or time)
+        gammas = film[:, : film.shape[1] // 2].split(self.channels, dim=1)
+        betas = film[:, film.shape[1] // 2 :].split(self.channels, dim=1)
+        h = self.input(x)
+        total = torch.zeros_like(h)
+        new_state = []
+        for block, cache, gamma, beta in zip(self.blocks, state, gammas, betas):
+            full = torch.cat([cache, h], dim=2)
+            a, b = block.conv(full).chunk(2, dim=1)
+            gated = torch.tanh(a) * torch.sigmoid(b) * (1.0 + gamma) + beta
+            h = h + block.mix(gated)
+            total = total + gated
+            new_state.append(full[:, :, full.shape[2] - block.context :])
+        return self.output(total) + x, tuple(new_state)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "knobs": self.scaler.space.as_dict()}
+
+
+register_family("lstm_knobs", "gru_knobs")(ConditionedRecurrent)
+register_family("tcn_knobs")(FiLMTCN)
+
+
+def stream_with_knobs(
+    model: nn.Module, x: Tensor, knobs: Tensor, chunk_sizes: Sequence[int], state: State | None = None
+) -> tuple[Tensor, State]:
+    """``x`` ``(batch, 1, time)`` in chunks cycling ``chunk_sizes``, each chunk with the setting of
+    its first sample from ``knobs`` ``(batch, K, time)`` (one setting per call, as a plugin)."""
+    if state is None:
+        state = model.initial_state(x.shape[0])
+    outputs, start, i = [], 0, 0
+    while start < x.shape[2]:
+        stop = min(start + int(chunk_sizes[i % len(chunk_sizes)]), x.shape[2])
+        y, state = model(x[:, :, start:stop], state, knobs[:, :, start])
+        outputs.append(y)
+        start, i = stop, i + 1
+    return torch.cat(outputs, dim=2), state
