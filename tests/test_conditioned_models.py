@@ -119,3 +119,61 @@ def test_a_conditioned_lstm_learns_to_follow_its_knob():
             average = 0.5 * (torch.tanh(x) + torch.tanh(10**0.6 * x))  # what ignoring the knob gives at best
             esr_average = float(((average - target) ** 2).sum() / (target**2).sum())
             assert esr < 0.05 and esr < esr_average / 3, (gain_db, esr, esr_average)
+
+
+@pytest.mark.parametrize("name", ["lstm_knobs", "tcn_knobs"])
+def test_onnx_export_takes_knobs_per_call_and_equals_pytorch(tmp_path, name):
+    import lightning as L
+    import onnx
+
+    from conftest import compose
+    from distortion_bench.config import plain
+    from distortion_bench.dsp.knobs import KnobError
+    from distortion_bench.engine.nn_processors import OnnxProcessor, TorchProcessor
+    from distortion_bench.nn.export import export_onnx
+    from distortion_bench.nn.module import EffectModule
+    from distortion_bench.onnx_contract import OnnxModelError, read_onnx_contract
+
+    torch.manual_seed(0)
+    module = EffectModule(CONFIGS[name], plain(compose().train), 48000)
+    g = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for p in module.model.parameters():
+            p.add_(0.2 * torch.randn(p.shape, generator=g))
+    ckpt, path = tmp_path / "m.ckpt", tmp_path / f"tube-{name}.onnx"
+    torch.save(
+        {
+            "state_dict": module.state_dict(),
+            "hyper_parameters": dict(module.hparams),
+            "pytorch-lightning_version": L.__version__,
+        },
+        ckpt,
+    )
+    export_onnx(module.model, path, 48000, {"effect": "tube", "model": name, "mlflow_run_id": "test"})
+    contract = read_onnx_contract(path)
+    assert [i.name for i in onnx.load(str(path)).graph.input][:2] == ["audio", "knobs"]
+    assert contract.knobs["gain_db"] == {"min": 0.0, "max": 24.0, "scale": "linear", "unit": "dB"}
+    ort_proc, torch_proc = OnnxProcessor(path, "onnx:x", "tube"), TorchProcessor(ckpt, "torch:x", "tube")
+    x = (torch.randn(1, 4000, generator=g) * 0.5).numpy()[0]
+    rng = np.random.default_rng(0)
+    worst = 0.0
+    for start in range(0, 4000, 250):  # the knobs change on every call
+        setting = {"gain_db": float(rng.uniform(0, 24)), "bias": float(rng.uniform(0, 0.5))}
+        ort_proc.set_knobs(**setting)
+        torch_proc.set_knobs(**setting)
+        a = ort_proc.process_buffer(x[start : start + 250]).copy()
+        b = torch_proc.process_buffer(x[start : start + 250]).copy()
+        worst = max(worst, float(np.max(np.abs(a - b))))
+    assert worst <= 1e-4
+    with pytest.raises(KnobError, match=r"knob 'gain_db': expected a number in 0\.\.24 dB, got 30"):
+        ort_proc.set_knobs(gain_db=30)
+    with pytest.raises(KnobError, match=r"knob 'drive': unknown knob; expected one of \['gain_db', 'bias'\]"):
+        torch_proc.set_knobs(drive=1.0)
+    # a file that takes knobs but does not name them is refused
+    proto = onnx.load(str(path))
+    kept = [e for e in proto.metadata_props if e.key != "knobs"]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(kept)
+    onnx.save(proto, str(tmp_path / "unnamed.onnx"))
+    with pytest.raises(OnnxModelError, match=r"the graph takes 'knobs' but the metadata does not name them"):
+        read_onnx_contract(tmp_path / "unnamed.onnx")

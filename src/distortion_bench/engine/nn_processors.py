@@ -8,8 +8,29 @@ from typing import Any
 
 import numpy as np
 
+from distortion_bench.dsp.knobs import KnobSpace, KnobSpec
 from distortion_bench.engine.processor import GrowingBuffer, Processor, ProcessorFacts, check_input
 from distortion_bench.errors import DistortionBenchError
+
+
+def knob_space_from_metadata(knobs: dict[str, dict[str, Any]]) -> KnobSpace:
+    """The knob space an exported file states (metadata ``knobs``, in input order)."""
+    return KnobSpace(
+        tuple(KnobSpec(n, float(k["min"]), float(k["max"]), str(k["scale"]), str(k["unit"])) for n, k in knobs.items())
+    )
+
+
+def default_knobs(space: KnobSpace) -> np.ndarray:
+    """``(K,)`` float32: each knob at the middle of its range until it is set."""
+    return np.array([(s.minimum + s.maximum) / 2 for s in space.specs], np.float32)
+
+
+def _apply_knobs(space: KnobSpace, target: np.ndarray, values: dict[str, float]) -> None:
+    """Check every value first, then write them into ``target`` ``(K,)`` (all or nothing)."""
+    checked = space.check(values)
+    for i, name in enumerate(space.names):
+        if name in checked:
+            target[i] = checked[name]
 
 
 class TorchProcessor(Processor):
@@ -31,11 +52,25 @@ class TorchProcessor(Processor):
         self.name, self.effect = name, effect
         self.state = self.model.initial_state(1)
         self.out = GrowingBuffer()
+        scaler = getattr(self.model, "scaler", None)
+        self.knob_space = scaler.space if scaler is not None else None
+        self.knobs = None if self.knob_space is None else torch.from_numpy(default_knobs(self.knob_space)[None])
+
+    def set_knobs(self, **values: float) -> None:
+        """A conditioned model's knobs for the next buffers (checked against the trained ranges)."""
+        if self.knob_space is None:
+            super().set_knobs(**values)
+            return
+        _apply_knobs(self.knob_space, self.knobs.numpy()[0], values)
 
     def process_buffer(self, x: np.ndarray) -> np.ndarray:
         check_input(x)
         with self._torch.inference_mode():
-            y, self.state = self.model(self._torch.from_numpy(x).view(1, 1, -1), self.state)
+            audio = self._torch.from_numpy(x).view(1, 1, -1)
+            if self.knobs is None:
+                y, self.state = self.model(audio, self.state)
+            else:
+                y, self.state = self.model(audio, self.state, self.knobs)
         out = self.out.view(x.shape[0])
         out[:] = y.view(-1).numpy()
         return out
@@ -71,7 +106,7 @@ class OnnxProcessor(Processor):
     def __init__(self, path: str | os.PathLike[str], name: str, effect: str, threads: int = 1) -> None:
         import onnxruntime as ort
 
-        from distortion_bench.onnx_contract import AUDIO_IN, AUDIO_OUT, read_onnx_contract
+        from distortion_bench.onnx_contract import AUDIO_IN, AUDIO_OUT, KNOBS_IN, read_onnx_contract
 
         self.contract = read_onnx_contract(path)
         self.name, self.effect = name, effect
@@ -83,7 +118,10 @@ class OnnxProcessor(Processor):
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        self._in, self._out = AUDIO_IN, AUDIO_OUT
+        self._in, self._out, self._knobs_in = AUDIO_IN, AUDIO_OUT, KNOBS_IN
+        # a conditioned model's knobs: one (1, K) array bound once, its values set in place
+        self.knob_space = knob_space_from_metadata(self.contract.knobs) if self.contract.knobs else None
+        self.knobs = None if self.knob_space is None else default_knobs(self.knob_space)[None].copy()
         shapes = self.contract.state_shapes
         self.states = [[np.zeros(s, np.float32) for s in shapes] for _ in range(2)]
         # One binding per direction of the state ping-pong, with the state arrays bound once:
@@ -93,8 +131,18 @@ class OnnxProcessor(Processor):
         self.current = 0
         self.out = GrowingBuffer()
 
+    def set_knobs(self, **values: float) -> None:
+        """A conditioned model's knobs for the next buffers (checked against the trained ranges,
+        from the file's metadata); written into the bound array, so nothing is re-bound."""
+        if self.knob_space is None:
+            super().set_knobs(**values)
+            return
+        _apply_knobs(self.knob_space, self.knobs[0], values)
+
     def _state_binding(self, src: list[np.ndarray], dst: list[np.ndarray]) -> Any:
         b = self.session.io_binding()
+        if self.knobs is not None:
+            b.bind_input(self._knobs_in, "cpu", 0, np.float32, list(self.knobs.shape), self.knobs.ctypes.data)
         for name, a, z in zip(self.contract.state_names, src, dst):
             b.bind_input(name, "cpu", 0, np.float32, list(a.shape), a.ctypes.data)
             b.bind_output(f"{name}_out", "cpu", 0, np.float32, list(z.shape), z.ctypes.data)

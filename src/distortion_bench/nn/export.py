@@ -28,12 +28,14 @@ import torch
 from torch import Tensor, nn
 
 from distortion_bench.atomic import atomic_path
+from distortion_bench.dsp.knobs import KnobSpace
 from distortion_bench.nn.models import StreamingModel, StreamingTCN
 
 # the contract lives apart so that running an exported file never imports PyTorch
 from distortion_bench.onnx_contract import (  # noqa: F401 - re-exported
     AUDIO_IN,
     AUDIO_OUT,
+    KNOBS_IN,
     REQUIRED_METADATA,
     OnnxContract,
     OnnxModelError,
@@ -82,11 +84,29 @@ class _Flat(nn.Module):
 
     def __init__(self, model: StreamingModel) -> None:
         super().__init__()
-        self.model: nn.Module = _ExportTCN(model) if isinstance(model, StreamingTCN) else model
+        self.model: nn.Module = _ExportTCN(model) if type(model) is StreamingTCN else model
 
     def forward(self, audio: Tensor, *state: Tensor) -> tuple[Tensor, ...]:
         y, new_state = self.model(audio, tuple(state))
         return (y, *new_state)
+
+
+class _FlatKnobs(nn.Module):
+    """``forward(audio, knobs, *state) -> (audio_out, *state_out)`` for a knob-conditioned model."""
+
+    def __init__(self, model: StreamingModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, audio: Tensor, knobs: Tensor, *state: Tensor) -> tuple[Tensor, ...]:
+        y, new_state = self.model(audio, tuple(state), knobs)
+        return (y, *new_state)
+
+
+def knob_space(model: StreamingModel) -> KnobSpace | None:
+    """The knob space of a conditioned model (None for a fixed-setting one)."""
+    scaler = getattr(model, "scaler", None)
+    return scaler.space if scaler is not None else None
 
 
 def export_onnx(
@@ -96,7 +116,10 @@ def export_onnx(
     model = model.eval()
     spec = model.state_spec(1)
     names = [n for n, _ in spec]
-    example = (torch.zeros(1, 1, 64), *model.initial_state(1))
+    space = knob_space(model)
+    knob_in = [KNOBS_IN] if space is not None else []
+    knob_example = (torch.tensor([[s.minimum for s in space.specs]]),) if space is not None else ()
+    example = (torch.zeros(1, 1, 64), *knob_example, *model.initial_state(1))
     meta = {
         "sample_rate": int(sample_rate),
         "state_names": names,
@@ -104,18 +127,19 @@ def export_onnx(
         "receptive_field_samples": model.receptive_field if isinstance(model, StreamingTCN) else None,
         "model_type": model.model_type,
         "params": model.num_parameters(),
+        **({"knobs": space.as_dict()} if space is not None else {}),
         **metadata,
     }
     with atomic_path(path, suffix=".onnx") as tmp:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
             torch.onnx.export(
-                _Flat(model),
+                _FlatKnobs(model) if space is not None else _Flat(model),
                 example,
                 str(tmp),
                 dynamo=False,
                 opset_version=OPSET,
-                input_names=[AUDIO_IN, *names],
+                input_names=[AUDIO_IN, *knob_in, *names],
                 output_names=[AUDIO_OUT, *[f"{n}_out" for n in names]],
                 dynamic_axes={AUDIO_IN: {2: "time"}, AUDIO_OUT: {2: "time"}},
             )
