@@ -241,3 +241,20 @@ def test_integer_and_log_knobs_in_the_design():
     cutoff = KnobSpace((KnobSpec("lowpass_hz", 2000.0, 8000.0, "log", "Hz"),))
     centres = [g["lowpass_hz"] for g in held_out_grid(cutoff, 2)]
     assert centres == pytest.approx([2000.0 * 4**0.25, 2000.0 * 4**0.75])  # even in the logarithm
+
+
+def test_the_configured_knob_spaces_are_the_effects_and_leave_the_fixed_setting_alone():
+    from conftest import compose
+    from distortion_bench.config import plain
+    from distortion_bench.dsp.bitcrush import DEFAULT_BITCRUSH_KNOBS
+    from distortion_bench.dsp.tube import DEFAULT_TUBE_KNOBS
+
+    cfg = compose()
+    tube = build_effect(plain(cfg.effects.tube), SAMPLE_RATE, "numba", key="effects.tube")
+    crush = build_effect(plain(cfg.effects.bitcrush), SAMPLE_RATE, "numba", key="effects.bitcrush")
+    assert tube.knobs == DEFAULT_TUBE_KNOBS and crush.knobs == DEFAULT_BITCRUSH_KNOBS
+    assert tube.smoothing == smoothing_coefficient(0.01, SAMPLE_RATE)
+    # the render manifest's parameters: the fixed setting only
+    assert tube.describe()["gain_db"] == 12.0 and "knobs" not in tube.describe()
+    x = noise(3000, 0.5, seed=9)
+    np.testing.assert_array_equal(tube.process_signal(x), build_effect(TUBE, SAMPLE_RATE, "numba").process_signal(x))
