@@ -1,12 +1,13 @@
 """What one real-time stream's records mean: glitch counts by cause, processing-time statistics.
 
-The engine (:mod:`distortion_bench.engine.audio_engine`) records; this module summarises. It
-reads any record with the fields of :class:`StreamRecord` (the engine's ``StreamStats``).
+The engine (:mod:`distortion_bench.engine.audio_engine`) records into a :class:`StreamStats`;
+this module defines that record and summarises it.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -18,8 +19,21 @@ from distortion_bench.analysis.glitches import (
 )
 
 
-class StreamRecord(Protocol):
-    """The fields a stream summary reads. Times in nanoseconds (arrays) or seconds."""
+@dataclass
+class StreamStats:
+    """What one stream did. Times in nanoseconds (arrays, ``perf_counter_ns``) or seconds.
+
+    ``underruns``: callbacks flagged output underflow (the device ran out of output: a
+    glitch the listener hears); ``overruns``: flagged input overflow (capture streams only:
+    PortAudio's JACK host flags both on every xrun, also for output-only streams); ``xruns``: reported by the
+    JACK server (None on other backends); ``faults``: processor exceptions. Per recorded
+    callback: ``enter_ns`` (entry), ``done_ns`` (processing finished), ``process_ns`` (its wall
+    time), ``cpu_ns`` (its CPU time on the callback thread: what the processor itself computed,
+    preemption excluded), ``flagged`` (output underflow on entry); ``xrun_ns``: when each server
+    xrun was read.
+    ``scheduling``/``priority``: the callback thread's policy (``fifo``, ``other``, ...) and
+    priority, read inside the first callback.
+    """
 
     backend: str
     buffer_size: int
@@ -34,22 +48,30 @@ class StreamRecord(Protocol):
     interval_ns: np.ndarray
     output_latency_s: float | None
     input_latency_s: float | None
-    enter_ns: np.ndarray
-    done_ns: np.ndarray
-    flagged: np.ndarray
-    cpu_ns: np.ndarray | None
-    xrun_ns: np.ndarray
-    scheduling: str | None
-    priority: int | None
+    first_fault: str | None = None
+    enter_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    done_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    flagged: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    cpu_ns: np.ndarray | None = None
+    xrun_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    scheduling: str | None = None
+    priority: int | None = None
 
     @property
-    def period_ns(self) -> float: ...
+    def period_ns(self) -> float:
+        return 1e9 * self.buffer_size / self.sample_rate
 
     @property
-    def expected_callbacks(self) -> int: ...
+    def expected_callbacks(self) -> int:
+        """Callbacks the audio clock owed over the window they were recorded in: from the first
+        recorded callback's entry to the last's, one per period, both ends included (stream
+        start and stop are outside it, so a glitch-free stream owes exactly what it got)."""
+        if self.enter_ns.size < 2:
+            return int(self.enter_ns.size)
+        return int(round((int(self.enter_ns[-1]) - int(self.enter_ns[0])) / self.period_ns)) + 1
 
 
-def summarize_stream(stats: StreamRecord, budget_fraction: float = DEFAULT_BUDGET_FRACTION) -> dict[str, Any]:
+def summarize_stream(stats: StreamStats, budget_fraction: float = DEFAULT_BUDGET_FRACTION) -> dict[str, Any]:
     """Counts, glitches by cause (:mod:`.glitches`, budget = ``budget_fraction``
     of the period), and processing time statistics in microseconds with RTF (mean and worst).
 

@@ -14,7 +14,7 @@ Knobs (:mod:`.knobs`) are turned on the state too: :meth:`Effect.set_knobs` betw
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Generic, TypeVar
 
 import numpy as np
@@ -70,16 +70,10 @@ class Effect(abc.ABC, Generic[StateT]):
         Used to check that streaming equals whole-signal processing.
         """
         x = as_buffer(signal)
-        sizes = [int(b) for b in block_sizes]
-        if not sizes or min(sizes) < 1:
-            raise ValueError(f"block sizes must be positive integers, got {sizes}")
         out = np.empty_like(x)
         state = self.initial_state()
-        start, i = 0, 0
-        while start < x.shape[0]:
-            stop = min(start + sizes[i % len(sizes)], x.shape[0])
+        for start, stop in blocks(x.shape[0], block_sizes):
             self.process(x[start:stop], state, out[start:stop])
-            start, i = stop, i + 1
         return out
 
     def set_knobs(self, state: StateT, **values: float) -> None:
@@ -118,17 +112,11 @@ class Effect(abc.ABC, Generic[StateT]):
         """A whole signal ``(time,)`` with per-sample knob targets, from the initial state,
         streamed in buffers cycling through ``block_sizes``."""
         x = as_buffer(signal)
-        sizes = [int(b) for b in block_sizes]
-        if not sizes or min(sizes) < 1:
-            raise ValueError(f"block sizes must be positive integers, got {sizes}")
         out = np.empty_like(x)
         state = self.initial_state()
-        start, i = 0, 0
-        while start < x.shape[0]:
-            stop = min(start + sizes[i % len(sizes)], x.shape[0])
+        for start, stop in blocks(x.shape[0], block_sizes):
             part = {name: np.asarray(v)[start:stop] for name, v in trajectory.items()}
             self.process_trajectory(x[start:stop], part, state, out[start:stop])
-            start, i = stop, i + 1
         return out
 
     def knob_values(self, state: StateT) -> dict[str, float]:
@@ -146,6 +134,18 @@ class Effect(abc.ABC, Generic[StateT]):
     def describe(self) -> dict[str, object]:
         """Parameters for manifests and reports (JSON-serializable)."""
         return {"kind": self.kind, "implementation": self.implementation, "sample_rate": self.sample_rate}
+
+
+def blocks(n: int, block_sizes: Iterable[int]) -> Iterator[tuple[int, int]]:
+    """``(start, stop)`` of consecutive buffers over ``n`` samples, cycling ``block_sizes``."""
+    sizes = [int(b) for b in block_sizes]
+    if not sizes or min(sizes) < 1:
+        raise ValueError(f"block sizes must be positive integers, got {sizes}")
+    start, i = 0, 0
+    while start < n:
+        stop = min(start + sizes[i % len(sizes)], n)
+        yield start, stop
+        start, i = stop, i + 1
 
 
 def as_buffer(x: np.ndarray) -> np.ndarray:

@@ -204,6 +204,27 @@ class TubeSaturatorNumpy(_TubeSaturatorBase):
 KERNEL_CHUNK = 256
 
 
+@numba.njit(inline="always", error_model="numpy")
+def _filter_chunk(work, m, out, start, sos, zi):  # pragma: no cover - compiled
+    """The low-pass over ``work[:m]`` (the shaped chunk), section by section in transposed direct
+    form II with each section's state in registers; the last section writes ``out[start:]``."""
+    sections = sos.shape[0]
+    for s in range(sections):
+        b0, b1, b2, a1, a2 = sos[s, 0], sos[s, 1], sos[s, 2], sos[s, 4], sos[s, 5]
+        z0, z1 = zi[s, 0], zi[s, 1]
+        last = s == sections - 1
+        for i in range(m):
+            v = work[i]
+            y = b0 * v + z0
+            z0 = b1 * v - a1 * y + z1
+            z1 = b2 * v - a2 * y
+            if last:
+                out[start + i] = y
+            else:
+                work[i] = y
+        zi[s, 0], zi[s, 1] = z0, z1
+
+
 @numba.njit(
     "void(float32[::1], float32[::1], float64, float64, float64, float64[:, ::1], float64[:, ::1], float64[::1])",
     cache=True,
@@ -214,27 +235,13 @@ def _tube_kernel(x, out, gain, tanh_bias, slope, sos, zi, work):  # pragma: no c
     # No fastmath: reassociation would make the result depend on where buffers are cut. The
     # shaper is element-wise in plain arithmetic (vector_tanh), so LLVM vectorizes its pass
     # with results identical lane by lane; the filter's recursion cannot be vectorized.
-    sections = sos.shape[0]
     chunk = work.shape[0]
     for start in range(0, x.shape[0], chunk):
         m = min(chunk, x.shape[0] - start)
         for i in range(m):
             t = vector_tanh(gain * x[start + i])
             work[i] = t * slope / (1.0 + t * tanh_bias)
-        for s in range(sections):
-            b0, b1, b2, a1, a2 = sos[s, 0], sos[s, 1], sos[s, 2], sos[s, 4], sos[s, 5]
-            z0, z1 = zi[s, 0], zi[s, 1]
-            last = s == sections - 1
-            for i in range(m):
-                v = work[i]
-                y = b0 * v + z0
-                z0 = b1 * v - a1 * y + z1
-                z1 = b2 * v - a2 * y
-                if last:
-                    out[start + i] = y
-                else:
-                    work[i] = y
-            zi[s, 0], zi[s, 1] = z0, z1
+        _filter_chunk(work, m, out, start, sos, zi)
 
 
 @numba.njit(
@@ -248,7 +255,6 @@ def _tube_kernel_moving(x, out, gain_t, bias_t, knob, a, sos, zi, work):  # prag
     """The tube with its knobs moving: per sample the smoothed gain and bias step toward their
     targets (``gain_t``/``bias_t``: one per sample, or one for the whole buffer) and the shaper
     uses them. Same filter as :func:`_tube_kernel`."""
-    sections = sos.shape[0]
     chunk = work.shape[0]
     per_sample = gain_t.shape[0] > 1
     g, b = knob[2], knob[3]
@@ -261,20 +267,7 @@ def _tube_kernel_moving(x, out, gain_t, bias_t, knob, a, sos, zi, work):  # prag
             tb = vector_tanh(b)
             t = vector_tanh(g * x[start + i])
             work[i] = t * (1.0 - tb * tb) / (1.0 + t * tb)
-        for s in range(sections):
-            b0, b1, b2, a1, a2 = sos[s, 0], sos[s, 1], sos[s, 2], sos[s, 4], sos[s, 5]
-            z0, z1 = zi[s, 0], zi[s, 1]
-            last = s == sections - 1
-            for i in range(m):
-                v = work[i]
-                y = b0 * v + z0
-                z0 = b1 * v - a1 * y + z1
-                z1 = b2 * v - a2 * y
-                if last:
-                    out[start + i] = y
-                else:
-                    work[i] = y
-            zi[s, 0], zi[s, 1] = z0, z1
+        _filter_chunk(work, m, out, start, sos, zi)
     knob[2], knob[3] = g, b
 
 

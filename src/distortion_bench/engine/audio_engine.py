@@ -2,8 +2,8 @@
 
 :class:`CallbackEngine` is the callback and what it records; :func:`run_stream` opens a stream
 on a backend (:mod:`.audio_backends`), lets the audio clock drive the callback for a duration,
-and returns :class:`StreamStats` (what happened; :func:`distortion_bench.analysis.stream_summary.summarize_stream`
-says what it means).
+and returns a :class:`~distortion_bench.analysis.stream_summary.StreamStats` (what happened;
+:func:`~distortion_bench.analysis.stream_summary.summarize_stream` says what it means).
 
 The callback reads the next input buffer (from a signal, looped, or from the capture device),
 runs the processor, writes the output to the stream and to a recording, and records when it
@@ -19,11 +19,11 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from distortion_bench.analysis.stream_summary import StreamStats
 from distortion_bench.engine.processor import Processor
 from distortion_bench.engine.realtime import current_thread_scheduling
 
@@ -39,58 +39,6 @@ def record_capacity(seconds: float, sample_rate: int, buffer_size: int) -> int:
     """Callbacks to pre-allocate records for, for a stream of ``seconds``: half as many again as
     the clock owes (PortAudio may call with fewer frames), plus slack for start and stop."""
     return math.ceil(seconds * sample_rate / buffer_size * 1.5) + 64
-
-
-@dataclass
-class StreamStats:
-    """What one stream did. Times in nanoseconds (arrays, ``perf_counter_ns``) or seconds.
-
-    ``underruns``: callbacks flagged output underflow (the device ran out of output: a
-    glitch the listener hears); ``overruns``: flagged input overflow (capture streams only:
-    PortAudio's JACK host flags both on every xrun, also for output-only streams); ``xruns``: reported by the
-    JACK server (None on other backends); ``faults``: processor exceptions. Per recorded
-    callback: ``enter_ns`` (entry), ``done_ns`` (processing finished), ``process_ns`` (its wall
-    time), ``cpu_ns`` (its CPU time on the callback thread: what the processor itself computed,
-    preemption excluded), ``flagged`` (output underflow on entry); ``xrun_ns``: when each server
-    xrun was read.
-    ``scheduling``/``priority``: the callback thread's policy (``fifo``, ``other``, ...) and
-    priority, read inside the first callback.
-    """
-
-    backend: str
-    buffer_size: int
-    sample_rate: int
-    seconds: float
-    callbacks: int
-    underruns: int
-    overruns: int
-    xruns: int | None
-    faults: int
-    process_ns: np.ndarray
-    interval_ns: np.ndarray
-    output_latency_s: float | None
-    input_latency_s: float | None
-    first_fault: str | None = None
-    enter_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    done_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    flagged: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
-    cpu_ns: np.ndarray | None = None
-    xrun_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    scheduling: str | None = None
-    priority: int | None = None
-
-    @property
-    def period_ns(self) -> float:
-        return 1e9 * self.buffer_size / self.sample_rate
-
-    @property
-    def expected_callbacks(self) -> int:
-        """Callbacks the audio clock owed over the window they were recorded in: from the first
-        recorded callback's entry to the last's, one per period, both ends included (stream
-        start and stop are outside it, so a glitch-free stream owes exactly what it got)."""
-        if self.enter_ns.size < 2:
-            return int(self.enter_ns.size)
-        return int(round((int(self.enter_ns[-1]) - int(self.enter_ns[0])) / self.period_ns)) + 1
 
 
 class CallbackEngine:
