@@ -46,7 +46,7 @@ def piecewise_knobs(sizes: list[int], n: int, seed: int = 1) -> torch.Tensor:
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 @pytest.mark.parametrize("cut", [1, 32, 256, 0], ids=["1", "32", "256", "random"])
 def test_chunked_with_knob_changes_between_calls_equals_whole(name, cut):
-    model, n = perturbed(name), 1200
+    model, n = perturbed(name), 300 if cut == 1 else 1200  # one call per sample: fewer samples
     x = torch.randn(1, 1, n, generator=torch.Generator().manual_seed(2)) * 0.5
     sizes = chunk_sizes(cut, n)
     knobs = piecewise_knobs(sizes, n)
