@@ -220,3 +220,18 @@ def test_computing_past_the_deadline_is_the_processors():
     assert heavy >= 5 and s["processor_misses"] == heavy  # each heavy call misses, and only it
     assert s["processor_glitches"] + s["processor_xruns"] >= 1  # the server noticed them, and they are charged
     assert s["processor_glitches"] <= 2 * heavy  # only the callbacks just after a heavy one
+
+
+def test_live_command_sets_knobs_before_it_plays(tmp_path):
+    from conftest import REPO
+    from distortion_bench.audio_io import read_audio, write_audio
+    from distortion_bench.cli import main
+
+    write_audio(tmp_path / "in.wav", SIGNAL[:12_000], SR)
+    args = ["live", "--processor", "numba:tube", "--buffer", "256", "--input", str(tmp_path / "in.wav")]
+    knobs = ["--knob", "gain_db=3", "--knob", "bias=0.05"]
+    assert main([*args, *knobs, "--output", str(tmp_path / "out.wav"), "--config-dir", str(REPO / "conf")]) == 0
+    out = read_audio(tmp_path / "out.wav", SR).samples
+    proc = build_processor("numba:tube", compose())
+    proc.set_knobs(at_once=True, gain_db=3.0, bias=0.05)  # the stream starts at the setting, no glide
+    np.testing.assert_array_equal(out, proc.process_signal(np.tile(SIGNAL[:12_000], 2)[: out.size], 256, reset=False))

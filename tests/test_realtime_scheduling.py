@@ -185,6 +185,10 @@ def test_expected_callbacks_count_the_recorded_window_only():
         (["--buffer", "-5"], r"--buffer: expected a number of frames in 1\.\.8192, got -5"),
         (["--seconds", "-1"], r"--seconds: expected a positive number of seconds, got -1\.0"),
         (["--seconds", "nan"], r"--seconds: expected a positive number of seconds, got nan"),
+        (["--knob", "gain_db=40"], r"--knob 'gain_db': expected a number in 0\.\.24 dB, got 40\.0"),
+        (["--knob", "volume=3"], r"--knob 'volume': unknown knob; expected one of \['gain_db', 'bias'\]"),
+        (["--knob", "gain_db"], r"--knob: expected NAME=VALUE with a number, got 'gain_db'"),
+        (["--knob", "bias=nan"], r"--knob 'bias': expected a number in 0\.\.0\.5, got nan"),
     ],
 )
 def test_live_refuses_bad_arguments_with_the_option_named(args, match, capsys):

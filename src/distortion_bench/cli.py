@@ -67,6 +67,18 @@ def _parser() -> argparse.ArgumentParser:
         default=Path("reports/plots/live_spectrum.gif"),
         help="where the headless analyzer writes its animation (.gif or .mp4)",
     )
+    live.add_argument(
+        "--knob",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a knob before the stream starts (repeatable): --knob gain_db=18 --knob bias=0.1",
+    )
+    live.add_argument(
+        "--knobs-from-stdin",
+        action="store_true",
+        help="while it plays, read lines of NAME=VALUE pairs from stdin and turn the knobs (e.g. 'gain_db=6 bias=0')",
+    )
     live.add_argument("--config-dir", type=Path, default=Path("conf"), help="Hydra config folder (default conf)")
     live.add_argument("overrides", nargs="*", help="Hydra overrides, key=value")
     ev = sub.add_parser("evaluate", help="your own recordings through the DSP reference and every processor")
@@ -175,6 +187,31 @@ def check_live_args(args: argparse.Namespace) -> None:
         raise ConfigError("--input and --capture: expected one source, got both")
 
 
+def parse_knobs(items: list[str], option: str = "--knob") -> dict[str, float]:
+    """``["gain_db=18", "bias=0.1"]`` -> ``{"gain_db": 18.0, "bias": 0.1}``; the option is named in errors."""
+    values: dict[str, float] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        try:
+            if not sep or not name.strip():
+                raise ValueError
+            values[name.strip()] = float(text)
+        except ValueError:
+            raise ConfigError(f"{option}: expected NAME=VALUE with a number, got {item!r}") from None
+    return values
+
+
+def _follow_stdin(space: Any, mailbox: Any) -> None:
+    """Lines of ``NAME=VALUE`` pairs from stdin, checked and posted to the audio thread."""
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            mailbox.post(**space.check(parse_knobs(line.split(), "stdin")))
+        except DistortionBenchError as exc:  # a typo must not stop the music
+            print(f"knobs: {exc}", file=sys.stderr)
+
+
 def _live(args: argparse.Namespace) -> int:
     from distortion_bench.analysis.stream_summary import summarize_stream
     from distortion_bench.audio_io import read_audio, write_audio
@@ -192,6 +229,18 @@ def _live(args: argparse.Namespace) -> int:
     backend = args.backend or str(cfg.audio.backend)
     decision = decide(args.realtime or str(cfg.audio.realtime), int(cfg.audio.rt_priority))
     processor = build_processor(args.processor, cfg, int(cfg.bench.threads))
+    knobs = parse_knobs(args.knob)
+    if knobs or args.knobs_from_stdin:
+        from distortion_bench.dsp.knobs import KnobError
+        from distortion_bench.engine.knob_mailbox import KnobbedProcessor, KnobMailbox
+
+        space = processor.knob_space()
+        if not space.specs:
+            raise KnobError(f"--knob: {args.processor} has no knobs")
+        knobs = space.check(knobs, "--knob")
+        if args.knobs_from_stdin:
+            mailbox = KnobMailbox()
+            processor = KnobbedProcessor(processor, mailbox)
     if args.capture:
         source = None
     elif args.input is not None:
@@ -211,6 +260,10 @@ def _live(args: argparse.Namespace) -> int:
         record_capacity(seconds, sr, args.buffer),
         tap=analyzer.feed if analyzer else None,
     )
+    if knobs:  # after the engine's reset: the stream starts at this setting, with no glide
+        processor.set_knobs(at_once=True, **knobs)
+    if args.knobs_from_stdin:
+        threading.Thread(target=_follow_stdin, args=(processor.knob_space(), mailbox), daemon=True).start()
     window = analyzer is not None and bool(os.environ.get("DISPLAY") or sys.platform == "darwin")
     result: dict[str, Any] = {}
 

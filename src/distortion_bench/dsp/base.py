@@ -76,11 +76,12 @@ class Effect(abc.ABC, Generic[StateT]):
             self.process(x[start:stop], state, out[start:stop])
         return out
 
-    def set_knobs(self, state: StateT, **values: float) -> None:
+    def set_knobs(self, state: StateT, *, at_once: bool = False, **values: float) -> None:
         """Turn knobs between buffers: the targets change now, the sound follows through the
-        smoother from the next sample processed. Values are checked against :attr:`knobs`
+        smoother from the next sample processed (``at_once``: no glide, for a setting made
+        before a stream starts). Values are checked against :attr:`knobs`
         (:class:`~.knobs.KnobError` names the knob and its range)."""
-        self._set_targets(state, self.knobs.check(values))
+        self._set_targets(state, self.knobs.check(values), at_once)
 
     def process_trajectory(
         self, buffer: np.ndarray, targets: Mapping[str, np.ndarray], state: StateT, out: np.ndarray | None = None
@@ -123,7 +124,7 @@ class Effect(abc.ABC, Generic[StateT]):
         """The knobs' values now (smoothed), in their units."""
         return {}
 
-    def _set_targets(self, state: StateT, values: dict[str, float]) -> None:
+    def _set_targets(self, state: StateT, values: dict[str, float], at_once: bool = False) -> None:
         raise KnobError(f"{self.kind} has no knobs; got {sorted(values)}")
 
     def _process_targets(

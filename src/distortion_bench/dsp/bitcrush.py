@@ -80,7 +80,7 @@ class _BitcrusherBase(Effect[BitcrushState]):
             (self.scale, self.code_min, self.code_max),
         )
 
-    def _set_targets(self, state: BitcrushState, values: dict[str, float]) -> None:
+    def _set_targets(self, state: BitcrushState, values: dict[str, float], at_once: bool = False) -> None:
         if "bits" in values:
             state.bits[0] = int(values["bits"])
             state.quantizer = quantizer(int(values["bits"]))

@@ -106,7 +106,7 @@ class _TubeSaturatorBase(Effect[TubeState]):
             np.zeros((self.sos.shape[0], 2), dtype=np.float64), knob, (self.gain, self.tanh_bias, self.slope)
         )
 
-    def _set_targets(self, state: TubeState, values: dict[str, float]) -> None:
+    def _set_targets(self, state: TubeState, values: dict[str, float], at_once: bool = False) -> None:
         k = state.knob
         if "gain_db" in values:
             k[GAIN_TARGET] = float(pm.db_to_amplitude(values["gain_db"]))
@@ -114,7 +114,7 @@ class _TubeSaturatorBase(Effect[TubeState]):
             k[BIAS_TARGET] = values["bias"]
             tb = float(pm.tanh(values["bias"]))
             k[TANH_BIAS_TARGET], k[SLOPE_TARGET] = tb, 1.0 - tb * tb
-        if self.smoothing == 0.0:  # no smoothing: the change lands at the next sample
+        if at_once or self.smoothing == 0.0:  # no glide: the change lands at the next sample
             k[GAIN_NOW], k[BIAS_NOW] = k[GAIN_TARGET], k[BIAS_TARGET]
         self._update_fixed(state)
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from distortion_bench.dsp import build_effect
 from distortion_bench.dsp.base import Effect
-from distortion_bench.dsp.knobs import KnobError
+from distortion_bench.dsp.knobs import KnobError, KnobSpace
 from distortion_bench.dsp.params import bitcrusher_params_from_config, tube_params_from_config
 from distortion_bench.dsp.registry import KNOB_KEYS
 from distortion_bench.engine.processor import GrowingBuffer, Processor, ProcessorFacts, check_input
@@ -33,9 +33,12 @@ class DspProcessor(Processor):
         """The state after silence, with the knobs back at the configured setting."""
         self.state = self.effect.initial_state()
 
-    def set_knobs(self, **values: float) -> None:
+    def knob_space(self) -> KnobSpace:
+        return self.effect.knobs
+
+    def set_knobs(self, *, at_once: bool = False, **values: float) -> None:
         """The effect's knobs (:meth:`~distortion_bench.dsp.base.Effect.set_knobs`), smoothed."""
-        self.effect.set_knobs(self.state, **values)
+        self.effect.set_knobs(self.state, at_once=at_once, **values)
 
     def facts(self) -> ProcessorFacts:
         coeffs = getattr(self.effect, "sos", np.zeros(0))
@@ -109,7 +112,10 @@ class PedalboardProcessor(Processor):
     def reset(self) -> None:
         self.board.reset()
 
-    def set_knobs(self, **values: float) -> None:
+    def knob_space(self) -> KnobSpace:
+        return self.knobs
+
+    def set_knobs(self, *, at_once: bool = False, **values: float) -> None:
         """``gain_db`` sets ``Distortion.drive_db`` and ``bits`` sets ``Bitcrush.bit_depth`` (N - 1),
         from the next buffer and without smoothing (pedalboard has none); ``bias`` is refused: the
         chain has no bias stage."""

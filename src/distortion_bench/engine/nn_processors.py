@@ -53,15 +53,18 @@ class TorchProcessor(Processor):
         self.state = self.model.initial_state(1)
         self.out = GrowingBuffer()
         scaler = getattr(self.model, "scaler", None)
-        self.knob_space = scaler.space if scaler is not None else None
-        self.knobs = None if self.knob_space is None else torch.from_numpy(default_knobs(self.knob_space)[None])
+        self.space = scaler.space if scaler is not None else None
+        self.knobs = None if self.space is None else torch.from_numpy(default_knobs(self.space)[None])
 
-    def set_knobs(self, **values: float) -> None:
+    def knob_space(self) -> KnobSpace:
+        return self.space or KnobSpace(())
+
+    def set_knobs(self, *, at_once: bool = False, **values: float) -> None:
         """A conditioned model's knobs for the next buffers (checked against the trained ranges)."""
-        if self.knob_space is None:
-            super().set_knobs(**values)
+        if self.space is None:
+            super().set_knobs(at_once=at_once, **values)
             return
-        _apply_knobs(self.knob_space, self.knobs.numpy()[0], values)
+        _apply_knobs(self.space, self.knobs.numpy()[0], values)
 
     def process_buffer(self, x: np.ndarray) -> np.ndarray:
         check_input(x)
@@ -120,8 +123,8 @@ class OnnxProcessor(Processor):
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         self._in, self._out, self._knobs_in = AUDIO_IN, AUDIO_OUT, KNOBS_IN
         # a conditioned model's knobs: one (1, K) array bound once, its values set in place
-        self.knob_space = knob_space_from_metadata(self.contract.knobs) if self.contract.knobs else None
-        self.knobs = None if self.knob_space is None else default_knobs(self.knob_space)[None].copy()
+        self.space = knob_space_from_metadata(self.contract.knobs) if self.contract.knobs else None
+        self.knobs = None if self.space is None else default_knobs(self.space)[None].copy()
         shapes = self.contract.state_shapes
         self.states = [[np.zeros(s, np.float32) for s in shapes] for _ in range(2)]
         # One binding per direction of the state ping-pong, with the state arrays bound once:
@@ -131,13 +134,16 @@ class OnnxProcessor(Processor):
         self.current = 0
         self.out = GrowingBuffer()
 
-    def set_knobs(self, **values: float) -> None:
+    def knob_space(self) -> KnobSpace:
+        return self.space or KnobSpace(())
+
+    def set_knobs(self, *, at_once: bool = False, **values: float) -> None:
         """A conditioned model's knobs for the next buffers (checked against the trained ranges,
         from the file's metadata); written into the bound array, so nothing is re-bound."""
-        if self.knob_space is None:
-            super().set_knobs(**values)
+        if self.space is None:
+            super().set_knobs(at_once=at_once, **values)
             return
-        _apply_knobs(self.knob_space, self.knobs[0], values)
+        _apply_knobs(self.space, self.knobs[0], values)
 
     def _state_binding(self, src: list[np.ndarray], dst: list[np.ndarray]) -> Any:
         b = self.session.io_binding()

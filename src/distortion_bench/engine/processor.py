@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from distortion_bench.dsp.knobs import KnobError, KnobSpace
+
 
 @dataclass(frozen=True)
 class ProcessorFacts:
@@ -66,11 +68,13 @@ class Processor(abc.ABC):
     def facts(self) -> ProcessorFacts:
         """Facts for reports."""
 
-    def set_knobs(self, **values: float) -> None:
+    def knob_space(self) -> KnobSpace:
+        """The knobs this processor takes (names, ranges, units); empty if none."""
+        return KnobSpace(())
+
+    def set_knobs(self, *, at_once: bool = False, **values: float) -> None:
         """Turn knobs for the buffers that follow (names and ranges: the processor's knob space);
         a processor without knobs refuses, naming them."""
-        from distortion_bench.dsp.knobs import KnobError
-
         raise KnobError(f"{type(self).__name__} has no knobs; got {sorted(values)}")
 
     def process_signal(self, x: np.ndarray, buffer_size: int, reset: bool = True) -> np.ndarray:
