@@ -128,3 +128,16 @@ def test_the_parameter_count_is_what_the_file_holds(exported, name):
     proto = onnx.load(str(path))
     held = sum(int(np.prod(init.dims)) for init in proto.graph.initializer)
     assert read_onnx_contract(path).metadata["params"] == held
+
+
+def test_the_parity_settings_come_from_config_and_bad_ones_are_refused():
+    from conftest import compose
+    from distortion_bench.bench.export_stage import parity_settings
+    from distortion_bench.errors import ConfigError
+
+    assert parity_settings(compose()) == (2.0, 12000)
+    assert parity_settings(compose("experiment=smoke")) == (0.5, 2000)
+    with pytest.raises(ConfigError, match=r"export\.parity_seconds: expected seconds in \(0, 600\], got 0"):
+        parity_settings(compose("export.parity_seconds=0"))
+    with pytest.raises(ConfigError, match=r"export\.single_sample_samples: expected a number of samples >= 1"):
+        parity_settings(compose("export.single_sample_samples=0"))

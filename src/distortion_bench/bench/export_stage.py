@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 from distortion_bench.atomic import write_json
 from distortion_bench.config import selected_pairs
 from distortion_bench.engine.nn_processors import OnnxProcessor, TorchProcessor
-from distortion_bench.errors import DistortionBenchError
+from distortion_bench.errors import ConfigError, DistortionBenchError
 from distortion_bench.nn.data import load_whole_takes
 from distortion_bench.nn.export import export_onnx, read_onnx_contract
 from distortion_bench.nn.module import EffectModule
@@ -30,12 +30,20 @@ log = logging.getLogger(__name__)
 
 #: Buffer sizes (samples) at which exported files are compared with PyTorch; 0 = a seeded random mix.
 PARITY_BUFFERS = (1, 32, 64, 512, 4096, 0)
-#: Test audio used for the parity check, in seconds (the first seconds of the test takes).
-PARITY_SECONDS = 2.0
-#: Samples compared one at a time (buffer size 1): 48,000 single-sample calls of each backend
-#: would take most of the stage; a quarter second still spans the TCN's receptive field (255
-#: samples) 47 times and every state update path.
+#: Samples compared one at a time (buffer size 1) unless ``export.single_sample_samples`` says
+#: otherwise: single-sample calls of both backends over the whole parity signal would take most
+#: of the stage; a quarter second still spans the TCN's receptive field 47 times.
 SINGLE_SAMPLE_PARITY = 12_000
+
+
+def parity_settings(cfg: DictConfig) -> tuple[float, int]:
+    """``export.parity_seconds`` and ``export.single_sample_samples``, checked."""
+    seconds, single = cfg.export.parity_seconds, cfg.export.single_sample_samples
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds <= 600:
+        raise ConfigError(f"export.parity_seconds: expected seconds in (0, 600], got {seconds!r}")
+    if isinstance(single, bool) or not isinstance(single, int) or single < 1:
+        raise ConfigError(f"export.single_sample_samples: expected a number of samples >= 1, got {single!r}")
+    return float(seconds), single
 
 
 def ort_version() -> str:
@@ -55,15 +63,17 @@ def _buffers(n: int, size: int, seed: int = 0) -> list[tuple[int, int]]:
     return out
 
 
-def parity(onnx_proc: OnnxProcessor, torch_proc: TorchProcessor, signal: np.ndarray) -> dict[str, float]:
+def parity(
+    onnx_proc: OnnxProcessor, torch_proc: TorchProcessor, signal: np.ndarray, single: int = SINGLE_SAMPLE_PARITY
+) -> dict[str, float]:
     """Max abs difference between the two processors streaming ``signal`` per buffer size (at
-    buffer size 1 its first :data:`SINGLE_SAMPLE_PARITY` samples)."""
+    buffer size 1 its first ``single`` samples)."""
     result = {}
     for size in PARITY_BUFFERS:
         onnx_proc.reset()
         torch_proc.reset()
         worst = 0.0
-        n = min(signal.shape[0], SINGLE_SAMPLE_PARITY) if size == 1 else signal.shape[0]
+        n = min(signal.shape[0], single) if size == 1 else signal.shape[0]
         for s, e in _buffers(n, size):
             buf = signal[s:e]
             a = onnx_proc.process_buffer(buf)
@@ -87,9 +97,11 @@ def export_pair(cfg: DictConfig, effect: str, model_name: str) -> dict[str, Any]
     contract = read_onnx_contract(path)
 
     test = load_whole_takes(Path(cfg.paths.datasets) / effect, "test")
-    n = int(PARITY_SECONDS * int(cfg.audio.sample_rate))
-    signal = test.concatenated(test.dry)[:n]
-    errors = parity(OnnxProcessor(path, f"onnx:{pair}", effect), TorchProcessor(ckpt, f"torch:{pair}", effect), signal)
+    seconds, single = parity_settings(cfg)
+    signal = test.concatenated(test.dry)[: int(seconds * int(cfg.audio.sample_rate))]
+    errors = parity(
+        OnnxProcessor(path, f"onnx:{pair}", effect), TorchProcessor(ckpt, f"torch:{pair}", effect), signal, single
+    )
     report = {
         "effect": effect,
         "model": model_name,
@@ -122,5 +134,6 @@ def export_pair(cfg: DictConfig, effect: str, model_name: str) -> dict[str, Any]
 
 def run(cfg: DictConfig) -> None:
     """Stage ``export_onnx``: the selected pairs (``select.*``, else all of ``train_matrix``)."""
+    parity_settings(cfg)  # a bad setting is refused before anything is written
     for effect, name, _ in selected_pairs(cfg):
         export_pair(cfg, effect, name)
