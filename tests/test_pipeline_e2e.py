@@ -221,7 +221,7 @@ def test_realtime_bench_streams_every_processor_on_jack(smoke_repo, first_repro)
         # every glitch is attributed to one cause
         assert int(r["processor_glitches"]) + int(r["scheduler_glitches"]) == int(r["underruns"])
         assert int(r["processor_xruns"]) + int(r["scheduler_xruns"]) == int(r["xruns"])
-        # about 190 callbacks: too few for a p99, so the tail is named for what it is
+        # about 95 callbacks: too few for a p99, so the tail is named for what it is
         assert r["tail_stat"] == f"max of {r['callbacks']}" and float(r["tail_us"]) == float(r["max_us"]) > 0
         assert r["p99_us"] == "nan" and r["p999_us"] == "nan"
         # CPU time is part of the wall time (never more, beyond the two clocks' resolution)

@@ -17,7 +17,7 @@ import pytest
 from conftest import assert_png
 
 pytestmark = pytest.mark.e2e
-SWEEP = ["experiment=smoke", "sweep.effect=tube", "model=lstm", "model.warmup_samples=64"]
+SWEEP = ["experiment=smoke", "sweep.effect=tube", "model=lstm", "model.warmup_samples=64", "train.max_epochs=1"]
 
 
 def free_port() -> int:
