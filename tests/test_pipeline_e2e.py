@@ -44,7 +44,7 @@ def test_repro_runs_every_stage_and_writes_outputs(smoke_repo, first_repro):
             assert x.shape == (ds["splits"][split]["segments"], 12000) and x.shape[0] > 0
     for pair in PAIRS:
         report = json.loads((smoke_repo / f"reports/train/{pair}.json").read_text())
-        assert report["test"]["esr"] > 0 and report["params"] > 0 and report["epochs"] == 2
+        assert report["test"]["esr"] > 0 and report["params"] > 0 and report["epochs"] == 1
         assert report["stopped_by"] == "max_epochs" and not report["machine_dependent"]
         assert "noise" in report["test"]["by_category"]
         assert (smoke_repo / f"models/checkpoints/{pair}/best.ckpt").is_file()

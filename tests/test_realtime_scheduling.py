@@ -94,7 +94,7 @@ def test_fallback_streams_as_an_ordinary_thread(forbidden):
 
 
 def test_the_stage_drops_the_realtime_mode_when_not_permitted(forbidden, caplog):
-    cfg = compose("experiment=smoke")
+    cfg = compose("experiment=smoke", "bench.realtime.scheduling=[realtime,normal]")
     with caplog.at_level(logging.WARNING):
         modes = realtime_stage.scheduling_modes(cfg)
     assert list(modes) == ["normal"] and not modes["normal"].enabled
