@@ -258,3 +258,11 @@ def test_the_configured_knob_spaces_are_the_effects_and_leave_the_fixed_setting_
     assert tube.describe()["gain_db"] == 12.0 and "knobs" not in tube.describe()
     x = noise(3000, 0.5, seed=9)
     np.testing.assert_array_equal(tube.process_signal(x), build_effect(TUBE, SAMPLE_RATE, "numba").process_signal(x))
+
+
+def test_click_energy_refuses_a_window_outside_the_signal():
+    y = tone(n=4800)
+    with pytest.raises(ValueError, match=r"window \[4500, 4980\) is outside the signal of 4800 samples"):
+        click_energy_db(y, 4500, SAMPLE_RATE)
+    with pytest.raises(ValueError, match=r"window \[-1, 479\)"):
+        click_energy_db(y, -1, SAMPLE_RATE)

@@ -32,7 +32,7 @@ def click_energy_db(
     """
     y = np.asarray(y, np.float64)
     n = int(round(window_s * sample_rate))
-    if not 0 <= at and at + n <= y.shape[0]:
+    if at < 0 or at + n > y.shape[0]:
         raise ValueError(f"click_energy_db: window [{at}, {at + n}) is outside the signal of {y.shape[0]} samples")
     high = sosfilt(butter(4, cutoff_hz, "highpass", fs=sample_rate, output="sos"), y)
     total = float(np.sum(y[at : at + n] ** 2))
