@@ -26,12 +26,13 @@ DATA_STAGES = [
     "build_dataset@tube",
     "build_dataset@bitcrush",
 ]
+KNOB_DATA_STAGES = ["build_knob_dataset@tube", "build_knob_dataset@bitcrush"]
 PAIRS = ["tube-tcn", "tube-lstm", "tube-shaper", "bitcrush-tcn", "bitcrush-lstm", "bitcrush-shaper"]
 TRAIN_STAGES = [f"train@{p}" for p in PAIRS]
 
 
 def test_repro_runs_every_stage_and_writes_outputs(smoke_repo, first_repro):
-    for stage in DATA_STAGES + TRAIN_STAGES + ["offline_bench", "realtime_bench", "report"]:
+    for stage in DATA_STAGES + KNOB_DATA_STAGES + TRAIN_STAGES + ["offline_bench", "realtime_bench", "report"]:
         assert f"Running stage '{stage}'" in first_repro
     dry = json.loads((smoke_repo / "data/dry/manifest.json").read_text())
     assert len(dry["files"]) == 15 + 3 + 6 + 3  # smoke: guitar takes + sweeps + tones + noise
@@ -344,13 +345,14 @@ def test_changing_one_effect_reruns_only_its_stages(smoke_repo, first_repro):
         status = json.loads(run([sys.executable, "-m", "dvc", "status", "--json"], smoke_repo).strip().splitlines()[-1])
     finally:
         run([sys.executable, "-m", "pipeline.compose_params", "experiment=smoke"], smoke_repo)
-    for stage in ("render_targets@bitcrush", "offline_bench", "realtime_bench"):
+    for stage in ("render_targets@bitcrush", "build_knob_dataset@bitcrush", "offline_bench", "realtime_bench"):
         assert stage in status, status
     # downstream of a changed stage: DVC lists a stage when its own deps or params changed
     for stage in (
         "prepare_dry",
         "render_targets@tube",
         "build_dataset@tube",
+        "build_knob_dataset@tube",
         "train@tube-tcn",
         "train@tube-lstm",
         "train@tube-shaper",

@@ -1,7 +1,7 @@
 """The data stages write the same bytes on every x86-64 CPU.
 
 One machine stands in for others: the smoke data stages (``prepare_dry``, ``render_targets``,
-``build_dataset``, with one 44.1 kHz stereo user file so the resampler is covered) run in
+``build_dataset``, ``build_knob_dataset``, with one 44.1 kHz stereo user file so the resampler is covered) run in
 subprocesses with the CPU-specific code paths turned off:
 
 - ``no-avx512``: NumPy's AVX-512 kernels disabled (``NPY_DISABLE_CPU_FEATURES``), Numba compiling
@@ -31,8 +31,16 @@ import soundfile as sf
 from conftest import REPO, sine
 
 HYDRA = ["hydra.run.dir=.", "hydra.output_subdir=null", "hydra.job.chdir=false", "hydra/job_logging=stdout"]
-STAGES = ("prepare_dry", "render_targets", "build_dataset")
-FOLDERS = ("dry", "targets/tube", "targets/bitcrush", "datasets/tube", "datasets/bitcrush")
+STAGES = ("prepare_dry", "render_targets", "build_dataset", "build_knob_dataset")
+FOLDERS = (
+    "dry",
+    "targets/tube",
+    "targets/bitcrush",
+    "datasets/tube",
+    "datasets/bitcrush",
+    "knob_datasets/tube",
+    "knob_datasets/bitcrush",
+)
 
 #: sha256 over (relative path, file sha256) of each output folder of the default run below.
 SMOKE_DIGESTS = {
@@ -41,6 +49,8 @@ SMOKE_DIGESTS = {
     "targets/bitcrush": "07245611f08f17aa21c7d0b27fca2417e0ed79777f385a3e7a6cc9ee65e8489c",
     "datasets/tube": "688ecf888869598af26f7dafa15db49494f83cbddef416a96eed75df1d651b78",
     "datasets/bitcrush": "64713ca9a9c2766db0d27eab16dc6c414442a9c4d406fcf64ab9ec5298ee974d",
+    "knob_datasets/tube": "d85034e2c6010241a38195e1a8261b4c589a7e24148c65c4b1e98f8f5da65cf9",
+    "knob_datasets/bitcrush": "c05992bf3c29e4d20dcc2d5f68b9481014a40a29463b4554d1bce5b6f715cf7d",
 }
 
 
@@ -68,7 +78,7 @@ EMULATIONS = {
 
 
 def _run_stages(root: Path, extra_env: dict[str, str]) -> None:
-    paths = [f"paths.{k}={root}/{k}" for k in ("raw", "dry", "targets", "datasets")]
+    paths = [f"paths.{k}={root}/{k}" for k in ("raw", "dry", "targets", "datasets", "knob_datasets")]
     env = {**os.environ, **extra_env, "NUMBA_CACHE_DIR": str(root / "numba-cache")}
     for stage in STAGES:
         result = subprocess.run(

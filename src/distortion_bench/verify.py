@@ -2,7 +2,8 @@
 
 Two checks, each printing what matches and what does not:
 
-1. **Data.** The data stages (``prepare_dry``, ``render_targets``, ``build_dataset``) run again
+1. **Data.** The data stages (``prepare_dry``, ``render_targets``, ``build_dataset``,
+   ``build_knob_dataset``) run again
    from ``params.yaml`` into a temporary folder, and the DVC hash of each output is compared with
    the one ``dvc.lock`` records. These stages are deterministic and CPU-independent, so every
    output must match; a mismatch means this machine (or a library version) makes other data,
@@ -86,19 +87,22 @@ def _data_stages(cfg: DictConfig) -> Iterator[tuple[str, str, str]]:
     for effect in cfg.effects:
         yield f"render_targets@{effect}", f"{cfg.paths.targets}/{effect}", f"targets/{effect}"
         yield f"build_dataset@{effect}", f"{cfg.paths.datasets}/{effect}", f"datasets/{effect}"
+        yield f"build_knob_dataset@{effect}", f"{cfg.paths.knob_datasets}/{effect}", f"knob_datasets/{effect}"
 
 
 def rebuild_data(cfg: DictConfig, root: Path) -> DictConfig:
     """Run the data stages of ``cfg`` into ``root``; returns the config pointing there."""
-    from distortion_bench.data import dataset, dry_corpus, render
+    from distortion_bench.data import dataset, dry_corpus, knob_dataset, render
 
     fresh = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
     fresh.paths.dry = str(root / "dry")
     fresh.paths.targets = str(root / "targets")
     fresh.paths.datasets = str(root / "datasets")
+    fresh.paths.knob_datasets = str(root / "knob_datasets")
     dry_corpus.run(fresh)
     render.run(fresh)
     dataset.run(fresh)
+    knob_dataset.run(fresh)
     return fresh
 
 

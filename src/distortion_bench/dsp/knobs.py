@@ -89,6 +89,34 @@ class KnobSpace:
     def as_dict(self) -> dict[str, dict[str, Any]]:
         return {s.name: s.as_dict() for s in self.specs}
 
+    @classmethod
+    def from_dict(cls, knobs: Any, where: str) -> KnobSpace:
+        """The inverse of :meth:`as_dict`: ``{name: {min, max, scale, unit}}`` in knob order (a
+        model's ``knobs`` config, an exported file's metadata); ``where`` names the source in errors."""
+        if not isinstance(knobs, Mapping) or not knobs:
+            raise ConfigError(f"{where}: expected a mapping of knob name -> {{min, max, scale, unit}}, got {knobs!r}")
+        specs = []
+        for name, k in knobs.items():
+            try:
+                lo, hi = float(k["min"]), float(k["max"])
+                spec = KnobSpec(str(name), lo, hi, str(k.get("scale", "linear")), str(k.get("unit", "")))
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise ConfigError(f"{where}.{name}: expected {{min, max, scale, unit}}, got {k!r}") from exc
+            if spec.scale not in SCALES or not lo < hi or (spec.scale == "log" and lo <= 0):
+                raise ConfigError(
+                    f"{where}.{name}: expected min < max (> 0 for a log scale) and a scale in {SCALES}, got {k!r}"
+                )
+            specs.append(spec)
+        return cls(tuple(specs))
+
+    def unit_bounds(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(is_log, lo, span)`` ``(K,)`` each: the map of every knob onto [-1, 1] a conditioned
+        model learns, ``2 (v - lo) / span - 1`` of the value (log knobs: of its logarithm)."""
+        is_log = np.array([s.scale == "log" for s in self.specs])
+        lo = np.array([math.log(s.minimum) if s.scale == "log" else s.minimum for s in self.specs])
+        hi = np.array([math.log(s.maximum) if s.scale == "log" else s.maximum for s in self.specs])
+        return is_log, lo, hi - lo
+
 
 def knob_space_from_config(cfg: Mapping[str, Any] | None, allowed: Mapping[str, str], key: str) -> KnobSpace:
     """``effects.<name>.knobs`` as a :class:`KnobSpace`; ``allowed``: the effect's knob names

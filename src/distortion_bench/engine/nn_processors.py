@@ -8,16 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from distortion_bench.dsp.knobs import KnobSpace, KnobSpec
+from distortion_bench.dsp.knobs import KnobSpace
 from distortion_bench.engine.processor import GrowingBuffer, Processor, ProcessorFacts, check_input
 from distortion_bench.errors import DistortionBenchError
-
-
-def knob_space_from_metadata(knobs: dict[str, dict[str, Any]]) -> KnobSpace:
-    """The knob space an exported file states (metadata ``knobs``, in input order)."""
-    return KnobSpace(
-        tuple(KnobSpec(n, float(k["min"]), float(k["max"]), str(k["scale"]), str(k["unit"])) for n, k in knobs.items())
-    )
 
 
 def default_knobs(space: KnobSpace) -> np.ndarray:
@@ -25,7 +18,7 @@ def default_knobs(space: KnobSpace) -> np.ndarray:
     return np.array([(s.minimum + s.maximum) / 2 for s in space.specs], np.float32)
 
 
-def _apply_knobs(space: KnobSpace, target: np.ndarray, values: dict[str, float]) -> None:
+def apply_knobs(space: KnobSpace, target: np.ndarray, values: dict[str, float]) -> None:
     """Check every value first, then write them into ``target`` ``(K,)`` (all or nothing)."""
     checked = space.check(values)
     for i, name in enumerate(space.names):
@@ -64,7 +57,7 @@ class TorchProcessor(Processor):
         if self.space is None:
             super().set_knobs(at_once=at_once, **values)
             return
-        _apply_knobs(self.space, self.knobs.numpy()[0], values)
+        apply_knobs(self.space, self.knobs.numpy()[0], values)
 
     def process_buffer(self, x: np.ndarray) -> np.ndarray:
         check_input(x)
@@ -123,7 +116,8 @@ class OnnxProcessor(Processor):
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         self._in, self._out, self._knobs_in = AUDIO_IN, AUDIO_OUT, KNOBS_IN
         # a conditioned model's knobs: one (1, K) array bound once, its values set in place
-        self.space = knob_space_from_metadata(self.contract.knobs) if self.contract.knobs else None
+        knobs = self.contract.knobs
+        self.space = KnobSpace.from_dict(knobs, f"{self.contract.path}: metadata knobs") if knobs else None
         self.knobs = None if self.space is None else default_knobs(self.space)[None].copy()
         shapes = self.contract.state_shapes
         self.states = [[np.zeros(s, np.float32) for s in shapes] for _ in range(2)]
@@ -143,7 +137,7 @@ class OnnxProcessor(Processor):
         if self.space is None:
             super().set_knobs(at_once=at_once, **values)
             return
-        _apply_knobs(self.space, self.knobs[0], values)
+        apply_knobs(self.space, self.knobs[0], values)
 
     def _state_binding(self, src: list[np.ndarray], dst: list[np.ndarray]) -> Any:
         b = self.session.io_binding()

@@ -6,6 +6,11 @@ the kernels (:mod:`distortion_bench.kernels.recurrent`, :mod:`distortion_bench.k
 are compiled once per machine and cached on disk by Numba. State, scratch and output live in
 arrays allocated when the processor is built, so a call allocates nothing (the output array
 grows, once, only when a buffer is longer than any before).
+
+A knob-conditioned file (``lstm_knobs``, ``gru_knobs``, ``tcn_knobs``) takes :meth:`set_knobs`
+like its ONNX Runtime and PyTorch peers (checked against the trained ranges the file states,
+mid-range until set): a change folds into the kernel's weights once
+(:mod:`distortion_bench.kernels.knob_folding`), so the same kernels run at the same cost.
 """
 
 from __future__ import annotations
@@ -16,11 +21,14 @@ from typing import Any
 
 import numpy as np
 
+from distortion_bench.dsp.knobs import KnobSpace
+from distortion_bench.engine.nn_processors import apply_knobs, default_knobs
 from distortion_bench.engine.processor import GrowingBuffer, Processor, ProcessorFacts, check_input
 from distortion_bench.kernels.activations import GATE_MAX_ABS_ERROR, TANH_MAX_ABS_ERROR
+from distortion_bench.kernels.knob_folding import fold_film, fold_recurrent, unit_knobs
 from distortion_bench.kernels.onnx_plan import RecurrentPlan, TcnPlan, read_plan
 from distortion_bench.kernels.recurrent import gru_kernel, lstm_kernel, scratch_size
-from distortion_bench.kernels.tcn import initial_layout, pack, scratch_shape, state_shape, tcn_kernel
+from distortion_bench.kernels.tcn import film_offset, initial_layout, pack, scratch_shape, state_shape, tcn_kernel
 from distortion_bench.onnx_contract import OnnxModelError, read_onnx_contract
 
 #: max abs difference from ONNX Runtime accepted when the processor checks itself on build
@@ -69,9 +77,51 @@ class NumbaNetworkProcessor(Processor):
             self.layout = initial_layout(plan.channels, plan.blocks)
             self.state = np.zeros(state_shape(plan.channels, plan.contexts), np.float32)
             self.scratch = np.zeros(scratch_shape(plan.channels), np.float32)
-        self._weights = plan.weights if isinstance(plan, RecurrentPlan) else pack(plan)
+        self._weights = plan.weights.copy() if isinstance(plan, RecurrentPlan) else pack(plan)
+        self.space = KnobSpace.from_dict(plan.knobs, f"{self.path}: metadata knobs") if plan.knobs else None
+        if self.space is not None:
+            self._knob_values = default_knobs(self.space).astype(np.float64)
+            self._is_log, self._lo, self._span = self.space.unit_bounds()
+            self._unit = np.zeros(len(self.space.specs), np.float32)
+            self._film_hidden = np.zeros(plan.film[1].shape[0] if isinstance(plan, TcnPlan) else 0, np.float32)
+            self._fold_knobs()
         if verify:
             self._verify()
+
+    def knob_space(self) -> KnobSpace:
+        return self.space or KnobSpace(())
+
+    def set_knobs(self, *, at_once: bool = False, **values: float) -> None:
+        """A conditioned model's knobs for the next buffers (checked against the trained ranges;
+        all or nothing); the change folds into the weights here, not in every call."""
+        if self.space is None:
+            super().set_knobs(at_once=at_once, **values)
+            return
+        apply_knobs(self.space, self._knob_values, values)
+        self._fold_knobs()
+
+    def _fold_knobs(self) -> None:
+        plan = self.plan
+        unit_knobs(self._knob_values, self._is_log, self._lo, self._span, self._unit)
+        if isinstance(plan, RecurrentPlan):
+            offset = plan.bias0_offset
+            fold_recurrent(self._weights, offset, plan.weights[offset : offset + plan.gates], plan.knob_w, self._unit)
+        else:
+            w1, b1, w2, b2 = plan.film
+            c4 = int(self.layout[0])
+            fold_film(
+                self._weights,
+                film_offset(plan),
+                plan.channels,
+                c4,
+                len(plan.blocks),
+                self._unit,
+                w1,
+                b1,
+                w2,
+                b2,
+                self._film_hidden,
+            )
 
     def process_buffer(self, x: np.ndarray) -> np.ndarray:
         check_input(x)
@@ -105,7 +155,10 @@ class NumbaNetworkProcessor(Processor):
         from distortion_bench.engine.nn_processors import OnnxProcessor
 
         x = verify_signal()
-        reference = OnnxProcessor(self.path, f"onnx:{self.name}", self.effect).process_signal(x, 509)
+        onnx = OnnxProcessor(self.path, f"onnx:{self.name}", self.effect)
+        if self.space is not None:  # both at this processor's setting (mid-range when built)
+            onnx.knobs[0] = self._knob_values
+        reference = onnx.process_signal(x, 509)
         mine = self.process_signal(x, 509)
         self.reset()
         err = float(np.max(np.abs(mine - reference)))
@@ -125,6 +178,8 @@ class NumbaNetworkProcessor(Processor):
         }
         if isinstance(plan, TcnPlan):
             extra["receptive_field_samples"] = 1 + sum(plan.contexts)
+        if self.space is not None:
+            extra["knobs"] = self.space.names
         table = plan.table.nbytes if isinstance(plan, RecurrentPlan) else 0
         # memory as the kernel holds it: packed (and for a TCN channel-padded) weights, and the
         # whole state array (a TCN's history rows are SPAN samples longer than its contexts)

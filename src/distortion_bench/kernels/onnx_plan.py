@@ -13,7 +13,14 @@ The reader understands the graphs this project's exporter writes, per ``model_ty
   initializers: values and slopes, and the cell edges as a constant);
 - ``tcn``: ``Conv`` 1x1 in, per block a dilated ``Conv`` (2C outputs) split into tanh x sigmoid
   and a 1x1 ``Conv`` mix with the residual, the skip sum, ``Conv`` 1x1 out, plus the input
-  when the model has its skip connection.
+  when the model has its skip connection;
+- the knob-conditioned ``lstm_knobs`` / ``gru_knobs``: layer 0 reads the audio concatenated
+  with the knobs mapped onto [-1, 1] (its ``W`` has ``1 + K`` columns, audio first), and
+  ``tcn_knobs``: two 1x1 ``Conv`` of the mapped knobs (the FiLM MLP, the only convolutions the
+  audio does not reach) give each block's per-channel scale ``1 + gamma`` and shift ``beta``.
+  The knob map itself (range, log scale) is read from the metadata, not the graph: with one
+  setting per call everything that depends only on the knobs folds into the weights when a knob
+  changes (:mod:`distortion_bench.kernels.knob_folding`), so the kernels run unchanged.
 
 Anything else (an op outside the model type's set, mixed LSTM and GRU nodes, shapes that do
 not match the metadata) is refused with :class:`~distortion_bench.onnx_contract.OnnxModelError`
@@ -42,7 +49,14 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from distortion_bench.onnx_contract import AUDIO_IN, AUDIO_OUT, OnnxContract, OnnxModelError, read_onnx_contract
+from distortion_bench.onnx_contract import (
+    AUDIO_IN,
+    AUDIO_OUT,
+    KNOBS_IN,
+    OnnxContract,
+    OnnxModelError,
+    read_onnx_contract,
+)
 
 #: ops each model type's graph may contain
 ALLOWED_OPS = {
@@ -68,6 +82,12 @@ ALLOWED_OPS = {
     },
     "tcn": {"Conv", "Concat", "Split", "Tanh", "Sigmoid", "Mul", "Add", "Slice", "Constant"},
 }
+#: what a conditioned graph adds: the knob map onto [-1, 1], the knobs broadcast over time, shapes
+KNOB_OPS = {"Clip", "Log", "Where", "Sub", "Div", "Mul", "Unsqueeze", "Shape", "Gather", "ConstantOfShape"}
+KNOB_OPS_RECURRENT = KNOB_OPS | {"Reshape", "Equal", "Expand"}
+ALLOWED_OPS["lstm_knobs"] = ALLOWED_OPS["lstm"] | KNOB_OPS_RECURRENT
+ALLOWED_OPS["gru_knobs"] = ALLOWED_OPS["gru"] | KNOB_OPS_RECURRENT
+ALLOWED_OPS["tcn_knobs"] = ALLOWED_OPS["tcn"] | KNOB_OPS
 GATES = {"LSTM": 4, "GRU": 3}
 
 
@@ -82,7 +102,9 @@ class RecurrentPlan:
         weights: the flat recurrent layout of the module docstring.
         skip: whether the core's input is added to its output.
         table: ``(3, cells)`` rows edge, value, slope of the shaper's table; ``(3, 0)`` if none.
-
+        knob_w: ``(K, G)``: what knob ``k`` (mapped onto [-1, 1]) adds to each gate of layer 0;
+            ``(0, G)`` for a fixed-setting model.
+        knobs: the metadata's knob space (``{name: {min, max, scale, unit}}``), or None.
     """
 
     path: Path
@@ -93,6 +115,13 @@ class RecurrentPlan:
     weights: np.ndarray
     skip: bool
     table: np.ndarray
+    knob_w: np.ndarray | None = None
+    knobs: dict[str, dict[str, Any]] | None = None
+
+    @property
+    def bias0_offset(self) -> int:
+        """Where layer 0's input bias starts in :attr:`weights` (what the knobs fold into)."""
+        return self.gates + (self.layers - 1) * self.hidden * self.gates
 
     @property
     def state_rows(self) -> int:
@@ -129,6 +158,9 @@ class TcnPlan:
         mix_w, mix_b: per block but the last the 1x1 mix, ``(C, C)`` and ``(C,)``.
         out_w, out_b: output 1x1 conv, ``(C,)`` and ``(1,)``.
         skip: whether the input is added to the output conv's result.
+        film: the FiLM MLP of a ``tcn_knobs`` model, ``(w1 (F, K), b1 (F,), w2 (2 C B, F), b2
+            (2 C B,))`` (rows of ``w2``: the B blocks' gammas, then their betas, C each); ``()``.
+        knobs: the metadata's knob space, or None.
     """
 
     path: Path
@@ -144,6 +176,8 @@ class TcnPlan:
     out_w: np.ndarray
     out_b: np.ndarray
     skip: bool = False
+    film: tuple[np.ndarray, ...] = ()
+    knobs: dict[str, dict[str, Any]] | None = None
 
     @property
     def contexts(self) -> list[int]:
@@ -152,6 +186,7 @@ class TcnPlan:
     @property
     def parameters(self) -> int:
         arrays = [self.in_w, self.in_b, *self.conv_w, *self.conv_b, *self.mix_w, *self.mix_b, self.out_w, self.out_b]
+        arrays += list(self.film)
         return int(sum(a.size for a in arrays))
 
     @property
@@ -170,6 +205,7 @@ class _Graph:
     def __init__(self, path: Path, proto: onnx.ModelProto) -> None:
         self.path = path
         g = proto.graph
+        self.inputs = list(g.input)
         self.nodes = list(g.node)
         self.init = {i.name: numpy_helper.to_array(i) for i in g.initializer}
         self.const: dict[str, np.ndarray] = {}
@@ -218,7 +254,9 @@ def read_plan(path: str | os.PathLike[str]) -> RecurrentPlan | TcnPlan:
             f"ops {unknown} are not part of a {model_type!r} graph as this project exports it "
             f"(expected only {sorted(ALLOWED_OPS[model_type])})"
         )
-    if model_type == "tcn":
+    if (KNOBS_IN in [i.name for i in graph.inputs]) != model_type.endswith("_knobs"):
+        raise graph.fail(f"model_type {model_type!r} and the graph's inputs disagree on taking 'knobs'")
+    if model_type.startswith("tcn"):
         return _tcn_plan(graph, contract)
     return _recurrent_plan(graph, contract, model_type)
 
@@ -232,7 +270,8 @@ def _recurrent_plan(graph: _Graph, contract: OnnxContract, model_type: str) -> R
         )
     op = cells[0].op_type
     cell = op.lower()
-    if model_type in ("lstm", "gru") and cell != model_type:
+    knobs = len(contract.knobs or {})
+    if model_type != "shaper" and cell != model_type.removesuffix("_knobs"):
         raise graph.fail(f"metadata model_type {model_type!r} but the graph has {op} nodes")
     layers = len(cells)
     hidden = int(graph.attrs(cells[0]).get("hidden_size", 0))
@@ -259,7 +298,7 @@ def _recurrent_plan(graph: _Graph, contract: OnnxContract, model_type: str) -> R
             raise graph.fail("GRU with linear_before_reset=0; expected 1 (PyTorch's GRU)")
         if cell == "lstm" and len(node.input) > 7 and node.input[7]:
             raise graph.fail("LSTM with peephole weights; expected none (PyTorch's LSTM)")
-        inputs = 1 if layer == 0 else hidden
+        inputs = 1 + knobs if layer == 0 else hidden
         w = graph.tensor(node.input[1], (1, g, inputs), f"{op} layer {layer} input weights W")
         r = graph.tensor(node.input[2], (1, g, hidden), f"{op} layer {layer} recurrent weights R")
         b = (
@@ -267,8 +306,12 @@ def _recurrent_plan(graph: _Graph, contract: OnnxContract, model_type: str) -> R
             if len(node.input) > 3 and node.input[3]
             else np.zeros((1, 2 * g), np.float32)
         )
-        # transposed: row j = what input j (or h[j]) adds to each of the G gates
-        w_rows.append(np.ascontiguousarray(w.reshape(g, inputs).T).reshape(-1))
+        # transposed: row j = what input j (or h[j]) adds to each of the G gates; layer 0's
+        # knob columns (after the audio's) are kept apart: they fold into its bias per setting
+        w_t = np.ascontiguousarray(w.reshape(g, inputs).T)
+        if layer == 0:
+            w_t, knob_w = w_t[:1], np.ascontiguousarray(w_t[1:])
+        w_rows.append(w_t.reshape(-1))
         w_bias.append(b.reshape(2 * g)[:g])
         r_bias.append(b.reshape(2 * g)[g:])
         r_rows.append(np.ascontiguousarray(r.reshape(g, hidden).T).reshape(-1))
@@ -285,14 +328,30 @@ def _recurrent_plan(graph: _Graph, contract: OnnxContract, model_type: str) -> R
     feed = graph.producer.get(cells[0].input[0])
     core_input = feed.input[0] if feed is not None and feed.op_type == "Transpose" else cells[0].input[0]
     table = _table(graph, core_input) if model_type == "shaper" else np.zeros((3, 0), np.float32)
-    if model_type != "shaper" and core_input != AUDIO_IN:
+    if knobs:  # the audio, then the knobs broadcast over time, concatenated along the features
+        concat = graph.producer.get(core_input)
+        if concat is None or concat.op_type != "Concat" or concat.input[0] != AUDIO_IN:
+            raise graph.fail(f"the first {op} node does not read 'audio' concatenated with the knobs (audio first)")
+        core_input = AUDIO_IN
+    elif model_type != "shaper" and core_input != AUDIO_IN:
         raise graph.fail(f"the first {op} node is not fed by the input 'audio' (fed by {core_input!r})")
     last = graph.producer.get(AUDIO_OUT)
     skip = last is not None and last.op_type == "Add" and core_input in last.input
     weights = np.concatenate([*w_rows, *w_bias, *r_bias, *r_rows, out_w.reshape(hidden), out_b.reshape(1)]).astype(
         np.float32
     )
-    return RecurrentPlan(contract.path, model_type, cell, hidden, layers, np.ascontiguousarray(weights), skip, table)
+    return RecurrentPlan(
+        contract.path,
+        model_type,
+        cell,
+        hidden,
+        layers,
+        np.ascontiguousarray(weights),
+        skip,
+        table,
+        knob_w,
+        contract.knobs,
+    )
 
 
 def _table(graph: _Graph, table_out: str) -> np.ndarray:
@@ -328,9 +387,43 @@ def _table(graph: _Graph, table_out: str) -> np.ndarray:
     return np.ascontiguousarray(np.stack(rows), dtype=np.float32)
 
 
+def _reached_from(graph: _Graph, sources: Sequence[str]) -> set[str]:
+    """Every value computed from any of ``sources`` (graph inputs)."""
+    seen, todo = set(sources), list(sources)
+    while todo:
+        for node in graph.consumers.get(todo.pop(), []):
+            for out in node.output:
+                if out not in seen:
+                    seen.add(out)
+                    todo.append(out)
+    return seen
+
+
+def _film(graph: _Graph, convs: list[Any], knobs: int, outputs: int) -> tuple[np.ndarray, ...]:
+    """The FiLM MLP ``(w1, b1, w2, b2)`` from its two 1x1 convolutions (graph order)."""
+    if len(convs) != 2:
+        raise graph.fail(f"expected the FiLM MLP as two Conv nodes of the knobs, found {len(convs)}")
+    first = graph.init.get(convs[0].input[1])
+    hidden = int(first.shape[0]) if first is not None else 0
+    w1 = graph.tensor(convs[0].input[1], (hidden, knobs, 1), "FiLM layer 1 weights").reshape(hidden, knobs)
+    b1 = graph.tensor(convs[0].input[2], (hidden,), "FiLM layer 1 bias")
+    w2 = graph.tensor(convs[1].input[1], (outputs, hidden, 1), "FiLM layer 2 weights").reshape(outputs, hidden)
+    b2 = graph.tensor(convs[1].input[2], (outputs,), "FiLM layer 2 bias")
+    between = {n.op_type for n in graph.consumers.get(convs[0].output[0], [])}
+    if between != {"Tanh"}:
+        raise graph.fail(f"expected tanh between the FiLM MLP's two layers, found {sorted(between)}")
+    return w1, b1, np.ascontiguousarray(w2), b2
+
+
 def _tcn_plan(graph: _Graph, contract: OnnxContract) -> TcnPlan:
-    convs = graph.of_type("Conv")
     blocks = len(contract.state_shapes)
+    knobs = len(contract.knobs or {})
+    # the audio's path (from 'audio' and the caches) and, in a conditioned graph, the FiLM MLP's
+    audio_path = _reached_from(graph, [AUDIO_IN, *contract.state_names])
+    convs = [n for n in graph.of_type("Conv") if n.input[0] in audio_path]
+    film_convs = [n for n in graph.of_type("Conv") if n.input[0] not in audio_path]
+    if film_convs and not knobs:
+        raise graph.fail(f"{len(film_convs)} Conv node(s) do not read the audio, in a model without knobs")
     # in, (dilated conv, 1x1 mix) per block, out; the last block's mix feeds nothing (only its
     # gated output reaches the skip sum), so the exporter's graph leaves it out
     if len(convs) != 2 * blocks + 1:
@@ -375,20 +468,23 @@ def _tcn_plan(graph: _Graph, contract: OnnxContract) -> TcnPlan:
         plan_blocks.append((k, dilation))
     out_w = graph.tensor(convs[-1].input[1], (1, channels, 1), "output conv weights").reshape(channels)
     out_b = graph.tensor(convs[-1].input[2], (1,), "output conv bias")
-    splits = graph.of_type("Split")
+    film = _film(graph, film_convs, knobs, 2 * channels * blocks) if knobs else ()
+    # a fixed-setting graph splits each gate's 2C channels with Split; a conditioned one with
+    # Slices (the FiLM's Splits cut its gammas and betas): the build-time check covers its wiring
+    splits = [] if knobs else graph.of_type("Split")
     for s in splits:
         first_half = {u.op_type for u in graph.consumers.get(s.output[0], [])}
         second = {u.op_type for u in graph.consumers.get(s.output[1], [])} if len(s.output) > 1 else set()
         if first_half != {"Tanh"} or second != {"Sigmoid"}:
             raise graph.fail("expected each gate Split to feed tanh (first half) and sigmoid (second half)")
-    if len(splits) != blocks:
+    if not knobs and len(splits) != blocks:
         raise graph.fail(f"expected {blocks} gate Splits, found {len(splits)}")
     # the skip: the output conv's result plus the input, in the node that writes the output
     last = graph.producer.get(AUDIO_OUT)
     skip = last is not None and last.op_type == "Add" and AUDIO_IN in last.input and convs[-1].output[0] in last.input
     return TcnPlan(
         contract.path,
-        "tcn",
+        str(contract.metadata.get("model_type")),
         channels,
         tuple(plan_blocks),
         in_w,
@@ -400,4 +496,6 @@ def _tcn_plan(graph: _Graph, contract: OnnxContract) -> TcnPlan:
         out_w,
         out_b,
         skip,
+        film,
+        contract.knobs,
     )

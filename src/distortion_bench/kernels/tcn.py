@@ -84,9 +84,11 @@ def pack(plan: TcnPlan) -> np.ndarray:
     """The kernel's weights: channels padded to C4 with zeros, conv and mix passes packed.
 
     ``[in_w (C4) | in_b (C4) | per block: conv passes (k * C4/4 * 2C4/4 * 16) | conv_b (2C4) |
-    mix passes (C4/4 * C4/4 * 16) | mix_b (C4) | out_w (C4) | out_b (1) | skip (1)]`` (the last
-    block's mix is zeros: the graph has none; ``skip`` is 1.0 when the input is added to the
-    output, else 0.0).
+    mix passes (C4/4 * C4/4 * 16) | mix_b (C4) | out_w (C4) | out_b (1) | skip (1) | FiLM scale
+    (B * C4) | FiLM shift (B * C4)]`` (the last block's mix is zeros: the graph has none; ``skip``
+    is 1.0 when the input is added to the output, else 0.0; every block's gated output is
+    ``g * scale + shift`` per channel: 1 and 0 here, which leave every bit of ``g`` as it is
+    (``fma(g, 1, 0) == g``); a conditioned TCN's knobs set them, :func:`film_offset`).
     """
     c, c4 = plan.channels, padded(plan.channels)
 
@@ -112,8 +114,22 @@ def pack(plan: TcnPlan) -> np.ndarray:
         vec(plan.out_w, c4),
         plan.out_b.astype(np.float32).reshape(1),
         np.array([1.0 if plan.skip else 0.0], np.float32),
+        np.ones(len(plan.blocks) * c4, np.float32),
+        np.zeros(len(plan.blocks) * c4, np.float32),
     ]
     return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
+
+
+def film_offset(plan: TcnPlan) -> int:
+    """Where the FiLM scale rows start in :func:`pack`'s weights (the shift rows follow them)."""
+    return pack_size(plan) - 2 * len(plan.blocks) * padded(plan.channels)
+
+
+def pack_size(plan: TcnPlan) -> int:
+    """float32 elements of :func:`pack`'s weights."""
+    c4 = padded(plan.channels)
+    per_block = sum(2 * c4 * c4 * k + 2 * c4 + c4 * c4 + c4 for k, _ in plan.blocks)
+    return 2 * c4 + per_block + c4 + 2 + 2 * len(plan.blocks) * c4
 
 
 @numba.njit(inline="always", error_model="numpy", fastmath=_FLAGS)
@@ -184,6 +200,7 @@ def tcn_kernel(x, y, weights, layout, state, scratch):  # pragma: no cover - com
     out_w = weights[wout : wout + channels]
     out_b = weights[wout + channels]
     skip = weights[wout + channels + 1] != 0.0
+    film = wout + channels + 2  # FiLM scale rows, then shift rows (one per block, C4 each)
     skip0 = 2 * channels
     n = x.shape[0]
     for start in range(0, n, TILE):
@@ -232,14 +249,16 @@ def tcn_kernel(x, y, weights, layout, state, scratch):  # pragma: no cover - com
             pos = conv_b + 2 * channels
             for c in range(channels):
                 za, zb, sc = scratch[c, 0:m], scratch[channels + c, 0:m], scratch[skip0 + c, 0:m]
+                gain = weights[film + i * channels + c]
+                shift = weights[film + (blocks + i) * channels + c]
                 if i == 0:
                     for t in range(m):
-                        g = tanh_times_sigmoid32(za[t], zb[t])
+                        g = tanh_times_sigmoid32(za[t], zb[t]) * gain + shift
                         za[t] = g
                         sc[t] = g
                 else:
                     for t in range(m):
-                        g = tanh_times_sigmoid32(za[t], zb[t])
+                        g = tanh_times_sigmoid32(za[t], zb[t]) * gain + shift
                         za[t] = g
                         sc[t] += g
             mix_b = pos + channels * channels

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from distortion_bench.dsp.knobs import KnobSpace, KnobSpec
+from distortion_bench.dsp.knobs import KnobSpace
 from distortion_bench.errors import ConfigError
 from distortion_bench.nn.models import RecurrentModel, State, StreamingTCN, _positive_int, register_family
 
@@ -42,13 +42,10 @@ class KnobScaler(nn.Module):
         if not space.specs:
             raise ConfigError("a conditioned model needs at least one knob (model.knobs)")
         self.space = space
-        log = torch.tensor([s.scale == "log" for s in space.specs])
-        lo = torch.tensor([s.minimum for s in space.specs], dtype=torch.float64)
-        hi = torch.tensor([s.maximum for s in space.specs], dtype=torch.float64)
-        lo, hi = torch.where(log, lo.log(), lo), torch.where(log, hi.log(), hi)
-        self.register_buffer("log", log, persistent=False)
-        self.register_buffer("lo", lo.float(), persistent=False)
-        self.register_buffer("span", (hi - lo).float(), persistent=False)
+        log, lo, span = space.unit_bounds()
+        self.register_buffer("log", torch.from_numpy(log), persistent=False)
+        self.register_buffer("lo", torch.from_numpy(lo).float(), persistent=False)
+        self.register_buffer("span", torch.from_numpy(span).float(), persistent=False)
 
     def forward(self, knobs: Tensor) -> Tensor:
         shape = (1, -1) + (1,) * (knobs.dim() - 2)
@@ -68,20 +65,7 @@ def _check_knobs(knobs: Tensor | None, count: int, x: Tensor) -> Tensor:
 
 def knob_space_of(cfg: Mapping[str, Any], key: str) -> KnobSpace:
     """``model.knobs``: ``{name: {min, max, scale, unit}}`` (what the effect's knob space gives)."""
-    knobs = cfg.get("knobs")
-    if not isinstance(knobs, Mapping) or not knobs:
-        raise ConfigError(f"{key}.knobs: expected a mapping of knob name -> {{min, max, scale, unit}}, got {knobs!r}")
-    specs = []
-    for name, k in knobs.items():
-        try:
-            specs.append(
-                KnobSpec(
-                    str(name), float(k["min"]), float(k["max"]), str(k.get("scale", "linear")), str(k.get("unit", ""))
-                )
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ConfigError(f"{key}.knobs.{name}: expected {{min, max, scale, unit}}, got {k!r}") from exc
-    return KnobSpace(tuple(specs))
+    return KnobSpace.from_dict(cfg.get("knobs"), f"{key}.knobs")
 
 
 class ConditionedRecurrent(RecurrentModel):

@@ -1,0 +1,156 @@
+"""Knob-conditioned networks as Numba kernels: the knobs folded into the weights once per setting
+follow ONNX Runtime with the knobs changing on every call, bit-exact chunking, and bad knobs refused."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import noise
+from distortion_bench.dsp.knobs import KnobError
+from distortion_bench.engine.nn_processors import OnnxProcessor
+from distortion_bench.engine.numba_nn_processor import NumbaNetworkProcessor
+from distortion_bench.kernels.onnx_plan import RecurrentPlan, TcnPlan
+from distortion_bench.nn.export import export_onnx
+from distortion_bench.nn.models import build_model
+
+#: a linear, a log and an integer knob: every branch of the map onto [-1, 1]
+KNOBS = {
+    "gain_db": {"min": 0.0, "max": 24.0, "unit": "dB"},
+    "lowpass_hz": {"min": 2000.0, "max": 8000.0, "scale": "log", "unit": "Hz"},
+    "bits": {"min": 4.0, "max": 12.0, "scale": "integer", "unit": "bits"},
+}
+CONFIGS = {
+    "lstm_knobs": {"type": "lstm_knobs", "size": 6, "layers": 2, "warmup_samples": 64, "knobs": KNOBS},
+    "gru_knobs": {"type": "gru_knobs", "size": 8, "layers": 1, "warmup_samples": 64, "knobs": KNOBS},
+    "tcn_knobs": {"type": "tcn_knobs", "size": 6, "kernel_size": 3, "dilations": [1, 2, 4, 8], "knobs": KNOBS},
+}
+SIGNAL = np.concatenate([noise(6000, 0.4, seed=3), noise(2000, 1.1, seed=4)])
+
+
+def random_setting(rng: np.random.Generator) -> dict[str, float]:
+    return {
+        "gain_db": float(rng.uniform(0, 24)),
+        "lowpass_hz": float(np.exp(rng.uniform(np.log(2000), np.log(8000)))),
+        "bits": float(rng.integers(4, 13)),
+    }
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """Each conditioned family with perturbed weights (an untrained FiLM is the identity)."""
+    root = tmp_path_factory.mktemp("knob_kernels")
+    paths = {}
+    for name, cfg in CONFIGS.items():
+        torch.manual_seed(0)
+        model = build_model(cfg, 48000).eval()
+        g = torch.Generator().manual_seed(3)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(0.3 * torch.randn(p.shape, generator=g))
+        paths[name] = root / f"tube-{name}.onnx"
+        export_onnx(model, paths[name], 48000, {"effect": "tube", "model": name, "mlflow_run_id": "test"})
+    return paths
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_follows_onnx_runtime_with_the_knobs_changing_every_call(exported, name):
+    kernel = NumbaNetworkProcessor(exported[name], f"numba:tube-{name}", "tube")
+    ort = OnnxProcessor(exported[name], f"onnx:tube-{name}", "tube")
+    plan = kernel.plan
+    assert plan.knobs is not None and list(plan.knobs) == list(KNOBS)
+    if isinstance(plan, RecurrentPlan):
+        assert plan.knob_w.shape == (3, plan.gates)
+    else:
+        assert isinstance(plan, TcnPlan) and plan.film[2].shape == (2 * 6 * 4, 16)
+    rng = np.random.default_rng(0)
+    worst, moved = 0.0, 0.0
+    start = 0
+    while start < SIGNAL.shape[0]:
+        stop = min(start + int(rng.integers(1, 400)), SIGNAL.shape[0])
+        setting = random_setting(rng)
+        kernel.set_knobs(**setting)
+        ort.set_knobs(**setting)
+        a = kernel.process_buffer(SIGNAL[start:stop]).copy()
+        b = ort.process_buffer(SIGNAL[start:stop]).copy()
+        worst = max(worst, float(np.max(np.abs(a - b))))
+        moved = max(moved, float(np.max(np.abs(b - SIGNAL[start:stop]))))
+        start = stop
+    assert worst <= 1e-4, worst
+    assert moved > 0.05  # the perturbed network does something, and the kernel followed it
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_chunked_equals_whole_bit_for_bit_at_each_setting(exported, name):
+    """Three settings, each held over a stretch: one call per stretch, or the stretch cut into
+    buffers of 1, 32 or random sizes, give the same bits (the fold happens once per setting)."""
+    kernel = NumbaNetworkProcessor(exported[name], "k", "tube", verify=False)
+    rng = np.random.default_rng(1)
+    plan = [(random_setting(rng), 0, 2500), (random_setting(rng), 2500, 2600), (random_setting(rng), 2600, 8000)]
+
+    def run(cut: int) -> np.ndarray:
+        kernel.reset()
+        out, cuts = [], np.random.default_rng(2)
+        for setting, a, b in plan:
+            kernel.set_knobs(**setting)
+            s = a
+            while s < b:
+                e = b if cut is None else min(b, s + (cut or int(cuts.integers(1, 700))))
+                out.append(kernel.process_buffer(SIGNAL[s:e]).copy())
+                s = e
+        return np.concatenate(out)
+
+    whole = run(None)
+    for cut in (1, 32, 0):
+        np.testing.assert_array_equal(run(cut), whole, err_msg=f"cut {cut}")
+    kernel.reset()
+    kernel.set_knobs(gain_db=3.0)  # a partial change keeps the other knobs
+    assert kernel._knob_values.tolist()[0] == 3.0 and kernel._knob_values.tolist()[2] == plan[-1][0]["bits"]
+
+
+@pytest.mark.parametrize("name", ["lstm_knobs", "tcn_knobs"])
+def test_no_allocation_per_call_with_knobs(exported, name):
+    kernel = NumbaNetworkProcessor(exported[name], "k", "tube", verify=False)
+    buffer = SIGNAL[:512].copy()
+    kernel.process_buffer(buffer)
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        for _ in range(100):
+            kernel.process_buffer(buffer)
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    assert peak < 1024, peak
+
+
+def test_bad_knobs_are_refused_naming_the_knob_and_the_setting_is_kept(exported):
+    kernel = NumbaNetworkProcessor(exported["tcn_knobs"], "numba:tube-tcn_knobs", "tube", verify=False)
+    kernel.set_knobs(gain_db=12.0, lowpass_hz=4000.0, bits=8)
+    before = kernel.process_signal(SIGNAL[:2000], 256).copy()
+    with pytest.raises(KnobError, match=r"knob 'gain_db': expected a number in 0\.\.24 dB, got 30"):
+        kernel.set_knobs(gain_db=30.0, bits=6)  # all or nothing: bits stays 8
+    with pytest.raises(KnobError, match=r"knob 'bits': expected an integer in 4\.\.12 bits, got 7\.5"):
+        kernel.set_knobs(bits=7.5)
+    with pytest.raises(KnobError, match=r"knob 'gain_db'.*got nan"):
+        kernel.set_knobs(gain_db=float("nan"))
+    with pytest.raises(
+        KnobError, match=r"knob 'drive': unknown knob; expected one of \['gain_db', 'lowpass_hz', 'bits'\]"
+    ):
+        kernel.set_knobs(drive=1.0)
+    np.testing.assert_array_equal(kernel.process_signal(SIGNAL[:2000], 256), before)
+    assert kernel.knob_space().names == ["gain_db", "lowpass_hz", "bits"]
+    assert kernel.facts().extra["knobs"] == ["gain_db", "lowpass_hz", "bits"]
+
+
+def test_a_fixed_setting_kernel_refuses_knobs(tmp_path):
+    from nn_fixtures import MODELS, write_pair
+
+    path = write_pair(tmp_path, "tube", "lstm", MODELS["lstm"])[1]
+    kernel = NumbaNetworkProcessor(path, "numba:tube-lstm", "tube", verify=False)
+    assert kernel.knob_space().names == []
+    with pytest.raises(KnobError, match=r"has no knobs; got \['gain_db'\]"):
+        kernel.set_knobs(gain_db=3.0)
