@@ -28,7 +28,15 @@ from distortion_bench.kernels.activations import GATE_MAX_ABS_ERROR, TANH_MAX_AB
 from distortion_bench.kernels.knob_folding import fold_film, fold_recurrent, unit_knobs
 from distortion_bench.kernels.onnx_plan import RecurrentPlan, TcnPlan, read_plan
 from distortion_bench.kernels.recurrent import gru_kernel, lstm_kernel, scratch_size
-from distortion_bench.kernels.tcn import film_offset, initial_layout, pack, scratch_shape, state_shape, tcn_kernel
+from distortion_bench.kernels.tcn import (
+    film_offset,
+    initial_layout,
+    pack,
+    scratch_shape,
+    state_shape,
+    tcn_film_kernel,
+    tcn_kernel,
+)
 from distortion_bench.onnx_contract import OnnxModelError, read_onnx_contract
 
 #: max abs difference from ONNX Runtime accepted when the processor checks itself on build
@@ -74,6 +82,7 @@ class NumbaNetworkProcessor(Processor):
             self._skip = bool(plan.skip)
         else:
             self.kind = "tcn"
+            self._tcn = tcn_film_kernel if plan.film else tcn_kernel
             self.layout = initial_layout(plan.channels, plan.blocks)
             self.state = np.zeros(state_shape(plan.channels, plan.contexts), np.float32)
             self.scratch = np.zeros(scratch_shape(plan.channels), np.float32)
@@ -127,7 +136,7 @@ class NumbaNetworkProcessor(Processor):
         check_input(x)
         out = self.out.view(x.shape[0])
         if self.kind == "tcn":
-            tcn_kernel(x, out, self._weights, self.layout, self.state, self.scratch)
+            self._tcn(x, out, self._weights, self.layout, self.state, self.scratch)
         else:
             self._kernel(x, out, self._weights, self.state, self.scratch, self._table, self._skip)
         return out

@@ -35,6 +35,7 @@ bit for bit.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numba
 import numpy as np
@@ -86,9 +87,9 @@ def pack(plan: TcnPlan) -> np.ndarray:
     ``[in_w (C4) | in_b (C4) | per block: conv passes (k * C4/4 * 2C4/4 * 16) | conv_b (2C4) |
     mix passes (C4/4 * C4/4 * 16) | mix_b (C4) | out_w (C4) | out_b (1) | skip (1) | FiLM scale
     (B * C4) | FiLM shift (B * C4)]`` (the last block's mix is zeros: the graph has none; ``skip``
-    is 1.0 when the input is added to the output, else 0.0; every block's gated output is
-    ``g * scale + shift`` per channel: 1 and 0 here, which leave every bit of ``g`` as it is
-    (``fma(g, 1, 0) == g``); a conditioned TCN's knobs set them, :func:`film_offset`).
+    is 1.0 when the input is added to the output, else 0.0; the FiLM rows, 1 and 0 here, are what
+    a knob-conditioned TCN's knobs set, :func:`film_offset`, and only :data:`tcn_film_kernel`
+    reads them).
     """
     c, c4 = plan.channels, padded(plan.channels)
 
@@ -180,110 +181,134 @@ def _accumulate(dst, drow, at, weights, pos, bias, outs, channels, src, srow, sh
     return pos
 
 
-@numba.njit(
-    "void(float32[::1], float32[::1], float32[::1], int64[::1], float32[:, ::1], float32[:, ::1])",
-    cache=True,
-    nogil=True,
-    error_model="numpy",
-    fastmath=_FLAGS,
-)
-def tcn_kernel(x, y, weights, layout, state, scratch):  # pragma: no cover - compiled
-    """One buffer through the TCN; updates ``state`` and the positions in ``layout``."""
-    channels, blocks = layout[0], layout[1]
-    pos0 = 2 + 2 * blocks  # layout index of block 0's position
-    width = state.shape[1]
-    in_w = weights[0:channels]
-    in_b = weights[channels : 2 * channels]
-    wout = 2 * channels
-    for i in range(blocks):
-        wout += 2 * channels * channels * layout[2 + 2 * i] + 2 * channels + channels * channels + channels
-    out_w = weights[wout : wout + channels]
-    out_b = weights[wout + channels]
-    skip = weights[wout + channels + 1] != 0.0
-    film = wout + channels + 2  # FiLM scale rows, then shift rows (one per block, C4 each)
-    skip0 = 2 * channels
-    n = x.shape[0]
-    for start in range(0, n, TILE):
-        m = min(TILE, n - start)
-        xs = x[start : start + m]
-        ys = y[start : start + m]
-        # a block whose history row is full keeps its last `ctx` columns, moved to the front
+def _build_kernel(filmed: bool) -> Any:
+    """The kernel, compiled with ``filmed`` as a constant: the fixed-setting TCN's kernel has no
+    FiLM multiply-add in its gate loop at all (reading scale 1 and shift 0 there cost it 1-5 %
+    per call, and an unconditional multiply-add 9-16 %); Numba caches each variant on disk."""
+
+    @numba.njit(
+        "void(float32[::1], float32[::1], float32[::1], int64[::1], float32[:, ::1], float32[:, ::1])",
+        cache=True,
+        nogil=True,
+        error_model="numpy",
+        fastmath=_FLAGS,
+    )
+    def tcn_kernel(x, y, weights, layout, state, scratch):  # pragma: no cover - compiled
+        """One buffer through the TCN; updates ``state`` and the positions in ``layout``."""
+        channels, blocks = layout[0], layout[1]
+        pos0 = 2 + 2 * blocks  # layout index of block 0's position
+        width = state.shape[1]
+        in_w = weights[0:channels]
+        in_b = weights[channels : 2 * channels]
+        wout = 2 * channels
         for i in range(blocks):
-            ctx = (layout[2 + 2 * i] - 1) * layout[3 + 2 * i]
-            p = layout[pos0 + i]
-            if p + m > width:
+            wout += 2 * channels * channels * layout[2 + 2 * i] + 2 * channels + channels * channels + channels
+        out_w = weights[wout : wout + channels]
+        out_b = weights[wout + channels]
+        skip = weights[wout + channels + 1] != 0.0
+        film = wout + channels + 2  # FiLM scale rows, then shift rows (one per block, C4 each)
+        skip0 = 2 * channels
+        n = x.shape[0]
+        for start in range(0, n, TILE):
+            m = min(TILE, n - start)
+            xs = x[start : start + m]
+            ys = y[start : start + m]
+            # a block whose history row is full keeps its last `ctx` columns, moved to the front
+            for i in range(blocks):
+                ctx = (layout[2 + 2 * i] - 1) * layout[3 + 2 * i]
+                p = layout[pos0 + i]
+                if p + m > width:
+                    for c in range(channels):
+                        row = state[i * channels + c]
+                        for j in range(ctx):
+                            row[j] = row[p - ctx + j]
+                    layout[pos0 + i] = ctx
+            p = layout[pos0]
+            for c in range(channels):  # the input 1x1 conv, into block 0's rows at its position
+                row = state[c, p : p + m]
+                wc, bc = in_w[c], in_b[c]
+                for t in range(m):
+                    row[t] = bc + wc * xs[t]
+            pos = 2 * channels
+            for i in range(blocks):
+                k, d = layout[2 + 2 * i], layout[3 + 2 * i]
+                ctx = (k - 1) * d
+                base = i * channels
+                p = layout[pos0 + i]
+                conv_b = pos + 2 * channels * channels * k
+                # gate pre-activations: bias and tap 0, then the other taps (tap q reads q * d later)
+                for q in range(k):
+                    pos = _accumulate(
+                        scratch,
+                        0,
+                        0,
+                        weights,
+                        pos,
+                        conv_b if q == 0 else -1,
+                        2 * channels,
+                        channels,
+                        state,
+                        base,
+                        p - ctx + q * d,
+                        m,
+                    )
+                pos = conv_b + 2 * channels
                 for c in range(channels):
-                    row = state[i * channels + c]
-                    for j in range(ctx):
-                        row[j] = row[p - ctx + j]
-                layout[pos0 + i] = ctx
-        p = layout[pos0]
-        for c in range(channels):  # the input 1x1 conv, into block 0's rows at its position
-            row = state[c, p : p + m]
-            wc, bc = in_w[c], in_b[c]
+                    za, zb, sc = scratch[c, 0:m], scratch[channels + c, 0:m], scratch[skip0 + c, 0:m]
+                    if filmed:
+                        gain = weights[film + i * channels + c]
+                        shift = weights[film + (blocks + i) * channels + c]
+                        if i == 0:
+                            for t in range(m):
+                                g = tanh_times_sigmoid32(za[t], zb[t]) * gain + shift
+                                za[t] = g
+                                sc[t] = g
+                        else:
+                            for t in range(m):
+                                g = tanh_times_sigmoid32(za[t], zb[t]) * gain + shift
+                                za[t] = g
+                                sc[t] += g
+                    elif i == 0:
+                        for t in range(m):
+                            g = tanh_times_sigmoid32(za[t], zb[t])
+                            za[t] = g
+                            sc[t] = g
+                    else:
+                        for t in range(m):
+                            g = tanh_times_sigmoid32(za[t], zb[t])
+                            za[t] = g
+                            sc[t] += g
+                mix_b = pos + channels * channels
+                if i + 1 < blocks:
+                    # the next block's input: (this block's input + mix bias) + mix weights @ gated
+                    nbase = base + channels
+                    np_ = layout[pos0 + i + 1]
+                    for c in range(channels):
+                        dst = state[nbase + c, np_ : np_ + m]
+                        src = state[base + c, p : p + m]
+                        bc = weights[mix_b + c]
+                        for t in range(m):
+                            dst[t] = src[t] + bc
+                    _accumulate(state, nbase, np_, weights, pos, -1, channels, channels, scratch, 0, 0, m)
+                pos = mix_b + channels
+            for i in range(blocks):
+                layout[pos0 + i] += m
+            # output 1x1 conv of the skip sum
             for t in range(m):
-                row[t] = bc + wc * xs[t]
-        pos = 2 * channels
-        for i in range(blocks):
-            k, d = layout[2 + 2 * i], layout[3 + 2 * i]
-            ctx = (k - 1) * d
-            base = i * channels
-            p = layout[pos0 + i]
-            conv_b = pos + 2 * channels * channels * k
-            # gate pre-activations: bias and tap 0, then the other taps (tap q reads q * d later)
-            for q in range(k):
-                pos = _accumulate(
-                    scratch,
-                    0,
-                    0,
-                    weights,
-                    pos,
-                    conv_b if q == 0 else -1,
-                    2 * channels,
-                    channels,
-                    state,
-                    base,
-                    p - ctx + q * d,
-                    m,
-                )
-            pos = conv_b + 2 * channels
+                ys[t] = out_b
             for c in range(channels):
-                za, zb, sc = scratch[c, 0:m], scratch[channels + c, 0:m], scratch[skip0 + c, 0:m]
-                gain = weights[film + i * channels + c]
-                shift = weights[film + (blocks + i) * channels + c]
-                if i == 0:
-                    for t in range(m):
-                        g = tanh_times_sigmoid32(za[t], zb[t]) * gain + shift
-                        za[t] = g
-                        sc[t] = g
-                else:
-                    for t in range(m):
-                        g = tanh_times_sigmoid32(za[t], zb[t]) * gain + shift
-                        za[t] = g
-                        sc[t] += g
-            mix_b = pos + channels * channels
-            if i + 1 < blocks:
-                # the next block's input: (this block's input + mix bias) + mix weights @ gated
-                nbase = base + channels
-                np_ = layout[pos0 + i + 1]
-                for c in range(channels):
-                    dst = state[nbase + c, np_ : np_ + m]
-                    src = state[base + c, p : p + m]
-                    bc = weights[mix_b + c]
-                    for t in range(m):
-                        dst[t] = src[t] + bc
-                _accumulate(state, nbase, np_, weights, pos, -1, channels, channels, scratch, 0, 0, m)
-            pos = mix_b + channels
-        for i in range(blocks):
-            layout[pos0 + i] += m
-        # output 1x1 conv of the skip sum
-        for t in range(m):
-            ys[t] = out_b
-        for c in range(channels):
-            wc = out_w[c]
-            sc = scratch[skip0 + c, 0:m]
-            for t in range(m):
-                ys[t] += wc * sc[t]
-        if skip:  # after the output conv, as the graph adds it (y may not alias x)
-            for t in range(m):
-                ys[t] += xs[t]
+                wc = out_w[c]
+                sc = scratch[skip0 + c, 0:m]
+                for t in range(m):
+                    ys[t] += wc * sc[t]
+            if skip:  # after the output conv, as the graph adds it (y may not alias x)
+                for t in range(m):
+                    ys[t] += xs[t]
+
+    return tcn_kernel
+
+
+#: the fixed-setting TCN (:class:`~distortion_bench.nn.models.StreamingTCN`)
+tcn_kernel = _build_kernel(False)
+#: the knob-conditioned FiLM TCN: every block's gated output ``g * scale + shift`` per channel
+tcn_film_kernel = _build_kernel(True)
