@@ -238,6 +238,8 @@ def test_integer_and_log_knobs_in_the_design():
     assert [g["bits"] for g in held_out_grid(bits)] == [float(b) for b in range(4, 13)]
     design = training_settings(bits, 20, seed=1)
     assert {s["bits"] for s in design} == set(map(float, range(4, 13)))  # every word length trained
+    counts = np.bincount([int(s["bits"]) for s in training_settings(bits, 90, seed=1)], minlength=13)[4:]
+    assert counts.min() >= 8 and counts.max() <= 12, counts  # each word length about equally (90 / 9)
     cutoff = KnobSpace((KnobSpec("lowpass_hz", 2000.0, 8000.0, "log", "Hz"),))
     centres = [g["lowpass_hz"] for g in held_out_grid(cutoff, 2)]
     assert centres == pytest.approx([2000.0 * 4**0.25, 2000.0 * 4**0.75])  # even in the logarithm

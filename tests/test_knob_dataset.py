@@ -92,6 +92,9 @@ def test_rows_settings_and_targets(fixed_dataset, tmp_path):
             effect.set_knobs(state, at_once=True, **setting)
             expected = effect.process(x[r].copy(), state)[0]
         np.testing.assert_array_equal(y[r], expected)
+    # the settings are dealt over the rows at one setting, in order: none skipped by an automation row
+    dealt = [r["setting"] for r in manifest["splits"]["train"]["records"] if r["setting"] is not None]
+    assert dealt == list(range(5))
     test_knobs = np.load(out / "test" / "knobs.npy")
     assert test_knobs.shape == (9 * 2, 2)  # every grid point x the same two test segments
     assert [r["segment"] for r in manifest["splits"]["test"]["records"][:2]] == [0, 2]

@@ -48,8 +48,8 @@ SMOKE_DIGESTS = {
     "targets/bitcrush": "07245611f08f17aa21c7d0b27fca2417e0ed79777f385a3e7a6cc9ee65e8489c",
     "datasets/tube": "688ecf888869598af26f7dafa15db49494f83cbddef416a96eed75df1d651b78",
     "datasets/bitcrush": "64713ca9a9c2766db0d27eab16dc6c414442a9c4d406fcf64ab9ec5298ee974d",
-    "knob_datasets/tube": "d85034e2c6010241a38195e1a8261b4c589a7e24148c65c4b1e98f8f5da65cf9",
-    "knob_datasets/bitcrush": "c05992bf3c29e4d20dcc2d5f68b9481014a40a29463b4554d1bce5b6f715cf7d",
+    "knob_datasets/tube": "25415ccf1612948db33130be273059b90d3c821f62562096d1ae7ce6f70908b3",
+    "knob_datasets/bitcrush": "067d9831eb9d335c3724e7d0d0ae6d373e2fd32eef6d20ae6573f59e57ddd89d",
 }
 
 

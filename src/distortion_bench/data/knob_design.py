@@ -2,7 +2,7 @@
 
 - Training settings (:func:`training_settings`): the corners of the knob space, then a scrambled
   Sobol sequence (``scipy.stats.qmc``, seeded) that fills the space evenly; ``log`` knobs are
-  spread evenly in their logarithm, ``integer`` knobs rounded to their integers.
+  spread evenly in their logarithm, ``integer`` knobs drawn with equal weight for every integer.
 - The held-out grid (:func:`held_out_grid`): for continuous knobs, ``per_axis`` points per knob at
   the centres of equal cells of its range, so no grid point lies on a corner or an edge and none
   equals a training setting (:func:`training_settings` drops any draw that would); integer knobs
@@ -28,12 +28,15 @@ Setting = dict[str, float]
 
 
 def _from_unit(spec: KnobSpec, u: float) -> float:
-    """``u`` in [0, 1] onto the knob's range, by its scale."""
+    """``u`` in [0, 1] onto the knob's range, by its scale. An integer knob's range is cut into one
+    equal cell per integer (rounding ``lo + u (hi - lo)`` instead gave the two end values half a
+    cell each: 4 bits drew 8 of 220 training rows where 10 bits drew 37)."""
     if spec.scale == "log":
         lo, hi = np.log(spec.minimum), np.log(spec.maximum)
         return float(np.exp(lo + u * (hi - lo)))
-    value = spec.minimum + u * (spec.maximum - spec.minimum)
-    return float(np.round(value)) if spec.scale == "integer" else float(value)
+    if spec.scale == "integer":
+        return float(min(spec.maximum, np.floor(spec.minimum + u * (spec.maximum - spec.minimum + 1))))
+    return float(spec.minimum + u * (spec.maximum - spec.minimum))
 
 
 def _key(setting: Setting) -> tuple[float, ...]:
