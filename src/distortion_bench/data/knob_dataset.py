@@ -144,10 +144,16 @@ def automation_trajectory(
     return traj, events
 
 
-def _render_row(effect: Effect[Any], x: np.ndarray, setting: Setting) -> np.ndarray:
+def _render_row(
+    effect: Effect[Any], x: np.ndarray, setting: Setting, trajectory: dict[str, np.ndarray] | None = None
+) -> np.ndarray:
+    """One row from silence: the knobs set to ``setting`` before the first sample, then held, or
+    following ``trajectory`` (per-sample targets starting at ``setting``)."""
     state = effect.initial_state()
     effect.set_knobs(state, at_once=True, **setting)
-    return effect.process(x, state)[0]
+    if trajectory is None:
+        return effect.process(x, state)[0]
+    return effect.process_trajectory(x, trajectory, state)[0]
 
 
 def _spread_rows(n_rows: int, count: int) -> list[int]:
@@ -211,29 +217,27 @@ def build_knob_dataset(
             inputs = open_memmap(tmp / split / "input.npy", mode="w+", dtype=np.float32, shape=shape)
             targets = open_memmap(tmp / split / "target.npy", mode="w+", dtype=np.float32, shape=shape)
             knobs = np.zeros((len(rows), len(space.specs)), np.float32)
-            auto_rows = sorted(automated)
-            trajectories = np.zeros((len(auto_rows), len(space.specs), seg), np.float32)
+            auto_index = {r: i for i, r in enumerate(sorted(automated))}
+            trajectories = np.zeros((len(auto_index), len(space.specs), seg), np.float32)
             records = []
             for r, (source, index) in enumerate(rows):
                 x = np.array(dry[source], dtype=np.float32)  # writable: the kernels take no read-only views
                 inputs[r] = x
-                record: dict[str, Any] = {"segment": source, "setting": index}
-                if r in automated:
+                if r in auto_index:
                     traj, events = automation_trajectory(
                         space, settings, seg, sample_rate, tuple(cfg["automation_moves"]), tuple(cfg["ramp_ms"]), rng
                     )
                     # rendered from the float32 values stored: the stored trajectory gives these bytes
                     traj = traj.astype(np.float32).astype(np.float64)
                     start = {n: float(traj[k, 0]) for k, n in enumerate(space.names)}
-                    state = effect.initial_state()
-                    effect.set_knobs(state, at_once=True, **start)
-                    y = effect.process_trajectory(x, dict(zip(space.names, traj)), state)[0]
-                    trajectories[auto_rows.index(r)] = traj
+                    y = _render_row(effect, x, start, dict(zip(space.names, traj)))
+                    trajectories[auto_index[r]] = traj
                     knobs[r] = traj[:, 0]
-                    record = {"segment": source, "setting": None, "moves": events}
+                    record: dict[str, Any] = {"segment": source, "setting": None, "moves": events}
                 else:
                     y = _render_row(effect, x, settings[index])
                     knobs[r] = _vector(space, settings[index])
+                    record = {"segment": source, "setting": index}
                 targets[r] = y
                 records.append(record)
             inputs.flush()
@@ -242,12 +246,12 @@ def build_knob_dataset(
             np.save(tmp / split / "knobs.npy", knobs)
             if split == "train":
                 np.save(tmp / split / "automation.npy", trajectories)
-                np.save(tmp / split / "automation_rows.npy", np.array(auto_rows, np.int64))
+                np.save(tmp / split / "automation_rows.npy", np.array(sorted(auto_index), np.int64))
             splits[split] = {
                 "rows": len(rows),
                 "seconds": round(len(rows) * seg / sample_rate, 3),
                 "settings": settings,
-                "automation_rows": len(auto_rows),
+                "automation_rows": len(auto_index),
                 "records": records,
             }
         out = {

@@ -12,8 +12,9 @@ from distortion_bench.errors import DistortionBenchError
 MANIFEST_NAME = "manifest.json"
 
 
-def read_manifest(folder: str | os.PathLike[str], produced_by: str) -> dict[str, Any]:
-    """Load ``folder/manifest.json``; ``produced_by`` names the stage that writes it."""
+def read_manifest(folder: str | os.PathLike[str], produced_by: str, required: str = "files") -> dict[str, Any]:
+    """Load ``folder/manifest.json``; ``produced_by`` names the stage that writes it, ``required``
+    the key every manifest of that stage has (the file lists; a knob dataset's ``splits``)."""
     path = Path(folder) / MANIFEST_NAME
     if not path.is_file():
         raise DistortionBenchError(
@@ -23,6 +24,6 @@ def read_manifest(folder: str | os.PathLike[str], produced_by: str) -> dict[str,
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DistortionBenchError(f"{path}: not valid JSON ({exc}); re-run `{produced_by}`") from exc
-    if not isinstance(data, dict) or "files" not in data:
-        raise DistortionBenchError(f"{path}: has no 'files' list; re-run `{produced_by}`")
+    if not isinstance(data, dict) or required not in data:
+        raise DistortionBenchError(f"{path}: has no {required!r}; re-run `{produced_by}`")
     return data

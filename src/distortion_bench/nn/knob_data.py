@@ -20,21 +20,15 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from distortion_bench.data.manifest import MANIFEST_NAME
+from distortion_bench.data.manifest import MANIFEST_NAME, read_manifest
 from distortion_bench.errors import ConfigError, DistortionBenchError
 
 
 def read_knob_manifest(folder: Path) -> dict[str, Any]:
     """``manifest.json`` of a knob dataset, or an error that names the stage to run."""
-    import json
-
-    path = folder / MANIFEST_NAME
-    if not path.is_file():
-        raise DistortionBenchError(
-            f"{path}: missing; run the `build_knob_dataset` stage (dvc repro build_knob_dataset)"
-        )
-    manifest = json.loads(path.read_text())
+    manifest = read_manifest(folder, "build_knob_dataset", required="splits")
     if not manifest.get("knobs"):
+        path = folder / MANIFEST_NAME
         raise DistortionBenchError(f"{path}: the effect has no knobs (effects.<name>.knobs); nothing to condition on")
     return manifest
 
