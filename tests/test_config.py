@@ -109,16 +109,24 @@ def test_selected_pairs():
         ("tube", "tcn"),
         ("tube", "lstm"),
         ("tube", "shaper"),
-        ("bitcrush", "tcn"),
+        ("bitcrush", "lstm"),
+        ("bitcrush", "shaper"),
+    ]
+    # one effect: its pairs; both set: that pair, even one train_matrix does not list
+    assert [(e, m) for e, m, _ in selected_pairs(compose("select.effect=bitcrush"))] == [
         ("bitcrush", "lstm"),
         ("bitcrush", "shaper"),
     ]
     assert [(e, m) for e, m, _ in selected_pairs(compose("select.effect=tube", "select.model=gru"))] == [
         ("tube", "gru")
     ]
-    with pytest.raises(ConfigError, match=r"train_matrix\.effects: 'fuzz' is not a key of effects"):
-        selected_pairs(compose("train_matrix.effects=[tube,fuzz]"))
-    with pytest.raises(ConfigError, match=r"select\.model / train_matrix\.models: 'rnn' is not a key of models"):
+    with pytest.raises(ConfigError, match=r"train_matrix\.fuzz-tcn\.effect: 'fuzz' is not a key of effects"):
+        selected_pairs(compose("+train_matrix.fuzz-tcn={effect: fuzz, model: tcn}"))
+    with pytest.raises(ConfigError, match=r"train_matrix\.tube-rnn: the key must be 'tube-lstm'"):
+        selected_pairs(compose("+train_matrix.tube-rnn={effect: tube, model: lstm}"))
+    with pytest.raises(ConfigError, match=r"train_matrix\.tube-gru: expected \{effect, model\}"):
+        selected_pairs(compose("+train_matrix.tube-gru={effect: tube}"))
+    with pytest.raises(ConfigError, match=r"select\.model / train_matrix: 'rnn' is not a key of models"):
         selected_pairs(compose("select.model=rnn"))
 
 

@@ -12,6 +12,7 @@ from conftest import REPO, compose, noise, sine
 from distortion_bench.analysis.band_levels import band_difference_db, band_levels_db
 from distortion_bench.analysis.metrics import esr, signal_quality
 from distortion_bench.bench.evaluate_files import EvaluationPlan, evaluate_folder, plan_from_config
+from distortion_bench.dsp.knobs import KnobError
 from distortion_bench.engine.registry import build_processor
 from distortion_bench.errors import AudioFileError, ConfigError
 
@@ -101,7 +102,6 @@ def test_plan_from_config_and_bad_values():
         "onnx:tube-lstm",
         "onnx:tube-shaper",
         "pedalboard:bitcrush",
-        "onnx:bitcrush-tcn",
         "onnx:bitcrush-lstm",
         "onnx:bitcrush-shaper",
     )
@@ -184,3 +184,43 @@ def test_cli_evaluate(recordings, tmp_path, capsys):
         == 2
     )
     assert "missing: no such folder" in capsys.readouterr().err
+
+
+def test_evaluate_at_a_knob_setting_renders_the_reference_there_and_refuses_fixed_models(recordings, tmp_path):
+    from distortion_bench.nn.export import export_onnx
+    from distortion_bench.nn.models import build_model
+
+    cfg = compose(f"paths.exported={tmp_path / 'exported'}")
+    plan = EvaluationPlan(("numba:tube", "numpy:tube"), True, (), 256, False, (("gain_db", 18.0), ("bias", 0.1)))
+    rows = evaluate_folder(cfg, recordings, tmp_path / "out", plan)
+    riff = sf.read(recordings / "riff.wav", dtype="float32")[0]
+    reference, numpy_at = build_processor("numba:tube", cfg), build_processor("numpy:tube", cfg)
+    for proc in (reference, numpy_at):
+        proc.set_knobs(at_once=True, gain_db=18.0, bias=0.1)
+    at_18 = reference.process_signal(riff, 256, reset=False)
+    want = esr(at_18, numpy_at.process_signal(riff, 256, reset=False))
+    by = {(r["file"], r["processor"]): r for r in rows}
+    assert by[("riff.wav", "numba:tube")]["esr"] == 0.0
+    assert by[("riff.wav", "numpy:tube")]["esr"] == pytest.approx(want, rel=1e-9)
+    # the references rendered 18 dB, not the configured 12 dB: the dry riff's residual says so
+    default = evaluate_folder(cfg, recordings, tmp_path / "default", EvaluationPlan(("numba:tube",), True, (), 256))
+    at_12 = build_processor("numba:tube", cfg).process_signal(riff, 256)
+    assert not np.allclose(at_12, at_18, atol=1e-3)
+    assert next(r for r in default if r["file"] == "riff.wav")["esr"] == 0.0
+    assert "at gain_db = 18, bias = 0.1" in (tmp_path / "out" / "evaluate.md").read_text()
+    # a knob outside the range, or a processor without knobs, is refused before anything is written
+    bad = EvaluationPlan(("numpy:tube",), True, (), 256, False, (("gain_db", 30.0),))
+    with pytest.raises(KnobError, match="'gain_db': expected a number in 0..24 dB, got 30"):
+        evaluate_folder(cfg, recordings, tmp_path / "bad", bad)
+    fixed = build_model({"type": "lstm", "size": 4, "layers": 1, "skip": True, "warmup_samples": 0}, SR)
+    export_onnx(fixed, tmp_path / "exported" / "tube-lstm.onnx", SR, {"effect": "tube", "model": "lstm"})
+    with pytest.raises(ConfigError, match="onnx:tube-lstm has no knobs \\(a fixed-setting model\\)"):
+        evaluate_folder(
+            cfg,
+            recordings,
+            tmp_path / "bad",
+            EvaluationPlan(("onnx:tube-lstm",), True, (), 256, False, (("gain_db", 6.0),)),
+        )
+    assert not (tmp_path / "bad").exists()
+    # default processors at a setting: the knob-conditioned pairs
+    assert plan_from_config(cfg, knobs={"gain_db": 6.0}).processors == ("onnx:tube-lstm-knobs", "onnx:tube-tcn-knobs")

@@ -65,7 +65,7 @@ def test_follows_onnx_runtime_with_the_knobs_changing_every_call(exported, name)
     if isinstance(plan, RecurrentPlan):
         assert plan.knob_w.shape == (3, plan.gates)
     else:
-        assert isinstance(plan, TcnPlan) and plan.film[2].shape == (2 * 6 * 4, 16)
+        assert isinstance(plan, TcnPlan) and plan.film[2].shape == (2 * 6 * (4 + 1), 16)
     rng = np.random.default_rng(0)
     worst, moved = 0.0, 0.0
     start = 0

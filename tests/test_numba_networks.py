@@ -146,7 +146,7 @@ def test_plans_read_everything_from_the_file(exported):
 
 def test_registered_and_selected_like_the_other_backends(exported):
     root, _ = exported
-    cfg = compose(f"paths.exported={root / 'exported'}", "train_matrix.models=[tcn,lstm,gru]")
+    cfg = compose(f"paths.exported={root / 'exported'}", "+train_matrix.tube-gru={effect: tube, model: gru}")
     proc = build_processor("numba:tube-lstm", cfg)
     assert isinstance(proc, NumbaNetworkProcessor)
     facts = proc.facts()

@@ -27,12 +27,16 @@ DATA_STAGES = [
     "build_dataset@bitcrush",
 ]
 KNOB_DATA_STAGES = ["build_knob_dataset@tube", "build_knob_dataset@bitcrush"]
-PAIRS = ["tube-tcn", "tube-lstm", "tube-shaper", "bitcrush-tcn", "bitcrush-lstm", "bitcrush-shaper"]
+PAIRS = ["tube-tcn", "tube-lstm", "tube-shaper", "bitcrush-lstm", "bitcrush-shaper"]
 TRAIN_STAGES = [f"train@{p}" for p in PAIRS]
+KNOB_PAIRS = ["tube-lstm-knobs", "tube-tcn-knobs"]
+KNOB_STAGES = [f"{s}@tube-{m}" for s in ("train_knobs", "export_knobs") for m in ("lstm", "tcn")] + ["knob_bench"]
 
 
 def test_repro_runs_every_stage_and_writes_outputs(smoke_repo, first_repro):
-    for stage in DATA_STAGES + KNOB_DATA_STAGES + TRAIN_STAGES + ["offline_bench", "realtime_bench", "report"]:
+    for stage in (
+        DATA_STAGES + KNOB_DATA_STAGES + TRAIN_STAGES + KNOB_STAGES + ["offline_bench", "realtime_bench", "report"]
+    ):
         assert f"Running stage '{stage}'" in first_repro
     dry = json.loads((smoke_repo / "data/dry/manifest.json").read_text())
     assert len(dry["files"]) == 15 + 3 + 6 + 3  # smoke: guitar takes + sweeps + tones + noise
@@ -60,7 +64,6 @@ def test_repro_runs_every_stage_and_writes_outputs(smoke_repo, first_repro):
     assert [(e, r) for e, r, _ in rows] == [
         ("bitcrush", "bitcrush-lstm"),
         ("bitcrush", "bitcrush-shaper"),
-        ("bitcrush", "bitcrush-tcn"),
         ("tube", "tube-lstm"),
         ("tube", "tube-shaper"),
         ("tube", "tube-tcn"),
@@ -74,9 +77,46 @@ def test_repro_runs_every_stage_and_writes_outputs(smoke_repo, first_repro):
         "SELECT r.name FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid "
         "WHERE t.key = 'mlflow.parentRunId' ORDER BY r.name"
     ).fetchall()
-    assert [n for (n,) in children] == [f"{p}/seed-0" for p in sorted(PAIRS)]
+    assert [n for (n,) in children] == sorted(f"{p}/seed-0" for p in PAIRS + KNOB_PAIRS)
     # Hydra wrote nothing into the workspace.
     assert not (smoke_repo / "outputs").exists() and not list(smoke_repo.glob("*.log"))
+
+
+def test_knob_pairs_are_trained_judged_on_the_grid_exported_and_benchmarked(smoke_repo, first_repro):
+    for pair in KNOB_PAIRS:
+        report = json.loads((smoke_repo / f"reports/train/{pair}.json").read_text())
+        assert report["knob_names"] == ["gain_db", "bias"] and report["epochs"] == 1
+        # smoke: a 2 x 2 held-out grid (cell centres of gain 0-24 dB x bias 0-0.5)
+        grid = sorted((c["setting"]["gain_db"], c["setting"]["bias"]) for c in report["grid"])
+        assert np.allclose(grid, [(6.0, 0.125), (6.0, 0.375), (18.0, 0.125), (18.0, 0.375)])
+        assert all(c["esr"] > 0 and c["rows"] == 2 for c in report["grid"])
+        worst = max(report["grid"], key=lambda c: c["esr"])
+        assert report["grid_summary"]["worst"] == {"setting": worst["setting"], "esr": worst["esr"]}
+        # the reference: the model at the fixed setting on the fixed pairs' test takes
+        assert report["reference"]["setting"] == {"gain_db": 12.0, "bias": 0.2} and report["reference"]["esr"] > 0
+        assert report["spread"]["grid_esr_median"]["n"] == 1
+        for name in ("grid_esr.png", "grid_residual_esr.png", "loss_curve.png"):
+            assert_png(smoke_repo / f"reports/train/{pair}/{name}")
+        assert len(list((smoke_repo / f"reports/train/{pair}/examples").glob("*.wav"))) == 9  # 3 settings
+        export = json.loads((smoke_repo / f"reports/export/{pair}.json").read_text())
+        assert export["knob_names"] == ["gain_db", "bias"] and set(export["knobs"]) == {"gain_db", "bias"}
+        # knobs set to a new random setting before every buffer, at every buffer size
+        assert max(export["parity_max_abs"].values()) <= 1e-4
+        assert max(export["numba_parity_max_abs"].values()) <= 1e-4
+    bench = json.loads((smoke_repo / "reports/knobs/knob_bench.json").read_text())
+    # 2 pairs x 2 backends x 2 buffer sizes, each timed beside its fixed twin
+    assert len(bench["cost"]) == 8 and all(r["fixed_p50_us"] > 0 and r["knobs_p50_us"] > 0 for r in bench["cost"])
+    assert {r["processor"] for r in bench["automation"]["tube"]["rows"]} == {
+        "numba:tube-lstm-knobs",
+        "numba:tube-lstm",
+        "numba:tube-tcn-knobs",
+        "numba:tube-tcn",
+    }
+    clicks = bench["clicks"]["tube"]["processors"]
+    # the DSP's own smoother: its click is far below the same step made at once
+    assert clicks["numba:tube"]["click_db"] < clicks["numba:tube (no smoothing)"]["click_db"] - 15
+    assert (smoke_repo / "reports/knobs/knobs.md").read_text().startswith("# Knob-conditioned networks")
+    assert len(list((smoke_repo / "reports/knobs/audio").glob("tube_automation_*.wav"))) == 6
 
 
 def test_offline_bench_writes_every_report(smoke_repo, first_repro):
@@ -101,8 +141,9 @@ def test_offline_bench_writes_every_report(smoke_repo, first_repro):
         "params",
         "weight_bytes",
     ]
-    # smoke: 2 effects x (numba, numpy, pedalboard, 3 models x (onnx, numba, torch), naive TCN) x 2 buffer sizes
-    assert len(rows) == 2 * 13 * 2
+    # smoke, 2 buffer sizes: tube (numba, numpy, pedalboard, 3 models x (onnx, numba, torch), naive TCN),
+    # bitcrush (numba, numpy, pedalboard, 2 models x (onnx, numba, torch))
+    assert len(rows) == (13 + 9) * 2
     assert {r["buffer_size"] for r in rows} == {"64", "512"}
     assert any("naive" in r["processor"] for r in rows)
     for r in rows:
@@ -203,13 +244,16 @@ def test_realtime_bench_streams_every_processor_on_jack(smoke_repo, first_repro)
         "tail_us",
         "rtf",
         "rtf_worst",
+        "knob_changes",
     ]
     summary = json.loads((smoke_repo / "reports/realtime_bench.json").read_text())
     # smoke: the tube effect, 12 processors (no naive TCN), buffer 256, 1 s each, under each
-    # scheduling mode this machine permits (real time first)
+    # scheduling mode this machine permits (real time first), then 3 with a thread turning knobs
     processors = ["numba:tube", "numpy:tube", "pedalboard:tube"] + [
         f"{backend}:tube-{model}" for model in ("tcn", "lstm", "shaper") for backend in ("onnx", "numba", "torch")
     ]
+    knobbed = ["numba:tube+knobs", "numba:tube-lstm-knobs+knobs", "onnx:tube-tcn-knobs+knobs"]
+    processors += knobbed
     modes = [m for m in ("realtime", "normal") if m in summary["scheduling"]]  # the JSON's keys are sorted
     assert "normal" in modes and len(rows) == len(processors) * len(modes)
     assert [r["processor"] for r in rows] == processors * len(modes)
@@ -227,6 +271,8 @@ def test_realtime_bench_streams_every_processor_on_jack(smoke_repo, first_repro)
         assert r["p99_us"] == "nan" and r["p999_us"] == "nan"
         # CPU time is part of the wall time (never more, beyond the two clocks' resolution)
         assert 0 < float(r["cpu_mean_us"]) <= float(r["mean_us"]) * 1.05 + 5
+        # a setting posted every 50 ms over a 0.5 s stream: the callback applied some of them
+        assert (int(r["knob_changes"]) >= 1) if r["processor"] in knobbed else r["knob_changes"] == ""
     assert (smoke_repo / "reports/plots/realtime/glitches_rtf.png").is_file()
     with Image.open(smoke_repo / "reports/plots/realtime/spectrum_tube.gif") as gif:
         # smoke: a 1.05 s sweep (with its fade-out tail) in 2048-sample frames, minus what the
@@ -294,8 +340,11 @@ def test_report_page_in_a_real_browser(smoke_repo, first_repro, tmp_path):
             page.screenshot(path=str(tmp_path / "report.png"))
         finally:
             browser.close()
-    # both effects, one excerpt each in the smoke run (1 s of processed audio): dry + 13 processors per row
-    assert len(audio) == 2 * 14, audio
+    # both effects, one excerpt each in the smoke run (1 s of processed audio): dry and the processors
+    # (tube: 3 DSP, 3 models x 3 backends, the naive TCN; bitcrush: 3 DSP, 2 models x 3 backends);
+    # the knobs' automation take: dry, the DSP, two conditioned networks and their fixed twins (the
+    # smoke grid's examples, 0.25 s segments, are too short to listen to)
+    assert len(audio) == (1 + 13) + (1 + 9) + 6, audio
     assert all(a["error"] is None and a["duration"] > 0.4 for a in audio), audio
     assert len(images) >= 2 * 6 + 2, images  # six offline plots and a spectrogram grid per effect, ...
     assert all(i["width"] > 0 for i in images), [i for i in images if not i["width"]]
@@ -312,6 +361,13 @@ def test_report_page_in_a_real_browser(smoke_repo, first_repro, tmp_path):
     quality = json.loads((smoke_repo / "reports/quality.json").read_text())
     value, text = cells["tube|onnx:tube-lstm|residual_esr"]
     assert float(value) == quality["tube"]["onnx:tube-lstm"]["residual_esr"] and text == fmt(float(value))
+    lstm_knobs = json.loads((smoke_repo / "reports/train/tube-lstm-knobs.json").read_text())
+    value, _ = cells["grid_esr_median/tube-lstm-knobs"]
+    assert float(value) == lstm_knobs["spread"]["grid_esr_median"]["median"]
+    bench = json.loads((smoke_repo / "reports/knobs/knob_bench.json").read_text())
+    row = bench["cost"][-1]
+    value, text = cells[f"cost/{row['pair']}/{row['backend']}/{row['buffer_size']}"]
+    assert float(value) == row["knobs_over_fixed"] and text == fmt(row["knobs_over_fixed"])
 
 
 def test_second_repro_has_nothing_to_do(smoke_repo, first_repro):
@@ -357,6 +413,8 @@ def test_changing_one_effect_reruns_only_its_stages(smoke_repo, first_repro):
         "train@tube-lstm",
         "train@tube-shaper",
         "export_onnx@tube-lstm",
+        "train_knobs@tube-lstm",
+        "export_knobs@tube-tcn",
     ):
         assert stage not in status, status
     assert "Data and pipelines are up to date." in run([sys.executable, "-m", "dvc", "status"], smoke_repo)

@@ -93,6 +93,14 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--buffer", type=int, help="buffer size in samples (default: evaluate.buffer_size)")
     ev.add_argument("--output", type=Path, help="output folder (default: reports/evaluate/<input folder name>)")
     ev.add_argument("--no-audio", action="store_true", help="write the tables only")
+    ev.add_argument(
+        "--knob",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="evaluate at this setting (repeatable): the DSP references render it and knob-conditioned "
+        "models follow it (default processors: every conditioned pair)",
+    )
     ev.add_argument("--config-dir", type=Path, default=Path("conf"), help="Hydra config folder (default conf)")
     ev.add_argument("overrides", nargs="*", help="Hydra overrides, key=value")
     rep = sub.add_parser("report", help="rebuild the report page (reports/site/index.html) from existing results")
@@ -310,7 +318,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     cfg = compose_config(args.config_dir, args.overrides)
     names = [n.strip() for n in args.processors.split(",") if n.strip()] if args.processors else None
-    plan = plan_from_config(cfg, names)
+    plan = plan_from_config(cfg, names, parse_knobs(args.knob))
     if args.levels is not None:
         levels = _floats(args.levels, "--levels")
         if any(not -120.0 <= v <= 0.0 for v in levels):

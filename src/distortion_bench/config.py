@@ -171,34 +171,94 @@ def selected_effects(cfg: DictConfig | Mapping[str, Any]) -> dict[str, dict[str,
     return {chosen: by_name[chosen]}
 
 
+def train_pairs(cfg: DictConfig | Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``train_matrix``: the ``(effect, model)`` pairs `dvc repro` trains, in config order.
+
+    Each entry is ``<effect>-<model>: {effect: <key of effects>, model: <key of models>}`` (the key
+    is the DVC stage's name, ``train@<effect>-<model>``); a wrong key or name is refused.
+    """
+    matrix = cfg.get("train_matrix")
+    if not isinstance(matrix, Mapping) and not OmegaConf.is_dict(matrix):
+        raise ConfigError(
+            f"train_matrix: expected a mapping '<effect>-<model>: {{effect, model}}', got {plain(matrix)!r}"
+        )
+    effects, models = cfg.get("effects") or {}, cfg.get("models") or {}
+    pairs = []
+    for key, entry in plain(matrix).items():
+        if not isinstance(entry, Mapping) or set(entry) != {"effect", "model"}:
+            raise ConfigError(f"train_matrix.{key}: expected {{effect, model}}, got {entry!r}")
+        effect, model = str(entry["effect"]), str(entry["model"])
+        if effect not in effects:
+            raise ConfigError(
+                f"train_matrix.{key}.effect: {effect!r} is not a key of effects; expected one of {sorted(effects)}"
+            )
+        if model not in models:
+            raise ConfigError(
+                f"train_matrix.{key}.model: {model!r} is not a key of models; expected one of {sorted(models)}"
+            )
+        if key != f"{effect}-{model}":
+            raise ConfigError(f"train_matrix.{key}: the key must be '{effect}-{model}' (the pair's name)")
+        pairs.append((effect, model))
+    return pairs
+
+
+def matrix_effects(cfg: DictConfig | Mapping[str, Any]) -> list[str]:
+    """The effects of ``train_matrix``, in config order."""
+    return list(dict.fromkeys(e for e, _ in train_pairs(cfg)))
+
+
+def matrix_models(cfg: DictConfig | Mapping[str, Any], effect: str) -> list[str]:
+    """The models ``train_matrix`` trains on ``effect``, in config order."""
+    return [m for e, m in train_pairs(cfg) if e == effect]
+
+
 def selected_models(cfg: DictConfig | Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """The models a stage works on: ``select.model`` if set, else ``train_matrix.models``."""
+    """The models a stage works on: ``select.model`` if set, else every model of ``train_matrix``."""
     models = plain(cfg.get("models")) or {}
     chosen = (cfg.get("select") or {}).get("model")
-    names = [chosen] if chosen is not None else list(cfg["train_matrix"]["models"])
+    names = [chosen] if chosen is not None else list(dict.fromkeys(m for _, m in train_pairs(cfg)))
     for name in names:
         if name not in models:
             raise ConfigError(
-                f"select.model / train_matrix.models: {name!r} is not a key of models; expected one of {sorted(models)}"
+                f"select.model / train_matrix: {name!r} is not a key of models; expected one of {sorted(models)}"
             )
     return {name: models[name] for name in names}
 
 
 def selected_pairs(cfg: DictConfig | Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
-    """The ``(effect, model name, model config)`` pairs the train and export stages work on.
-
-    Effects: ``select.effect`` if set, else ``train_matrix.effects``; models: see
-    :func:`selected_models`. An effect that is not a key of ``effects`` is refused.
-    """
-    if (cfg.get("select") or {}).get("effect") is not None:
-        effects = list(selected_effects(cfg))
-    else:
-        effects = [str(e) for e in cfg["train_matrix"]["effects"]]
-        for effect in effects:
-            if effect not in (cfg.get("effects") or {}):
-                raise ConfigError(f"train_matrix.effects: {effect!r} is not a key of effects")
+    """The ``(effect, model name, model config)`` pairs the train and export stages work on:
+    the pairs of ``train_matrix``, narrowed by ``select.effect`` / ``select.model``; with both
+    set, that one pair (trained ad hoc even when ``train_matrix`` does not list it)."""
+    select = cfg.get("select") or {}
     models = selected_models(cfg)
-    return [(effect, name, model_cfg) for effect in effects for name, model_cfg in models.items()]
+    if select.get("effect") is not None and select.get("model") is not None:
+        (effect,) = selected_effects(cfg)
+        return [(effect, str(select["model"]), models[str(select["model"])])]
+    pairs = train_pairs(cfg)
+    if select.get("effect") is not None:
+        (effect,) = selected_effects(cfg)
+        pairs = [(e, m) for e, m in pairs if e == effect]
+    return [(e, m, models[m]) for e, m in pairs if m in models]
+
+
+def selected_knob_pairs(cfg: DictConfig | Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """The ``(effect, model name, model config)`` pairs the knob-conditioned stages work on:
+    ``knob_matrix`` (each model trained as its conditioned family), narrowed by ``select.effect``
+    / ``select.model``. Names that are not keys of ``effects`` / ``models`` are refused."""
+    matrix = cfg.get("knob_matrix") or {}
+    select = cfg.get("select") or {}
+    effects = [select["effect"]] if select.get("effect") is not None else [str(e) for e in matrix.get("effects", [])]
+    names = [select["model"]] if select.get("model") is not None else [str(m) for m in matrix.get("models", [])]
+    models = plain(cfg.get("models")) or {}
+    for effect in effects:
+        if effect not in (cfg.get("effects") or {}):
+            raise ConfigError(f"knob_matrix.effects / select.effect: {effect!r} is not a key of effects")
+    for name in names:
+        if name not in models:
+            raise ConfigError(
+                f"knob_matrix.models / select.model: {name!r} is not a key of models; expected one of {sorted(models)}"
+            )
+    return [(effect, name, models[name]) for effect in effects for name in names]
 
 
 def plain(value: Any) -> Any:

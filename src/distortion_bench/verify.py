@@ -31,6 +31,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from distortion_bench.analysis.spread import format_spread
+from distortion_bench.config import train_pairs
 from distortion_bench.errors import DistortionBenchError
 
 log = logging.getLogger(__name__)
@@ -177,7 +178,7 @@ def verify(
     root = keep or Path(tempfile.mkdtemp(prefix="distortion-bench-verify-"))
     try:
         checks = check_data(cfg, repo / "dvc.lock", root / "data")
-        pairs = [f"{e}-{m}" for e in cfg.train_matrix.effects for m in cfg.train_matrix.models]
+        pairs = [f"{e}-{m}" for e, m in train_pairs(cfg)]
         committed = Path(cfg.paths.reports) / "train"
         if train:
             from distortion_bench.nn import train as train_stage

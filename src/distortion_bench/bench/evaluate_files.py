@@ -4,8 +4,13 @@ Every WAV/FLAC file below a folder (read like the corpus loader reads ``data/raw
 downmixed, other rates resampled, bad files refused with a message naming the file) is
 streamed, from ``reset()``, in buffers of ``buffer_size`` samples through its effect's DSP
 reference (``numba:<effect>``) and through every processor, at the file's own level and
-normalised to each peak level. Per file, level and processor the table gives ESR, residual
-ESR, MR-STFT distance (:mod:`..analysis.metrics`, against the DSP output) and the band difference
+normalised to each peak level. With ``knobs`` (``--knob gain_db=18``, or ``evaluate.knobs``)
+every processor and every DSP reference is set to that setting after each ``reset()``: the
+references render the effect at it, the knob-conditioned models follow it, and a processor
+that cannot take it (a fixed-setting model) is refused before anything is rendered.
+
+Per file, level and processor the table gives ESR, residual ESR, MR-STFT distance
+(:mod:`..analysis.metrics`, against the DSP output) and the band difference
 (:mod:`..analysis.band_levels`: the largest third-octave level difference, which is where the
 harmonics a distortion adds would differ on real playing).
 
@@ -36,6 +41,7 @@ from distortion_bench.atomic import atomic_directory, write_json, write_text
 from distortion_bench.audio_io import find_audio_files, read_audio
 from distortion_bench.bench.common import csv_text
 from distortion_bench.bench.quality import as_jsonable
+from distortion_bench.config import matrix_effects, matrix_models
 from distortion_bench.engine.processor import Processor
 from distortion_bench.engine.registry import build_processor
 from distortion_bench.errors import AudioFileError, ConfigError
@@ -66,21 +72,29 @@ class EvaluationPlan:
     peak_levels_dbfs: tuple[float, ...]
     buffer_size: int
     write_audio: bool = True
+    knobs: tuple[tuple[str, float], ...] = ()
 
 
-def default_processors(cfg: DictConfig) -> list[str]:
-    """Every trained pair of ``train_matrix`` in ONNX Runtime, and pedalboard per effect."""
+def default_processors(cfg: DictConfig, knobs: bool = False) -> list[str]:
+    """Every trained pair of ``train_matrix`` in ONNX Runtime, and pedalboard per effect; with
+    ``knobs``, every knob-conditioned pair of ``knob_matrix`` in ONNX Runtime instead."""
+    if knobs:
+        matrix = cfg.knob_matrix
+        return [f"onnx:{e}-{m}-knobs" for e in matrix.effects for m in matrix.models]
     out = []
-    for effect in cfg.train_matrix.effects:
+    for effect in matrix_effects(cfg):
         out.append(f"pedalboard:{effect}")
-        out += [f"onnx:{effect}-{model}" for model in cfg.train_matrix.models]
+        out += [f"onnx:{effect}-{model}" for model in matrix_models(cfg, effect)]
     return out
 
 
-def plan_from_config(cfg: DictConfig, processors: Sequence[str] | None = None) -> EvaluationPlan:
-    """The plan from ``evaluate.*`` (``processors`` given on the command line win)."""
+def plan_from_config(
+    cfg: DictConfig, processors: Sequence[str] | None = None, knobs: dict[str, float] | None = None
+) -> EvaluationPlan:
+    """The plan from ``evaluate.*`` (``processors`` and ``knobs`` given on the command line win)."""
     ev = cfg.evaluate
-    names = list(processors) if processors else (list(ev.processors) or default_processors(cfg))
+    setting = dict(knobs) if knobs else {str(k): float(v) for k, v in (ev.get("knobs") or {}).items()}
+    names = list(processors) if processors else (list(ev.processors) or default_processors(cfg, bool(setting)))
     levels = tuple(float(v) for v in ev.peak_levels_dbfs)
     if any(not -120.0 <= v <= 0.0 for v in levels):
         raise ConfigError(f"evaluate.peak_levels_dbfs: expected peak levels in -120..0 dBFS, got {list(levels)}")
@@ -89,7 +103,17 @@ def plan_from_config(cfg: DictConfig, processors: Sequence[str] | None = None) -
     bs = ev.buffer_size
     if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1:
         raise ConfigError(f"evaluate.buffer_size: expected a positive number of samples, got {bs!r}")
-    return EvaluationPlan(tuple(names), bool(ev.file_level), levels, int(bs), bool(ev.write_audio))
+    return EvaluationPlan(
+        tuple(names), bool(ev.file_level), levels, int(bs), bool(ev.write_audio), tuple(setting.items())
+    )
+
+
+def render(proc: Processor, x: np.ndarray, plan: EvaluationPlan) -> np.ndarray:
+    """``x`` through ``proc`` from ``reset()`` in buffers of the plan's size, at the plan's setting."""
+    proc.reset()
+    if plan.knobs:
+        proc.set_knobs(at_once=True, **dict(plan.knobs))
+    return proc.process_signal(x, plan.buffer_size, reset=False)
 
 
 def levels_of(x: np.ndarray, plan: EvaluationPlan) -> list[tuple[str, np.ndarray]]:
@@ -127,6 +151,14 @@ def evaluate_folder(
     }
     effects = {name: p.facts().effect for name, p in processors.items()}
     references = {effect: build_processor(f"numba:{effect}", cfg) for effect in sorted(set(effects.values()))}
+    if plan.knobs:  # every processor takes the setting, or nothing is rendered
+        for name, proc in [*processors.items(), *((f"numba:{e}", r) for e, r in references.items())]:
+            if not proc.knob_space().specs:
+                raise ConfigError(
+                    f"--knob / evaluate.knobs: {name} has no knobs (a fixed-setting model); evaluate a "
+                    "knob-conditioned one (onnx:<effect>-<model>-knobs) at a setting, or drop the knobs"
+                )
+            proc.set_knobs(at_once=True, **dict(plan.knobs))
     rows: list[dict[str, Any]] = []
     with atomic_directory(Path(out_dir)) as tmp:
         for path, samples in signals.items():
@@ -138,7 +170,7 @@ def evaluate_folder(
                 audio_dir = tmp / "audio" / Path(rel).with_suffix("").as_posix() / label
                 if plan.write_audio:
                     _write_scored_audio(audio_dir / "dry.wav", x, sr)
-                refs = {effect: ref.process_signal(x, plan.buffer_size) for effect, ref in references.items()}
+                refs = {effect: render(ref, x, plan) for effect, ref in references.items()}
                 # each reference's band levels once, not once per processor compared with it
                 ref_levels = {effect: band_levels_db(y, sr)[1] for effect, y in refs.items()}
                 for effect, y in refs.items():
@@ -146,7 +178,7 @@ def evaluate_folder(
                         _write_scored_audio(audio_dir / f"reference_{effect}.wav", y, sr)
                 for name, proc in processors.items():
                     effect = effects[name]
-                    est = proc.process_signal(x, plan.buffer_size)
+                    est = render(proc, x, plan)
                     q = signal_quality(x, refs[effect], est)
                     band_diff = level_difference_db(ref_levels[effect], band_levels_db(est, sr)[1])
                     rows.append(
@@ -190,7 +222,9 @@ def evaluation_markdown(rows: Sequence[dict[str, Any]], folder: Path, plan: Eval
     lines = [
         f"# Evaluation of {folder}",
         "",
-        f"{len({r['file'] for r in rows})} files, streamed in buffers of {plan.buffer_size} samples; "
+        f"{len({r['file'] for r in rows})} files, streamed in buffers of {plan.buffer_size} samples"
+        + (f" at {', '.join(f'{k} = {v:g}' for k, v in plan.knobs)}" if plan.knobs else "")
+        + "; "
         "every metric against the effect's DSP reference (numba). ESR: error energy / reference "
         "energy (phase-aware: a polarity inversion is 400 %); residual ESR: the same for what the "
         "effect adds (output - input; identity = 1); band diff: the largest third-octave level "

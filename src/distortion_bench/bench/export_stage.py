@@ -1,4 +1,5 @@
-"""Stage ``export_onnx``: every trained (effect, model) pair to ``<exported>/<pair>.onnx``.
+"""Stages ``export_onnx`` and ``export_knobs``: every trained (effect, model) pair, and every
+knob-conditioned pair (``<effect>-<model>-knobs``), to ``<exported>/<pair>.onnx``.
 
 After exporting, the file is checked against PyTorch on the pair's test takes, streamed
 buffer by buffer with the state carried (parity per buffer size into
@@ -18,8 +19,11 @@ import onnx
 from omegaconf import DictConfig
 
 from distortion_bench.atomic import write_json
-from distortion_bench.config import selected_pairs
+from distortion_bench.config import selected_knob_pairs, selected_pairs
+from distortion_bench.dsp.knobs import KnobSpace
+from distortion_bench.engine.knob_mailbox import random_setting
 from distortion_bench.engine.nn_processors import OnnxProcessor, TorchProcessor
+from distortion_bench.engine.processor import Processor
 from distortion_bench.errors import ConfigError, DistortionBenchError
 from distortion_bench.nn.data import load_whole_takes
 from distortion_bench.nn.export import export_onnx, read_onnx_contract
@@ -64,17 +68,29 @@ def _buffers(n: int, size: int, seed: int = 0) -> list[tuple[int, int]]:
 
 
 def parity(
-    onnx_proc: OnnxProcessor, torch_proc: TorchProcessor, signal: np.ndarray, single: int = SINGLE_SAMPLE_PARITY
+    onnx_proc: Processor,
+    torch_proc: Processor,
+    signal: np.ndarray,
+    single: int = SINGLE_SAMPLE_PARITY,
+    knobs: KnobSpace | None = None,
+    seed: int = 0,
 ) -> dict[str, float]:
     """Max abs difference between the two processors streaming ``signal`` per buffer size (at
-    buffer size 1 its first ``single`` samples)."""
+    buffer size 1 its first ``single`` samples). With ``knobs`` (a conditioned model's space),
+    both are set to a new seeded random setting before every buffer, so the comparison covers
+    knob changes between calls as a plugin makes them."""
     result = {}
     for size in PARITY_BUFFERS:
         onnx_proc.reset()
         torch_proc.reset()
+        rng = np.random.default_rng(seed)
         worst = 0.0
         n = min(signal.shape[0], single) if size == 1 else signal.shape[0]
         for s, e in _buffers(n, size):
+            if knobs is not None:
+                setting = random_setting(knobs, rng)
+                onnx_proc.set_knobs(at_once=True, **setting)
+                torch_proc.set_knobs(at_once=True, **setting)
             buf = signal[s:e]
             a = onnx_proc.process_buffer(buf)
             worst = max(worst, float(np.max(np.abs(a - torch_proc.process_buffer(buf)))))
@@ -82,8 +98,12 @@ def parity(
     return result
 
 
-def export_pair(cfg: DictConfig, effect: str, model_name: str) -> dict[str, Any]:
-    pair = f"{effect}-{model_name}"
+def export_pair(cfg: DictConfig, effect: str, model_name: str, pair: str | None = None) -> dict[str, Any]:
+    """Export ``<checkpoints>/<pair>/best.ckpt`` (``pair`` defaults to ``<effect>-<model>``) to
+    ``<exported>/<pair>.onnx``, check it, report and log it. A knob-conditioned model's parity is
+    taken with its knobs changing before every buffer, and its Numba kernel's against ONNX
+    Runtime the same way."""
+    pair = pair or f"{effect}-{model_name}"
     ckpt = Path(cfg.paths.checkpoints) / pair / "best.ckpt"
     train_report = Path(cfg.paths.reports) / "train" / f"{pair}.json"
     if not ckpt.is_file() or not train_report.is_file():
@@ -92,19 +112,33 @@ def export_pair(cfg: DictConfig, effect: str, model_name: str) -> dict[str, Any]
     model = EffectModule.load_from_checkpoint(str(ckpt), map_location="cpu").model
     path = Path(cfg.paths.exported) / f"{pair}.onnx"
     export_onnx(
-        model, path, int(cfg.audio.sample_rate), {"effect": effect, "model": model_name, "mlflow_run_id": run_id}
+        model,
+        path,
+        int(cfg.audio.sample_rate),
+        {"effect": effect, "model": pair.removeprefix(f"{effect}-"), "mlflow_run_id": run_id},
     )
     contract = read_onnx_contract(path)
+    space = KnobSpace.from_dict(contract.knobs, f"{path}: metadata knobs") if contract.knobs else None
 
     test = load_whole_takes(Path(cfg.paths.datasets) / effect, "test")
     seconds, single = parity_settings(cfg)
     signal = test.concatenated(test.dry)[: int(seconds * int(cfg.audio.sample_rate))]
-    errors = parity(
-        OnnxProcessor(path, f"onnx:{pair}", effect), TorchProcessor(ckpt, f"torch:{pair}", effect), signal, single
-    )
+    onnx_proc = OnnxProcessor(path, f"onnx:{pair}", effect)
+    errors = parity(onnx_proc, TorchProcessor(ckpt, f"torch:{pair}", effect), signal, single, space)
+    extra: dict[str, Any] = {}
+    if space is not None:
+        from distortion_bench.engine.numba_nn_processor import NumbaNetworkProcessor
+
+        numba_proc = NumbaNetworkProcessor(path, f"numba:{pair}", effect)
+        extra = {
+            "knobs": contract.knobs,
+            "knob_names": list(contract.knobs or {}),  # the input's column order (JSON keys get sorted)
+            "numba_parity_max_abs": parity(numba_proc, onnx_proc, signal, single, space, seed=1),
+            "parity_knobs": "a new random setting before every buffer",
+        }
     report = {
         "effect": effect,
-        "model": model_name,
+        "model": pair.removeprefix(f"{effect}-"),
         "onnx": str(path),
         "bytes": path.stat().st_size,
         "state_names": contract.state_names,
@@ -112,6 +146,7 @@ def export_pair(cfg: DictConfig, effect: str, model_name: str) -> dict[str, Any]
         "parity_max_abs": errors,
         "parity_seconds": round(signal.shape[0] / int(cfg.audio.sample_rate), 3),
         "mlflow_run_id": run_id,
+        **extra,
     }
     write_json(Path(cfg.paths.reports) / "export" / f"{pair}.json", report)
 
@@ -137,3 +172,10 @@ def run(cfg: DictConfig) -> None:
     parity_settings(cfg)  # a bad setting is refused before anything is written
     for effect, name, _ in selected_pairs(cfg):
         export_pair(cfg, effect, name)
+
+
+def run_knobs(cfg: DictConfig) -> None:
+    """Stage ``export_knobs``: the selected knob-conditioned pairs (``knob_matrix``, ``select.*``)."""
+    parity_settings(cfg)
+    for effect, name, _ in selected_knob_pairs(cfg):
+        export_pair(cfg, effect, name, f"{effect}-{name}-knobs")

@@ -20,7 +20,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from distortion_bench.config import plain
+from distortion_bench.config import matrix_models, plain
 from distortion_bench.errors import DistortionBenchError
 from distortion_bench.tracking import flatten, tracking_uri
 
@@ -144,7 +144,7 @@ def log_machine_load(cfg: DictConfig, effects: Iterable[str], stage: str, load: 
         "loadavg_end": load.loadavg_end,
     }
     for effect in effects:
-        models = [None, *[str(m) for m in cfg.train_matrix.models]]
+        models = [None, *matrix_models(cfg, effect)]
         for model in models:
             report = Path(cfg.paths.reports) / "train" / f"{effect}-{model}.json"
             if model is not None and not report.is_file():

@@ -1,6 +1,6 @@
 """Stage ``offline_bench``: quality and speed of every processor of every effect.
 
-Per effect (``train_matrix.effects``): the processors of :func:`..selection.bench_entries`
+Per effect of ``train_matrix``: the processors of :func:`..selection.bench_entries`
 stream the effect's held-out test takes (quality against the Numba DSP output, harmonic
 fingerprints on test sines, aliasing on a high sine), then are timed interleaved at every
 ``bench.buffer_sizes`` (:class:`~distortion_bench.bench.timing.AudioBenchmark`), and,

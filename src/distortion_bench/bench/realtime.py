@@ -10,6 +10,13 @@ every effect in ``bench.realtime.effects`` streams the effect's test audio (loop
 ``bench.realtime.cpu_load``. Tail statistics are named by what the count supports (p99.9 from
 10,000 callbacks, p99 from 1,000, else "max of N").
 
+Knobs while it plays: at the buffer sizes of ``bench.realtime.knobs.buffer_sizes``, every
+processor of ``bench.realtime.knobs.processors`` (the DSP, knob-conditioned networks) streams
+once more while a UI thread posts a new random setting every ``every_ms`` milliseconds; the
+callback picks the latest up at the start of a buffer, without a lock
+(:mod:`~distortion_bench.engine.knob_mailbox`). Those rows are named ``<processor>+knobs`` and
+count the settings applied (``knob_changes``).
+
 Every glitch is attributed (:mod:`..analysis.glitches`): *processor* when the stream, replayed
 with every wake-up on time and each callback computing its measured CPU time, misses a deadline
 just before it; *scheduler* otherwise (the thread was woken late or preempted).
@@ -43,9 +50,11 @@ from distortion_bench.bench.common import csv_text, test_takes
 from distortion_bench.bench.quality import as_jsonable
 from distortion_bench.bench.selection import BenchEntry, bench_entries
 from distortion_bench.bench.spectrum_analyzer import SpectrumAnalyzer
+from distortion_bench.config import matrix_effects
 from distortion_bench.engine.audio_backends import audio_host, run_stream
 from distortion_bench.engine.audio_engine import CallbackEngine, record_capacity
 from distortion_bench.engine.cpu_load import CpuLoad
+from distortion_bench.engine.knob_mailbox import KnobbedProcessor, KnobMailbox, KnobTurner
 from distortion_bench.engine.processor import Processor
 from distortion_bench.engine.realtime import RealtimeDecision, decide
 from distortion_bench.engine.registry import build_processor
@@ -87,6 +96,7 @@ CSV_COLUMNS = (
     "tail_us",
     "rtf",
     "rtf_worst",
+    "knob_changes",
 )
 RT_METRICS = (
     "underruns",
@@ -114,6 +124,54 @@ WARMUP_BUFFERS = 8
 def realtime_entries(cfg: DictConfig, effect: str) -> list[BenchEntry]:
     """The offline selection minus the naive TCN (a measuring baseline, not something to play)."""
     return [e for e in bench_entries(cfg, effect) if not e.processor.endswith("-naive")]
+
+
+def knob_stream_entries(cfg: DictConfig, effects: Sequence[str]) -> list[BenchEntry]:
+    """``bench.realtime.knobs.processors``: streams whose knobs a UI thread turns while they play
+    (the DSP ``<backend>:<effect>`` or a conditioned pair ``<backend>:<effect>-<model>-knobs``)."""
+    entries = []
+    for name in cfg.bench.realtime.knobs.processors:
+        backend, _, target = str(name).partition(":")
+        effect, _, model = target.partition("-")
+        if effect not in effects:
+            raise ConfigError(
+                f"bench.realtime.knobs.processors: {name!r} is not a processor of an effect of bench.realtime.effects "
+                f"{list(effects)}"
+            )
+        label = model or "dsp"
+        runtime = "onnxruntime" if backend == "onnx" else backend
+        entries.append(BenchEntry(str(name), effect, label, runtime, model or None))
+    return entries
+
+
+def stream_row(entry: BenchEntry, name: str, backend: str, mode: str, summary: dict[str, Any]) -> dict[str, Any]:
+    """One stream's row: the entry's labels (``backend``: the audio backend), the scheduling mode
+    and the stream's summary."""
+    return {
+        "effect": entry.effect,
+        "processor": entry.processor,
+        "backend": backend,
+        "name": name,
+        "model": entry.model,
+        "mode": mode,
+        **summary,
+        "processor_backend": entry.backend,
+    }
+
+
+def stream_turning_knobs(
+    host: Any, processor: Processor, source: np.ndarray, bs: int, sr: int, seconds: float, every_s: float, **kw: Any
+) -> dict[str, Any]:
+    """One stream of ``processor`` while a UI thread posts a new random setting every ``every_s``
+    (:class:`~distortion_bench.engine.knob_mailbox.KnobTurner`); the callback applies the latest
+    one at the start of a buffer. The summary adds ``knob_changes`` (applied) and ``knob_posted``."""
+    mailbox = KnobMailbox()
+    knobbed = KnobbedProcessor(processor, mailbox)
+    with KnobTurner(mailbox, processor.knob_space(), every_s, seed=0) as turner:
+        summary, _ = stream_one(host, knobbed, source, bs, sr, seconds, **kw)
+    if knobbed.refused:
+        log.warning("%s: a knob setting was refused: %s", processor.facts().name, knobbed.refused)
+    return {**summary, "knob_changes": knobbed.applied, "knob_posted": turner.posted, "knob_refused": knobbed.refused}
 
 
 def stream_one(
@@ -221,6 +279,7 @@ def log_to_mlflow(cfg: DictConfig, rows: Sequence[Mapping[str, Any]]) -> None:
             RT_METRICS,
             lambda r: (
                 ("rt/" if r["mode"] == "realtime" else f"rt-{r['mode']}/")
+                + ("knobs-moving/" if r.get("knob_changes") is not None else "")
                 + mlflow_log.metric_prefix(r["processor"], r["processor_backend"])
             ),
         )
@@ -261,7 +320,7 @@ def run(cfg: DictConfig) -> None:
     rt = cfg.bench.realtime
     sr = int(cfg.audio.sample_rate)
     backend = str(cfg.audio.backend)
-    effects = list(rt.effects) if rt.effects else list(cfg.train_matrix.effects)
+    effects = list(rt.effects) if rt.effects else matrix_effects(cfg)
     for e in effects:
         if e not in cfg.effects:
             raise ConfigError(f"bench.realtime.effects: {e!r} is not a key of effects")
@@ -282,6 +341,12 @@ def run(cfg: DictConfig) -> None:
         e: {x.name: (x, build_processor(x.name, cfg, int(cfg.bench.threads))) for x in realtime_entries(cfg, e)}
         for e in effects
     }
+    knobs_rt = rt.knobs
+    every_s = float(knobs_rt.every_ms) / 1e3
+    if not every_s > 0:
+        raise ConfigError(f"bench.realtime.knobs.every_ms: expected milliseconds > 0, got {knobs_rt.every_ms!r}")
+    knob_sizes = {int(b) for b in knobs_rt.buffer_sizes}
+    knob_procs = [(x, build_processor(x.name, cfg, int(cfg.bench.threads))) for x in knob_stream_entries(cfg, effects)]
     rows: list[dict[str, Any]] = []
     locked: dict[str, bool] = {}
     load = CpuLoad(int(rt.cpu_load.processes), float(rt.cpu_load.duty))
@@ -305,18 +370,7 @@ def run(cfg: DictConfig) -> None:
                                 min_callbacks=min_callbacks if bs == buffer_sizes[0] else 0,
                                 budget_fraction=budget,
                             )
-                            rows.append(
-                                {
-                                    "effect": effect,
-                                    "processor": entry.processor,
-                                    "backend": backend,
-                                    "name": name,
-                                    "model": entry.model,
-                                    "mode": mode,
-                                    **summary,
-                                    "processor_backend": entry.backend,
-                                }
-                            )
+                            rows.append(stream_row(entry, name, backend, mode, summary))
                             log.info(
                                 "%s bs %d %s (%s %s): %d/%d callbacks, %d underruns (processor %d, "
                                 "scheduler %d), %s xruns, %s %.1f us, rtf_worst %.3f",
@@ -335,10 +389,40 @@ def run(cfg: DictConfig) -> None:
                                 summary["tail_us"],
                                 summary["rtf_worst"],
                             )
+                    if bs not in knob_sizes:
+                        continue
+                    for entry, proc in knob_procs:
+                        summary = stream_turning_knobs(
+                            host,
+                            proc,
+                            sources[entry.effect],
+                            bs,
+                            sr,
+                            seconds,
+                            every_s,
+                            min_callbacks=min_callbacks if bs == buffer_sizes[0] else 0,
+                            budget_fraction=budget,
+                        )
+                        name = f"{entry.name}+knobs"
+                        rows.append(stream_row(entry, name, backend, mode, summary))
+                        log.info(
+                            "%s bs %d %s: %d knob changes applied of %d posted, %d/%d callbacks, %d underruns "
+                            "(processor %d, scheduler %d)",
+                            name,
+                            bs,
+                            mode,
+                            summary["knob_changes"],
+                            summary["knob_posted"],
+                            summary["callbacks"],
+                            summary["expected_callbacks"],
+                            summary["underruns"],
+                            summary["processor_glitches"],
+                            summary["scheduler_glitches"],
+                        )
     # an ad-hoc run (e.g. under CPU load) may write elsewhere and leave MLflow alone
     reports = Path(cfg.paths.get("realtime_reports") or cfg.paths.reports)
     # backend = the audio backend here; the processor column is the registry name (runtime included)
-    csv_rows = [{**r, "processor": r["name"]} for r in rows]
+    csv_rows = [{"knob_changes": None, **r, "processor": r["name"]} for r in rows]
     write_text(reports / "realtime_bench.csv", csv_text(csv_rows, CSV_COLUMNS))
     glitching = sorted({r["name"] for r in rows if r["underruns"] or r["xruns"] or r["faults"]})
     machine = monitor.result
@@ -390,6 +474,7 @@ def run(cfg: DictConfig) -> None:
                     "rtf_worst",
                 )
             }
+            | ({"knob_changes": r["knob_changes"]} if "knob_changes" in r else {})
             for r in rows
         },
     }

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from omegaconf import DictConfig
 
+from distortion_bench.config import matrix_effects, matrix_models
 from distortion_bench.errors import ConfigError
 
 #: report backend per registry backend
@@ -59,7 +60,8 @@ def is_dsp_reference(name: str) -> bool:
 
 def bench_entries(cfg: DictConfig, effect: str) -> list[BenchEntry]:
     """The processors benchmarked for ``effect``: ``bench.dsp``, then every model of
-    ``train_matrix.models`` on every backend of ``bench.neural`` (plus the naive TCN variant)."""
+    ``train_matrix``'s models of ``effect`` on every backend of ``bench.neural`` (plus the naive TCN
+    variant)."""
     bench = cfg.bench
     entries = []
     dsp = list(bench.dsp)
@@ -76,9 +78,7 @@ def bench_entries(cfg: DictConfig, effect: str) -> list[BenchEntry]:
                 BACKEND_LABELS[backend],
             )
         )
-    for model in cfg.train_matrix.models:
-        if model not in cfg.models:
-            raise ConfigError(f"train_matrix.models: {model!r} is not a key of models")
+    for model in matrix_models(cfg, effect):
         for backend in bench.neural:
             if backend not in NEURAL_BACKENDS:
                 raise ConfigError(f"bench.neural: {backend!r} is not one of {list(NEURAL_BACKENDS)}")
@@ -89,13 +89,10 @@ def bench_entries(cfg: DictConfig, effect: str) -> list[BenchEntry]:
 
 
 def bench_effects(cfg: DictConfig) -> list[str]:
-    """Effects benchmarked: ``select.effect`` if set, else ``train_matrix.effects``."""
+    """Effects benchmarked: ``select.effect`` if set, else the effects of ``train_matrix``."""
     chosen = cfg.select.get("effect")
-    effects = [chosen] if chosen else list(cfg.train_matrix.effects)
+    effects = [chosen] if chosen else matrix_effects(cfg)
     for e in effects:
         if e not in cfg.effects:
-            raise ConfigError(
-                f"select.effect / train_matrix.effects: {e!r} is not a key of effects; "
-                f"expected one of {sorted(cfg.effects)}"
-            )
+            raise ConfigError(f"select.effect: {e!r} is not a key of effects; expected one of {sorted(cfg.effects)}")
     return effects

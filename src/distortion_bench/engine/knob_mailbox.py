@@ -16,11 +16,12 @@ refuse them; if one is refused anyway, the callback keeps the old setting and re
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
 
-from distortion_bench.dsp.knobs import KnobError
+from distortion_bench.dsp.knobs import KnobError, KnobSpace
 from distortion_bench.engine.processor import Processor, ProcessorFacts
 
 
@@ -71,3 +72,42 @@ class KnobbedProcessor(Processor):
 
     def set_knobs(self, *, at_once: bool = False, **values: float) -> None:
         self.inner.set_knobs(at_once=at_once, **values)
+
+
+def random_setting(space: KnobSpace, rng: np.random.Generator) -> dict[str, float]:
+    """A setting drawn uniformly over each knob's range (integer knobs: a whole value)."""
+    values = {}
+    for s in space.specs:
+        v = float(rng.uniform(s.minimum, s.maximum))
+        values[s.name] = float(round(v)) if s.scale == "integer" else v
+    return values
+
+
+class KnobTurner:
+    """A user-interface thread: posts a new random setting to ``mailbox`` every ``every_s``
+    seconds while in use (``with KnobTurner(...):``), seeded, so two runs turn the same way.
+
+    ``posted``: how many settings it posted.
+    """
+
+    def __init__(self, mailbox: KnobMailbox, space: KnobSpace, every_s: float, seed: int = 0) -> None:
+        if not every_s > 0:
+            raise ValueError(f"every_s: expected seconds > 0, got {every_s!r}")
+        self.mailbox, self.space, self.every_s = mailbox, space, float(every_s)
+        self.rng = np.random.default_rng(seed)
+        self.posted = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="knob-turner", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            self.mailbox.post(**random_setting(self.space, self.rng))
+            self.posted += 1
+
+    def __enter__(self) -> KnobTurner:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()

@@ -92,7 +92,7 @@ class NumbaNetworkProcessor(Processor):
             self._knob_values = default_knobs(self.space).astype(np.float64)
             self._is_log, self._lo, self._span = self.space.unit_bounds()
             self._unit = np.zeros(len(self.space.specs), np.float32)
-            self._film_hidden = np.zeros(plan.film[1].shape[0] if isinstance(plan, TcnPlan) else 0, np.float32)
+            self._film_hidden = np.zeros(plan.film[1].shape[0], np.float32)
             self._fold_knobs()
         if verify:
             self._verify()
@@ -114,7 +114,20 @@ class NumbaNetworkProcessor(Processor):
         unit_knobs(self._knob_values, self._is_log, self._lo, self._span, self._unit)
         if isinstance(plan, RecurrentPlan):
             offset = plan.bias0_offset
-            fold_recurrent(self._weights, offset, plan.weights[offset : offset + plan.gates], plan.knob_w, self._unit)
+            w1, b1, w2, b2 = plan.film
+            fold_recurrent(
+                self._weights,
+                offset,
+                plan.weights[offset : offset + plan.gates],
+                plan.knob_w,
+                self._unit,
+                plan.weights[: plan.gates],
+                w1,
+                b1,
+                w2,
+                b2,
+                self._film_hidden,
+            )
         else:
             w1, b1, w2, b2 = plan.film
             c4 = int(self.layout[0])
@@ -130,6 +143,8 @@ class NumbaNetworkProcessor(Processor):
                 w2,
                 b2,
                 self._film_hidden,
+                plan.in_w,
+                plan.in_b,
             )
 
     def process_buffer(self, x: np.ndarray) -> np.ndarray:

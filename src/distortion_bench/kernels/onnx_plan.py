@@ -84,7 +84,7 @@ ALLOWED_OPS = {
 }
 #: what a conditioned graph adds: the knob map onto [-1, 1], the knobs broadcast over time, shapes
 KNOB_OPS = {"Clip", "Log", "Where", "Sub", "Div", "Mul", "Unsqueeze", "Shape", "Gather", "ConstantOfShape"}
-KNOB_OPS_RECURRENT = KNOB_OPS | {"Reshape", "Equal", "Expand"}
+KNOB_OPS_RECURRENT = KNOB_OPS | {"Reshape", "Equal", "Expand", "Conv", "Tanh"}
 ALLOWED_OPS["lstm_knobs"] = ALLOWED_OPS["lstm"] | KNOB_OPS_RECURRENT
 ALLOWED_OPS["gru_knobs"] = ALLOWED_OPS["gru"] | KNOB_OPS_RECURRENT
 ALLOWED_OPS["tcn_knobs"] = ALLOWED_OPS["tcn"] | KNOB_OPS
@@ -105,6 +105,8 @@ class RecurrentPlan:
         knob_w: ``(K, G)``: what knob ``k`` (mapped onto [-1, 1]) adds to each gate of layer 0;
             ``(0, G)`` for a fixed-setting model.
         knobs: the metadata's knob space (``{name: {min, max, scale, unit}}``), or None.
+        film: a conditioned model's input FiLM MLP ``(w1 (F, K), b1 (F,), w2 (2, F), b2 (2,))``
+            (rows of ``w2``: the audio's gamma, then its beta); ``()``.
     """
 
     path: Path
@@ -117,6 +119,7 @@ class RecurrentPlan:
     table: np.ndarray
     knob_w: np.ndarray | None = None
     knobs: dict[str, dict[str, Any]] | None = None
+    film: tuple[np.ndarray, ...] = ()
 
     @property
     def bias0_offset(self) -> int:
@@ -158,8 +161,9 @@ class TcnPlan:
         mix_w, mix_b: per block but the last the 1x1 mix, ``(C, C)`` and ``(C,)``.
         out_w, out_b: output 1x1 conv, ``(C,)`` and ``(1,)``.
         skip: whether the input is added to the output conv's result.
-        film: the FiLM MLP of a ``tcn_knobs`` model, ``(w1 (F, K), b1 (F,), w2 (2 C B, F), b2
-            (2 C B,))`` (rows of ``w2``: the B blocks' gammas, then their betas, C each); ``()``.
+        film: the FiLM MLP of a ``tcn_knobs`` model, ``(w1 (F, K), b1 (F,), w2 (2 C (B + 1), F),
+            b2 (2 C (B + 1),))`` (rows of ``w2``: the gammas of the input projection and of the B
+            blocks, then their betas, C each); ``()``.
         knobs: the metadata's knob space, or None.
     """
 
@@ -328,10 +332,21 @@ def _recurrent_plan(graph: _Graph, contract: OnnxContract, model_type: str) -> R
     feed = graph.producer.get(cells[0].input[0])
     core_input = feed.input[0] if feed is not None and feed.op_type == "Transpose" else cells[0].input[0]
     table = _table(graph, core_input) if model_type == "shaper" else np.zeros((3, 0), np.float32)
-    if knobs:  # the audio, then the knobs broadcast over time, concatenated along the features
+    film: tuple[np.ndarray, ...] = ()
+    if knobs:  # the audio (scaled and shifted by the input FiLM), then the knobs, concatenated
         concat = graph.producer.get(core_input)
-        if concat is None or concat.op_type != "Concat" or concat.input[0] != AUDIO_IN:
-            raise graph.fail(f"the first {op} node does not read 'audio' concatenated with the knobs (audio first)")
+        shifted = graph.producer.get(concat.input[0]) if concat is not None and concat.op_type == "Concat" else None
+        scaled = [graph.producer.get(i) for i in shifted.input] if shifted is not None else []
+        if (
+            shifted is None
+            or shifted.op_type != "Add"
+            or not any(n is not None and n.op_type == "Mul" and AUDIO_IN in n.input for n in scaled)
+        ):
+            raise graph.fail(
+                f"the first {op} node does not read 'audio' (scaled and shifted by the knobs' FiLM) concatenated "
+                "with the knobs, audio first"
+            )
+        film = _film(graph, graph.of_type("Conv"), knobs, 2)
         core_input = AUDIO_IN
     elif model_type != "shaper" and core_input != AUDIO_IN:
         raise graph.fail(f"the first {op} node is not fed by the input 'audio' (fed by {core_input!r})")
@@ -351,6 +366,7 @@ def _recurrent_plan(graph: _Graph, contract: OnnxContract, model_type: str) -> R
         table,
         knob_w,
         contract.knobs,
+        film,
     )
 
 
@@ -468,7 +484,7 @@ def _tcn_plan(graph: _Graph, contract: OnnxContract) -> TcnPlan:
         plan_blocks.append((k, dilation))
     out_w = graph.tensor(convs[-1].input[1], (1, channels, 1), "output conv weights").reshape(channels)
     out_b = graph.tensor(convs[-1].input[2], (1,), "output conv bias")
-    film = _film(graph, film_convs, knobs, 2 * channels * blocks) if knobs else ()
+    film = _film(graph, film_convs, knobs, 2 * channels * (blocks + 1)) if knobs else ()
     # a fixed-setting graph splits each gate's 2C channels with Split; a conditioned one with
     # Slices (the FiLM's Splits cut its gammas and betas): the build-time check covers its wiring
     splits = [] if knobs else graph.of_type("Split")

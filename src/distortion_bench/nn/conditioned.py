@@ -10,11 +10,18 @@ calls, as for the fixed-setting models.
 
 - :class:`ConditionedRecurrent` (``lstm_knobs``, ``gru_knobs``): the scaled knobs are extra inputs
   to the recurrent cell at every sample (Wright et al. 2020 condition an LSTM amplifier model on
-  its gain the same way), plus the input added to the output (skip).
-- :class:`FiLMTCN` (``tcn_knobs``): the streaming TCN whose blocks' gated outputs are scaled and
-  shifted per channel by a small MLP of the knobs (FiLM, Perez et al. 2018): ``g * (1 + gamma) +
-  beta``. With one setting per call the MLP runs once per call, not per sample. Its last layer
-  starts at zero, so an untrained FiLM TCN is the plain TCN.
+  its gain the same way), and the audio it reads is first scaled and shifted by a small MLP of
+  the knobs (FiLM on the input: ``x (1 + gamma) + beta``), plus the input added to the output
+  (skip). The input FiLM gives a drive knob its natural form, a gain before the nonlinearity; the
+  cell alone can only add a knob's value to its gates (trained that way, the tube's conditioned
+  LSTM ended 5-7x above its fixed-setting twin's validation ESR).
+- :class:`FiLMTCN` (``tcn_knobs``): the streaming TCN whose input projection and blocks' gated
+  outputs are scaled and shifted per channel by a small MLP of the knobs (FiLM, Perez et al.
+  2018): ``h * (1 + gamma) + beta``. The input projection's FiLM puts a knob's effect before the
+  first nonlinearity: a drive knob scales what the gates saturate, which FiLM after the gates
+  alone cannot (trained with block FiLM only, the tube's conditioned TCN ended 10-20x above its
+  fixed-setting twin's validation ESR). With one setting per call the MLP runs once per call,
+  not per sample. Its last layer starts at zero, so an untrained FiLM TCN is the plain TCN.
 """
 
 from __future__ import annotations
@@ -75,23 +82,33 @@ class ConditionedRecurrent(RecurrentModel):
     state as :class:`~distortion_bench.nn.models.RecurrentModel`.
     """
 
-    def __init__(self, cell: str, hidden: int, layers: int, space: KnobSpace, warmup: int = 1000) -> None:
+    def __init__(
+        self, cell: str, hidden: int, layers: int, space: KnobSpace, warmup: int = 1000, film_hidden: int = 16
+    ) -> None:
         super().__init__(cell, hidden, layers, True, warmup)
         self.model_type = f"{cell}_knobs"
         self.scaler = KnobScaler(space)
         rnn = nn.LSTM if cell == "lstm" else nn.GRU
         self.rnn = rnn(1 + len(space.specs), self.hidden, self.layers, batch_first=True)
+        # 1x1 convolutions, as the TCN's FiLM: the input's scale and shift, once per call with one setting
+        self.film = nn.Sequential(nn.Conv1d(len(space.specs), film_hidden, 1), nn.Tanh(), nn.Conv1d(film_hidden, 2, 1))
+        nn.init.zeros_(self.film[2].weight)  # untrained: the input unchanged
+        nn.init.zeros_(self.film[2].bias)
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], sample_rate: int, key: str) -> ConditionedRecurrent:
         size, layers = _positive_int(cfg, "size", key), _positive_int(cfg, "layers", key)
         warmup = _positive_int(cfg, "warmup_samples", key, minimum=0)
-        return cls(str(cfg["type"]).removesuffix("_knobs"), size, layers, knob_space_of(cfg, key), warmup)
+        film_hidden = _positive_int({"film_hidden": cfg.get("film_hidden", 16)}, "film_hidden", key)
+        cell = str(cfg["type"]).removesuffix("_knobs")
+        return cls(cell, size, layers, knob_space_of(cfg, key), warmup, film_hidden)
 
     def forward(self, x: Tensor, state: State, knobs: Tensor | None = None) -> tuple[Tensor, State]:
         k = self.scaler(_check_knobs(knobs, len(self.scaler.space.specs), x))
+        film = self.film(k.unsqueeze(2) if k.dim() == 2 else k)  # (batch, 2, 1 or time)
+        scaled = x * (1.0 + film[:, :1]) + film[:, 1:]
         k = k.unsqueeze(2).expand(-1, -1, x.shape[2]) if k.dim() == 2 else k
-        seq = torch.cat([x, k], dim=1).transpose(1, 2)  # (batch, time, 1 + K)
+        seq = torch.cat([scaled, k], dim=1).transpose(1, 2)  # (batch, time, 1 + K)
         if self.model_type == "lstm_knobs":
             out, (h, c) = self.rnn(seq, (state[0], state[1]))
             new_state: State = (h, c)
@@ -127,7 +144,7 @@ class FiLMTCN(StreamingTCN):
         super().__init__(channels, kernel_size, dilations, sample_rate, skip=True)
         self.model_type = "tcn_knobs"
         self.scaler = KnobScaler(space)
-        outputs = 2 * self.channels * len(self.blocks)
+        outputs = 2 * self.channels * (len(self.blocks) + 1)  # the input projection, then the blocks
         # 1x1 convolutions: the same MLP per call (knobs (batch, K, 1)) or per sample
         self.film = nn.Sequential(
             nn.Conv1d(len(space.specs), film_hidden, 1), nn.Tanh(), nn.Conv1d(film_hidden, outputs, 1)
@@ -143,13 +160,13 @@ class FiLMTCN(StreamingTCN):
 
     def forward(self, x: Tensor, state: State, knobs: Tensor | None = None) -> tuple[Tensor, State]:
         k = self.scaler(_check_knobs(knobs, len(self.scaler.space.specs), x))
-        film = self.film(k.unsqueeze(2) if k.dim() == 2 else k)  # (batch, 2 C blocks, 1 or time)
+        film = self.film(k.unsqueeze(2) if k.dim() == 2 else k)  # (batch, 2 C (blocks + 1), 1 or time)
         gammas = film[:, : film.shape[1] // 2].split(self.channels, dim=1)
         betas = film[:, film.shape[1] // 2 :].split(self.channels, dim=1)
-        h = self.input(x)
+        h = self.input(x) * (1.0 + gammas[0]) + betas[0]
         total = torch.zeros_like(h)
         new_state = []
-        for block, cache, gamma, beta in zip(self.blocks, state, gammas, betas):
+        for block, cache, gamma, beta in zip(self.blocks, state, gammas[1:], betas[1:]):
             full = torch.cat([cache, h], dim=2)
             a, b = block.conv(full).chunk(2, dim=1)
             gated = torch.tanh(a) * torch.sigmoid(b) * (1.0 + gamma) + beta

@@ -27,6 +27,7 @@ from distortion_bench.config import selected_effects
 from distortion_bench.errors import ConfigError
 from distortion_bench.report.figures import spectrogram_grid
 from distortion_bench.report.inputs import ReportError, ReportInputs, gather_inputs
+from distortion_bench.report.knob_section import knob_section_parts
 from distortion_bench.report.listening import (
     Player,
     check_layout,
@@ -253,6 +254,12 @@ def build_site(cfg: DictConfig) -> Path:
                 [p for p in found.offline_plots if p.name.startswith(f"{effect}_")], out, "offline"
             )
             sections.append(section)
+        if cfg.get("knob_matrix"):
+            knobs = EffectSection("knobs")
+            knobs.tables, rows, knobs.images, knobs.listening_note = knob_section_parts(cfg, out)
+            knobs.listening = [ListeningRow(*row) for row in rows]
+            if knobs.tables or knobs.listening:
+                sections.append(knobs)
         galleries = {
             "Real-time": _copy_images(found.realtime_plots, out, "realtime"),
             "Sweep: model size x buffer size": _copy_images(found.sweep_plots, out, "sweep"),
