@@ -11,6 +11,7 @@ heatmaps of each pair.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -157,7 +158,8 @@ def _row(
 ) -> tuple[str, float, str, list[dict[str, Any]]]:
     sr, rc = int(cfg.audio.sample_rate), cfg.report
     loudness = match_loudness(players, sr, float(rc.target_lufs), float(rc.peak_dbfs))
-    rels = [f"audio/knobs/{key}-{p.name.replace(':', '_')}.mp3" for p in players]
+    # file names of letters, digits, '.', '_' and '-' only: a page's links must not need escaping
+    rels = [f"audio/knobs/{key}-{re.sub(r'[^A-Za-z0-9._-]', '_', p.name)}.mp3" for p in players]
     loudness += write_row_mp3(players, [out / r for r in rels], sr, float(rc.audio_quality), float(rc.peak_dbfs))
     image = f"img/knobs/{key}.png"
     spec = rc.spectrogram
