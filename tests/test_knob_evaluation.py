@@ -1,5 +1,6 @@
 """Judging knob-conditioned models: the held-out grid's figures, the conditioned pair's config,
-the host automation of the knob bench, knob changes every call, the UI thread and the heatmap."""
+the host automation of the knob bench, knob changes every call, the UI thread, the heatmap and
+the report page's tables."""
 
 from __future__ import annotations
 
@@ -149,3 +150,85 @@ def test_heatmap_for_two_knobs_line_for_one_nothing_for_three(tmp_path):
     assert plot_knob_grid(line, ["bits"], tmp_path / "l.png", "t")
     assert (tmp_path / "l.png").stat().st_size > 1000
     assert not plot_knob_grid(cells, ["a", "b", "c"], tmp_path / "n.png", "t") and not (tmp_path / "n.png").exists()
+
+
+def test_the_report_tables_keep_the_knob_reports_values(tmp_path):
+    import json
+
+    from distortion_bench.report.knob_section import bench_tables, grid_table
+
+    train = tmp_path / "train"
+    train.mkdir()
+    spread = {"median": 0.0164, "min": 0.0151, "max": 0.0203, "n": 3, "values": [0.0151, 0.0164, 0.0203]}
+    (train / "tube-lstm-knobs.json").write_text(
+        json.dumps(
+            {
+                "spread": {
+                    "grid_esr_median": spread,
+                    "grid_residual_esr_median": {**spread, "median": 0.0138},
+                    "fixed_setting_esr": {**spread, "median": 0.00124},
+                },
+                "grid_summary": {"worst": {"setting": {"gain_db": 2.4, "bias": 0.05}, "esr": 0.18}},
+            }
+        )
+    )
+    (train / "tube-lstm.json").write_text(json.dumps({"spread": {"esr": {**spread, "median": 0.00178}}}))
+    table = grid_table(tmp_path, [("tube", "lstm"), ("tube", "tcn")])  # the TCN has no report: no row
+    assert table is not None and len(table.rows) == 1
+    row = table.rows[0]
+    assert (
+        row[0].text == "tube-lstm-knobs"
+        and row[1].value == "0.0164"
+        and row[1].key == "grid_esr_median/tube-lstm-knobs"
+    )
+    assert row[2].text == "18 % (gain_db 2.4, bias 0.05)" and row[6].text == "9.21"  # 0.0164 / 0.00178
+    assert grid_table(tmp_path, [("bitcrush", "lstm")]) is None
+    bench = {
+        "machine": "m",
+        "isa": "AVX-512",
+        "cost": [
+            {
+                "pair": "tube-lstm-knobs",
+                "backend": "numba",
+                "buffer_size": 32,
+                "fixed_p50_us": 7.3,
+                "knobs_p50_us": 7.0,
+                "moving_p50_us": 13.7,
+                "knobs_over_fixed": 0.959,
+                "moving_over_fixed": 1.88,
+            }
+        ],
+        "automation": {
+            "tube": {
+                "moves": [
+                    {"knob": "gain_db", "to": 18.0, "at_s": 0.5},
+                    {"knob": "bias", "to": 0.4, "at_s": 1, "ramp_s": 1},
+                ],
+                "buffer_size": 64,
+                "rows": [
+                    {"processor": "numba:tube-lstm-knobs", "follows_knobs": True, "esr": 0.004, "esr_moving": 0.005}
+                ],
+            }
+        },
+        "clicks": {
+            "tube": {
+                "knob": "gain_db",
+                "from": 6.0,
+                "to": 18.0,
+                "tone_hz": 110.0,
+                "level_dbfs": -30.0,
+                "window_ms": 10.0,
+                "cutoff_hz": 2000.0,
+                "processors": {
+                    "numba:tube": {"click_db": -84.6, "steady_db": -99.6, "excess_db": 15.0, "vs_dsp_db": 0.0}
+                },
+            }
+        },
+    }
+    cost, automation, clicks = bench_tables(bench)
+    assert cost.rows[0][5].value == "0.959" and cost.rows[0][5].key == "cost/tube-lstm-knobs/numba/32"
+    assert (
+        automation.rows[0][2].text == "0.4 %"
+        and "gain_db -> 18 at 0.5 s; bias -> 0.4 over 1 s from 1 s" in automation.note
+    )
+    assert clicks.rows[0][1].text == "-84.6" and clicks.rows[0][4].key == "click/numba:tube"
