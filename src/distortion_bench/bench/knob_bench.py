@@ -60,22 +60,27 @@ COST_BACKENDS = ("numba", "onnx")
 
 
 class KnobsEveryCall(Processor):
-    """A conditioned processor given the next of ``settings`` (cycled) before every call.
+    """``inner`` given the next of ``settings`` (cycled) before every call, as a host sends knob
+    values once per buffer: each call is ``set_knobs`` + ``process_buffer``.
 
-    The settings are made before timing starts; each call is ``set_knobs`` + ``process_buffer``.
+    The first call after ``reset()`` takes its setting at once (a host restoring a session before
+    it plays), the others through the processor's own smoother; with ``at_once`` every one does
+    (the DSP with its smoother bypassed). The settings are made before any call (nothing is drawn
+    while timing).
     """
 
-    def __init__(self, inner: Processor, settings: Sequence[Mapping[str, float]]) -> None:
-        self.inner, self.settings, self.i = inner, [dict(s) for s in settings], 0
+    def __init__(self, inner: Processor, settings: Sequence[Mapping[str, float]], at_once: bool = False) -> None:
+        self.inner, self.settings, self.at_once = inner, [dict(s) for s in settings], at_once
+        self.i, self.started = 0, False
 
     def process_buffer(self, x: np.ndarray) -> np.ndarray:
-        self.inner.set_knobs(**self.settings[self.i])
-        self.i = (self.i + 1) % len(self.settings)
+        self.inner.set_knobs(at_once=self.at_once or not self.started, **self.settings[self.i])
+        self.i, self.started = (self.i + 1) % len(self.settings), True
         return self.inner.process_buffer(x)
 
     def reset(self) -> None:
         self.inner.reset()
-        self.i = 0
+        self.i, self.started = 0, False
 
     def facts(self) -> ProcessorFacts:
         return self.inner.facts()
@@ -132,14 +137,14 @@ def host_settings(
 
 
 def stream_with_host(proc: Processor, x: np.ndarray, settings: Sequence[Mapping[str, float]], size: int) -> np.ndarray:
-    """``x`` streamed in buffers of ``size`` samples, ``settings[b]`` sent before buffer ``b``
-    (the first at once, as a host restores a session before it plays)."""
-    proc.reset()
-    out = np.empty_like(x)
-    for b, start in enumerate(range(0, x.shape[0], size)):
-        proc.set_knobs(at_once=b == 0, **settings[b])
-        out[start : start + size] = proc.process_buffer(x[start : start + size])
-    return out
+    """``x`` streamed from ``reset()`` in buffers of ``size`` samples, ``settings[b]`` sent before
+    buffer ``b`` (:class:`KnobsEveryCall`: the first at once, the others smoothed)."""
+    return KnobsEveryCall(proc, settings).process_signal(x, size)
+
+
+def fixed_setting(cfg: DictConfig, effect: str, space: KnobSpace) -> dict[str, float]:
+    """The effect's configured setting (what its fixed-setting models learned) as knob values."""
+    return {name: float(cfg.effects[effect][name]) for name in space.names}
 
 
 def played_excerpt(cfg: DictConfig, effect: str, seconds: float) -> np.ndarray:
@@ -203,7 +208,7 @@ def automation(
     x = played_excerpt(cfg, effect, float(spec.get("seconds", 4.0)))
     dsp = build_processor(f"numba:{effect}", cfg)
     space = dsp.knob_space()
-    start = {name: float(cfg.effects[effect][name]) for name in space.names}
+    start = fixed_setting(cfg, effect, space)
     moves = read_moves(spec.get("moves"), space, f"bench.knobs.effects.{effect}.moves")
     buffers = -(-x.shape[0] // size)
     settings = host_settings(start, moves, buffers, size, sr)
@@ -215,23 +220,19 @@ def automation(
     rows = []
     for model in models:
         for name, follows in ((f"{effect}-{model}-knobs", True), (f"{effect}-{model}", False)):
-            for backend in ("numba",):
-                proc = build_processor(f"{backend}:{name}", cfg)
-                if follows:
-                    y = stream_with_host(proc, x, settings, size)
-                else:
-                    proc.reset()
-                    y = proc.process_signal(x, size)
-                write_audio(audio_dir / f"{effect}_automation_{backend}-{name}.wav", y, sr)
-                rows.append(
-                    {
-                        "processor": f"{backend}:{name}",
-                        "follows_knobs": follows,
-                        "esr": esr(reference, y),
-                        "esr_moving": esr(reference[lo:hi], y[lo:hi]),
-                        "esr_moving_db": to_db(esr(reference[lo:hi], y[lo:hi])),
-                    }
-                )
+            proc = build_processor(f"numba:{name}", cfg)  # the Numba kernel: what a plugin would run
+            y = stream_with_host(proc, x, settings, size) if follows else proc.process_signal(x, size)
+            write_audio(audio_dir / f"{effect}_automation_numba-{name}.wav", y, sr)
+            moving = esr(reference[lo:hi], y[lo:hi])
+            rows.append(
+                {
+                    "processor": f"numba:{name}",
+                    "follows_knobs": follows,
+                    "esr": esr(reference, y),
+                    "esr_moving": moving,
+                    "esr_moving_db": to_db(moving),
+                }
+            )
     return rows
 
 
@@ -249,9 +250,8 @@ def clicks(cfg: DictConfig, effect: str, models: Sequence[str], spec: Mapping[st
     ).astype(np.float32)
     at = (int(at_s * sr) // size) * size  # the step lands on a buffer boundary, as a host sends it
     steady = at + int(0.5 * sr)
-    start = {
-        name: float(cfg.effects[effect][name]) for name in build_processor(f"numba:{effect}", cfg).knob_space().names
-    }
+    dsp = build_processor(f"numba:{effect}", cfg)
+    start = fixed_setting(cfg, effect, dsp.knob_space())
     buffers = -(-n // size)
     settings = [{**start, knob: frm if b * size < at else to} for b in range(buffers)]
 
@@ -260,17 +260,8 @@ def clicks(cfg: DictConfig, effect: str, models: Sequence[str], spec: Mapping[st
         floor = click_energy_db(y, steady, sr, window_s, cutoff)
         return {"click_db": click, "steady_db": floor, "excess_db": click - floor}
 
-    rows = {}
-    dsp = build_processor(f"numba:{effect}", cfg)
-    rows[f"numba:{effect}"] = figures(stream_with_host(dsp, x, settings, size))
-
-    class AtOnce(KnobsEveryCall):
-        def process_buffer(self, buf: np.ndarray) -> np.ndarray:  # the DSP with its smoother bypassed
-            self.inner.set_knobs(at_once=True, **self.settings[self.i])
-            self.i += 1
-            return self.inner.process_buffer(buf)
-
-    unsmoothed = AtOnce(build_processor(f"numba:{effect}", cfg), settings)
+    rows = {f"numba:{effect}": figures(stream_with_host(dsp, x, settings, size))}
+    unsmoothed = KnobsEveryCall(dsp, settings, at_once=True)  # each run starts from reset()
     rows[f"numba:{effect} (no smoothing)"] = figures(unsmoothed.process_signal(x, size))
     for model in models:
         name = f"numba:{effect}-{model}-knobs"
