@@ -157,10 +157,10 @@ def test_onnx_export_takes_knobs_per_call_and_equals_pytorch(tmp_path, name):
     x = (torch.randn(1, 4000, generator=g) * 0.5).numpy()[0]
     rng = np.random.default_rng(0)
     worst = 0.0
-    for start in range(0, 4000, 250):  # the knobs change on every call
+    for start in range(0, 4000, 250):  # the knobs change on every call (at once: the per-call contract)
         setting = {"gain_db": float(rng.uniform(0, 24)), "bias": float(rng.uniform(0, 0.5))}
-        ort_proc.set_knobs(**setting)
-        torch_proc.set_knobs(**setting)
+        ort_proc.set_knobs(at_once=True, **setting)
+        torch_proc.set_knobs(at_once=True, **setting)
         a = ort_proc.process_buffer(x[start : start + 250]).copy()
         b = torch_proc.process_buffer(x[start : start + 250]).copy()
         worst = max(worst, float(np.max(np.abs(a - b))))

@@ -1,5 +1,6 @@
 """Knob-conditioned networks as Numba kernels: the knobs folded into the weights once per setting
-follow ONNX Runtime with the knobs changing on every call, bit-exact chunking, and bad knobs refused."""
+follow ONNX Runtime with the knobs changing on every call, a glide to a new setting follows the
+PyTorch model given the same per-sample knobs, bit-exact chunking, and bad knobs refused."""
 
 from __future__ import annotations
 
@@ -72,8 +73,8 @@ def test_follows_onnx_runtime_with_the_knobs_changing_every_call(exported, name)
     while start < SIGNAL.shape[0]:
         stop = min(start + int(rng.integers(1, 400)), SIGNAL.shape[0])
         setting = random_setting(rng)
-        kernel.set_knobs(**setting)
-        ort.set_knobs(**setting)
+        kernel.set_knobs(at_once=True, **setting)  # the fold; the glide: the next test
+        ort.set_knobs(at_once=True, **setting)
         a = kernel.process_buffer(SIGNAL[start:stop]).copy()
         b = ort.process_buffer(SIGNAL[start:stop]).copy()
         worst = max(worst, float(np.max(np.abs(a - b))))
@@ -85,8 +86,9 @@ def test_follows_onnx_runtime_with_the_knobs_changing_every_call(exported, name)
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_chunked_equals_whole_bit_for_bit_at_each_setting(exported, name):
-    """Three settings, each held over a stretch: one call per stretch, or the stretch cut into
-    buffers of 1, 32 or random sizes, give the same bits (the fold happens once per setting)."""
+    """Three settings, each held over a stretch (the first set at once, the others glided to):
+    one call per stretch, or the stretch cut into buffers of 1, 32 or random sizes, give the same
+    bits (a setting folds once; a glide depends on the samples since the change, not the cuts)."""
     kernel = NumbaNetworkProcessor(exported[name], "k", "tube", verify=False)
     rng = np.random.default_rng(1)
     plan = [(random_setting(rng), 0, 2500), (random_setting(rng), 2500, 2600), (random_setting(rng), 2600, 8000)]
@@ -95,7 +97,7 @@ def test_chunked_equals_whole_bit_for_bit_at_each_setting(exported, name):
         kernel.reset()
         out, cuts = [], np.random.default_rng(2)
         for setting, a, b in plan:
-            kernel.set_knobs(**setting)
+            kernel.set_knobs(at_once=a == 0, **setting)
             s = a
             while s < b:
                 e = b if cut is None else min(b, s + (cut or int(cuts.integers(1, 700))))
@@ -108,7 +110,114 @@ def test_chunked_equals_whole_bit_for_bit_at_each_setting(exported, name):
         np.testing.assert_array_equal(run(cut), whole, err_msg=f"cut {cut}")
     kernel.reset()
     kernel.set_knobs(gain_db=3.0)  # a partial change keeps the other knobs
-    assert kernel._knob_values.tolist()[0] == 3.0 and kernel._knob_values.tolist()[2] == plan[-1][0]["bits"]
+    assert kernel.glide.values.tolist()[0] == 3.0 and kernel.glide.values.tolist()[2] == plan[-1][0]["bits"]
+
+
+def glide_reference(space, changes, n, tau_s, sr=48000, snap=1e-4):
+    """``(K, n)`` knob values per sample: the test's own one-pole glide in unit coordinates
+    (log knobs by their logarithm; integer knobs jump), ``changes`` ``{sample: setting}``."""
+    is_log, lo, span = space.unit_bounds()
+    integer = np.array([s.scale == "integer" for s in space.specs])
+    a = np.exp(-1.0 / (tau_s * sr))
+    values = np.array([(s.minimum + s.maximum) / 2 for s in space.specs])
+
+    def unit(v):
+        return 2 * (np.where(is_log, np.log(v), v) - lo) / span - 1
+
+    now = target = unit(values)
+    path = np.empty((len(values), n))
+    for i in range(n):
+        if i in changes:
+            values = values.copy()
+            for k, name in enumerate(space.names):
+                values[k] = changes[i].get(name, values[k])
+            target = unit(values)
+            now = np.where(integer, target, now)
+        now = target + (now - target) * a
+        now = np.where(np.abs(now - target) <= snap, target, now)
+        path[:, i] = now
+    v = (path + 1) / 2 * span[:, None] + lo[:, None]
+    return np.where(is_log[:, None], np.exp(v), v)
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_a_glide_follows_the_model_given_the_same_knobs_per_sample(exported, name):
+    """Knobs sent before every call glide per sample with the DSP's time constant: the kernel's
+    output equals the PyTorch model run whole on the per-sample knob values of an independent
+    one-pole (<= 1e-4), and ONNX Runtime's sub-blocks come close to it."""
+    from distortion_bench.engine.nn_processors import ONNX_GLIDE_BLOCK
+
+    kernel = NumbaNetworkProcessor(exported[name], "k", "tube", verify=False, knob_glide_s=0.002)
+    ort = OnnxProcessor(exported[name], "o", "tube", knob_glide_s=0.002)
+    rng = np.random.default_rng(5)
+    cuts = np.cumsum(rng.integers(1, 300, 60))
+    cuts = [0, *[int(c) for c in cuts if c < SIGNAL.shape[0]], SIGNAL.shape[0]]
+    changes = {a: random_setting(rng) for a in cuts[:-1:3]}  # a new setting every third call
+    streamed, glided = [], []
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        if a in changes:
+            kernel.set_knobs(**changes[a])
+            ort.set_knobs(**changes[a])
+        streamed.append(kernel.process_buffer(SIGNAL[a:b]).copy())
+        glided.append(ort.process_buffer(SIGNAL[a:b]).copy())
+    knobs = glide_reference(kernel.space, changes, SIGNAL.shape[0], 0.002)
+    torch.manual_seed(0)
+    model = build_model(CONFIGS[name], 48000).eval()
+    g = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn(p.shape, generator=g))
+        y, _ = model(
+            torch.from_numpy(SIGNAL).view(1, 1, -1),
+            model.initial_state(1),
+            torch.from_numpy(knobs.astype(np.float32))[None],
+        )
+    reference = y.view(-1).numpy()
+    got = np.concatenate(streamed)
+    assert float(np.max(np.abs(got - reference))) <= 1e-4
+    # ONNX Runtime holds each value for ONNX_GLIDE_BLOCK samples counted from the glide's start:
+    # the same output whatever the cuts (one call from one change to the next here), and nearer
+    # the per-sample glide than values that jump at once
+    marks = sorted(changes) + [SIGNAL.shape[0]]
+    fresh = OnnxProcessor(exported[name], "o", "tube", knob_glide_s=0.002)
+    whole = []
+    jumps = OnnxProcessor(exported[name], "o", "tube", knob_glide_s=0.0)
+    jumped = []
+    for a, b in zip(marks[:-1], marks[1:]):
+        fresh.set_knobs(**changes[a])
+        jumps.set_knobs(**changes[a])
+        whole.append(fresh.process_buffer(SIGNAL[a:b]).copy())
+        jumped.append(jumps.process_buffer(SIGNAL[a:b]).copy())
+    np.testing.assert_allclose(np.concatenate(glided), np.concatenate(whole), atol=1e-5)
+    assert ONNX_GLIDE_BLOCK == 8
+    off_glide = float(np.mean(np.abs(np.concatenate(glided) - reference)))
+    off_jump = float(np.mean(np.abs(np.concatenate(jumped) - reference)))
+    assert off_glide < 0.5 * off_jump, (off_glide, off_jump)
+
+
+@pytest.mark.parametrize("name", ["lstm_knobs", "tcn_knobs"])
+def test_a_glided_gain_step_does_not_click(exported, name):
+    """A +12 dB step of a quiet low tone: glided, the energy above 2 kHz right after the step is
+    far below the jump's (a step at a buffer boundary, as a host sends it), and the glide ends."""
+    from distortion_bench.analysis.clicks import click_energy_db
+
+    sr, n, at = 48000, 24000, 9600
+    x = (0.03 * np.sin(2 * np.pi * 110 * np.arange(n) / sr)).astype(np.float32)
+
+    def stream(glide_s: float) -> tuple[np.ndarray, NumbaNetworkProcessor]:
+        kernel = NumbaNetworkProcessor(exported[name], "k", "tube", verify=False, knob_glide_s=glide_s)
+        kernel.set_knobs(at_once=True, gain_db=6.0, lowpass_hz=4000.0, bits=12)
+        out = np.concatenate([kernel.process_buffer(x[s : s + 64]).copy() for s in range(0, at, 64)])
+        kernel.set_knobs(gain_db=18.0)
+        rest = np.concatenate([kernel.process_buffer(x[s : s + 64]).copy() for s in range(at, n, 64)])
+        return np.concatenate([out, rest]), kernel
+
+    glided, kernel = stream(0.01)
+    jumped, _ = stream(0.0)
+    assert not kernel.glide.moving  # arrived within the 300 ms after the step
+    assert click_energy_db(glided, at, sr) < click_energy_db(jumped, at, sr) - 20.0
+    # a glide ends where the jump went: the same output once both settled (the state forgets)
+    np.testing.assert_allclose(glided[-2000:], jumped[-2000:], atol=1e-4)
 
 
 @pytest.mark.parametrize("name", ["lstm_knobs", "tcn_knobs"])

@@ -6,7 +6,8 @@ its fixed-setting twin (``<effect>-<model>``) and the effect's DSP:
 1. **Cost of conditioning.** Per-buffer time (p50, p99) at ``bench.knobs.buffer_sizes`` of the
    Numba kernel and ONNX Runtime, each as: the fixed twin; the conditioned model with its knobs
    constant; the conditioned model given a new setting before every call (what a plugin pays
-   while the user turns a knob: the ``set_knobs`` call is inside the timed region). All timed in
+   while the user turns a knob: the ``set_knobs`` call is inside the timed region, and the
+   network glides to each new value, :mod:`~distortion_bench.engine.knob_glide`). All timed in
    one interleaved run per buffer size (:class:`~.timing.AudioBenchmark`), reported as ratios to
    the fixed twin.
 2. **Automation.** A played excerpt of the effect's test takes, with the knobs moved by a host
@@ -17,7 +18,8 @@ its fixed-setting twin (``<effect>-<model>``) and the effect's DSP:
    the knob-blind reference. Audio of each is written for listening.
 3. **Clicks.** A quiet low tone and one knob step (``click``: e.g. gain +12 dB) at a buffer
    boundary: :func:`~distortion_bench.analysis.clicks.click_energy_db` in the window after the
-   step, for the DSP (smoothed, and set at once), and each network, and the same figure for a
+   step, for the DSP (smoothed, and set at once), and each network (Numba kernel and ONNX
+   Runtime, each gliding to the new value as it does), and the same figure for a
    window in the steady state after it (each processor's own floor: a network's modelling
    error is there before and after any step).
 
@@ -264,8 +266,9 @@ def clicks(cfg: DictConfig, effect: str, models: Sequence[str], spec: Mapping[st
     unsmoothed = KnobsEveryCall(dsp, settings, at_once=True)  # each run starts from reset()
     rows[f"numba:{effect} (no smoothing)"] = figures(unsmoothed.process_signal(x, size))
     for model in models:
-        name = f"numba:{effect}-{model}-knobs"
-        rows[name] = figures(stream_with_host(build_processor(name, cfg), x, settings, size))
+        for backend in COST_BACKENDS:  # the Numba kernel glides per sample, ONNX Runtime in sub-blocks
+            name = f"{backend}:{effect}-{model}-knobs"
+            rows[name] = figures(stream_with_host(build_processor(name, cfg), x, settings, size))
     dsp_click = rows[f"numba:{effect}"]["click_db"]
     for r in rows.values():
         r["vs_dsp_db"] = r["click_db"] - dsp_click

@@ -1,4 +1,11 @@
-"""Neural processors: PyTorch eager and ONNX Runtime, both streaming with carried state."""
+"""Neural processors: PyTorch eager and ONNX Runtime, both streaming with carried state.
+
+A knob-conditioned model's knobs glide to each new value with the DSP's time constant
+(:mod:`.knob_glide`): PyTorch takes the knobs per sample, so it glides exactly like the Numba
+kernel; an ONNX file takes one setting per call, so ONNX Runtime glides in sub-blocks of
+:data:`ONNX_GLIDE_BLOCK` samples (each sub-block one run of the session at the glide's value at
+its first sample; cheaper than a run per sample, and a smaller click than a jump per buffer).
+"""
 
 from __future__ import annotations
 
@@ -9,30 +16,32 @@ from typing import Any
 import numpy as np
 
 from distortion_bench.dsp.knobs import KnobSpace
+from distortion_bench.engine.knob_glide import DEFAULT_GLIDE_S, KnobGlide
 from distortion_bench.engine.processor import GrowingBuffer, Processor, ProcessorFacts, check_input
 from distortion_bench.errors import DistortionBenchError
+from distortion_bench.kernels.knob_glide import glide_trajectory
 
-
-def default_knobs(space: KnobSpace) -> np.ndarray:
-    """``(K,)`` float32: each knob at the middle of its range until it is set."""
-    return np.array([(s.minimum + s.maximum) / 2 for s in space.specs], np.float32)
-
-
-def apply_knobs(space: KnobSpace, target: np.ndarray, values: dict[str, float]) -> None:
-    """Check every value first, then write them into ``target`` ``(K,)`` (all or nothing)."""
-    checked = space.check(values)
-    for i, name in enumerate(space.names):
-        if name in checked:
-            target[i] = checked[name]
+#: samples per ONNX Runtime run while a knob glides (a run costs ~25-45 us whatever its length at
+#: these sizes, so per sample would not keep up; 8 leaves a 64-sample buffer 8 runs)
+ONNX_GLIDE_BLOCK = 8
 
 
 class TorchProcessor(Processor):
     """A trained model run in PyTorch eager mode (``inference_mode``), batch 1.
 
-    ``threads`` sets PyTorch's intra-op threads for the whole process (a global setting).
+    ``threads`` sets PyTorch's intra-op threads for the whole process (a global setting);
+    ``knob_glide_s``, ``sample_rate``: a conditioned model's knob glide (seconds, Hz).
     """
 
-    def __init__(self, checkpoint: str | os.PathLike[str], name: str, effect: str, threads: int = 1) -> None:
+    def __init__(
+        self,
+        checkpoint: str | os.PathLike[str],
+        name: str,
+        effect: str,
+        threads: int = 1,
+        knob_glide_s: float = DEFAULT_GLIDE_S,
+        sample_rate: int = 48000,
+    ) -> None:
         import torch
 
         from distortion_bench.nn.module import EffectModule
@@ -47,32 +56,45 @@ class TorchProcessor(Processor):
         self.out = GrowingBuffer()
         scaler = getattr(self.model, "scaler", None)
         self.space = scaler.space if scaler is not None else None
-        self.knobs = None if self.space is None else torch.from_numpy(default_knobs(self.space)[None])
+        self.glide = None if self.space is None else KnobGlide(self.space, knob_glide_s, sample_rate)
+        self.path = GrowingBuffer()
 
     def knob_space(self) -> KnobSpace:
         return self.space or KnobSpace(())
 
     def set_knobs(self, *, at_once: bool = False, **values: float) -> None:
         """A conditioned model's knobs for the next buffers (checked against the trained ranges)."""
-        if self.space is None:
+        if self.glide is None:
             super().set_knobs(at_once=at_once, **values)
             return
-        apply_knobs(self.space, self.knobs.numpy()[0], values)
+        self.glide.set(values, at_once)
+
+    def _knobs(self, n: int) -> Any:
+        """The model's knob input for the next ``n`` samples: ``(1, K)``, or ``(1, K, n)`` while
+        they glide (in the knobs' units, as the model takes them)."""
+        g = self.glide
+        if not g.moving:
+            return self._torch.from_numpy(g.values.astype(np.float32)[None])
+        path = self.path.view(len(g.values) * n).reshape(len(g.values), n)
+        g.moving = glide_trajectory(g.now, g.target, g.a, g.snap, g.u, path)
+        return self._torch.from_numpy(g.to_values(path).astype(np.float32)[None])
 
     def process_buffer(self, x: np.ndarray) -> np.ndarray:
         check_input(x)
         with self._torch.inference_mode():
             audio = self._torch.from_numpy(x).view(1, 1, -1)
-            if self.knobs is None:
+            if self.glide is None:
                 y, self.state = self.model(audio, self.state)
             else:
-                y, self.state = self.model(audio, self.state, self.knobs)
+                y, self.state = self.model(audio, self.state, self._knobs(x.shape[0]))
         out = self.out.view(x.shape[0])
         out[:] = y.view(-1).numpy()
         return out
 
     def reset(self) -> None:
         self.state = self.model.initial_state(1)
+        if self.glide is not None:
+            self.glide.settle()
 
     def facts(self) -> ProcessorFacts:
         params = self.model.num_parameters()
@@ -97,9 +119,18 @@ class OnnxProcessor(Processor):
     place, the output is written into a reused array, and the state alternates between two
     pre-allocated sets (outputs of one call are bound as inputs of the next, through two
     bindings made once), so nothing is copied or allocated per buffer.
+
+    ``knob_glide_s``: a conditioned model's knob glide time constant, seconds (the module docstring).
     """
 
-    def __init__(self, path: str | os.PathLike[str], name: str, effect: str, threads: int = 1) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        name: str,
+        effect: str,
+        threads: int = 1,
+        knob_glide_s: float = DEFAULT_GLIDE_S,
+    ) -> None:
         import onnxruntime as ort
 
         from distortion_bench.onnx_contract import AUDIO_IN, AUDIO_OUT, KNOBS_IN, read_onnx_contract
@@ -118,7 +149,11 @@ class OnnxProcessor(Processor):
         # a conditioned model's knobs: one (1, K) array bound once, its values set in place
         knobs = self.contract.knobs
         self.space = KnobSpace.from_dict(knobs, f"{self.contract.path}: metadata knobs") if knobs else None
-        self.knobs = None if self.space is None else default_knobs(self.space)[None].copy()
+        sample_rate = int(self.contract.metadata["sample_rate"])
+        self.glide = None if self.space is None else KnobGlide(self.space, knob_glide_s, sample_rate)
+        self.knobs = None if self.glide is None else self.glide.values.astype(np.float32)[None].copy()
+        self.path = GrowingBuffer()
+        self.glided = 0  # samples since the glide began (its sub-blocks are counted from there)
         shapes = self.contract.state_shapes
         self.states = [[np.zeros(s, np.float32) for s in shapes] for _ in range(2)]
         # One binding per direction of the state ping-pong, with the state arrays bound once:
@@ -134,10 +169,15 @@ class OnnxProcessor(Processor):
     def set_knobs(self, *, at_once: bool = False, **values: float) -> None:
         """A conditioned model's knobs for the next buffers (checked against the trained ranges,
         from the file's metadata); written into the bound array, so nothing is re-bound."""
-        if self.space is None:
+        if self.glide is None:
             super().set_knobs(at_once=at_once, **values)
             return
-        apply_knobs(self.space, self.knobs[0], values)
+        was_moving = self.glide.moving
+        self.glide.set(values, at_once)
+        if not self.glide.moving:
+            self.knobs[0] = self.glide.values
+        elif not was_moving:
+            self.glided = 0
 
     def _state_binding(self, src: list[np.ndarray], dst: list[np.ndarray]) -> Any:
         b = self.session.io_binding()
@@ -152,14 +192,42 @@ class OnnxProcessor(Processor):
         check_input(x)
         n = x.shape[0]
         out = self.out.view(n)
+        if self.glide is not None and self.glide.moving:
+            self._glide(x, out)
+        else:
+            self._run(x, out)
+        return out
+
+    def _run(self, x: np.ndarray, out: np.ndarray) -> None:
+        n = x.shape[0]
         b = self.bindings[self.current]
         b.bind_input(self._in, "cpu", 0, np.float32, [1, 1, n], x.ctypes.data)
         b.bind_output(self._out, "cpu", 0, np.float32, [1, 1, n], out.ctypes.data)
         self.session.run_with_iobinding(b)
         self.current = 1 - self.current
-        return out
+
+    def _glide(self, x: np.ndarray, out: np.ndarray) -> None:
+        """Sub-blocks of :data:`ONNX_GLIDE_BLOCK` samples counted from the glide's start (so any
+        buffer cuts give the same output), each at the glide's value at its first sample."""
+        g, n, block = self.glide, x.shape[0], ONNX_GLIDE_BLOCK
+        path = self.path.view(len(g.values) * n).reshape(len(g.values), n)
+        moving = glide_trajectory(g.now, g.target, g.a, g.snap, g.u, path)
+        start = 0
+        while start < n:
+            if self.glided % block == 0:  # a sub-block begins here
+                self.knobs[0] = g.to_values(path[:, start])
+            stop = min(n, start + block - self.glided % block)
+            self._run(x[start:stop], out[start:stop])
+            self.glided += stop - start
+            start = stop
+        if not moving and self.glided % block == 0:  # arrived: whole buffers at the target again
+            g.moving = False
+            self.knobs[0] = g.values
 
     def reset(self) -> None:
+        if self.glide is not None:
+            self.glide.settle()
+            self.knobs[0] = self.glide.values
         for state_set in self.states:
             for a in state_set:
                 a.fill(0.0)

@@ -10,7 +10,10 @@ grows, once, only when a buffer is longer than any before).
 A knob-conditioned file (``lstm_knobs``, ``gru_knobs``, ``tcn_knobs``) takes :meth:`set_knobs`
 like its ONNX Runtime and PyTorch peers (checked against the trained ranges the file states,
 mid-range until set): a change folds into the kernel's weights once
-(:mod:`distortion_bench.kernels.knob_folding`), so the same kernels run at the same cost.
+(:mod:`distortion_bench.kernels.knob_folding`), so the same kernels run at the same cost; while a
+continuous knob glides to a new value (the DSP's time constant, so a step does not click), the
+network runs one sample at a time with the knobs folded before each
+(:mod:`distortion_bench.kernels.knob_glide`), and whole buffers again once it has arrived.
 """
 
 from __future__ import annotations
@@ -22,10 +25,11 @@ from typing import Any
 import numpy as np
 
 from distortion_bench.dsp.knobs import KnobSpace
-from distortion_bench.engine.nn_processors import apply_knobs, default_knobs
+from distortion_bench.engine.knob_glide import DEFAULT_GLIDE_S, KnobGlide
 from distortion_bench.engine.processor import GrowingBuffer, Processor, ProcessorFacts, check_input
 from distortion_bench.kernels.activations import GATE_MAX_ABS_ERROR, TANH_MAX_ABS_ERROR
-from distortion_bench.kernels.knob_folding import fold_film, fold_recurrent, unit_knobs
+from distortion_bench.kernels.knob_folding import fold_film, fold_recurrent
+from distortion_bench.kernels.knob_glide import glide_recurrent, glide_tcn
 from distortion_bench.kernels.onnx_plan import RecurrentPlan, TcnPlan, read_plan
 from distortion_bench.kernels.recurrent import gru_kernel, lstm_kernel, scratch_size
 from distortion_bench.kernels.tcn import (
@@ -64,9 +68,18 @@ class NumbaNetworkProcessor(Processor):
         effect: the effect it emulates.
         verify: run :data:`VERIFY_SAMPLES` of noise through the kernel and ONNX Runtime on build
             and refuse the file if they differ by more than :data:`VERIFY_TOLERANCE`.
+        knob_glide_s: a conditioned model's knob glide time constant, seconds (the DSP's
+            ``smoothing_ms``; 0: a change lands at the next buffer).
     """
 
-    def __init__(self, path: str | os.PathLike[str], name: str, effect: str, verify: bool = True) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        name: str,
+        effect: str,
+        verify: bool = True,
+        knob_glide_s: float = DEFAULT_GLIDE_S,
+    ) -> None:
         self.path = Path(path)
         self.name, self.effect = name, effect
         self.plan: RecurrentPlan | TcnPlan = read_plan(self.path)
@@ -89,10 +102,10 @@ class NumbaNetworkProcessor(Processor):
         self._weights = plan.weights.copy() if isinstance(plan, RecurrentPlan) else pack(plan)
         self.space = KnobSpace.from_dict(plan.knobs, f"{self.path}: metadata knobs") if plan.knobs else None
         if self.space is not None:
-            self._knob_values = default_knobs(self.space).astype(np.float64)
-            self._is_log, self._lo, self._span = self.space.unit_bounds()
-            self._unit = np.zeros(len(self.space.specs), np.float32)
+            sample_rate = int(read_onnx_contract(self.path).metadata["sample_rate"])
+            self.glide = KnobGlide(self.space, knob_glide_s, sample_rate)
             self._film_hidden = np.zeros(plan.film[1].shape[0], np.float32)
+            self._glide_args = self._fold_arguments()
             self._fold_knobs()
         if verify:
             self._verify()
@@ -106,57 +119,79 @@ class NumbaNetworkProcessor(Processor):
         if self.space is None:
             super().set_knobs(at_once=at_once, **values)
             return
-        apply_knobs(self.space, self._knob_values, values)
-        self._fold_knobs()
+        self.glide.set(values, at_once)
+        if not self.glide.moving:
+            self._fold_knobs()
 
-    def _fold_knobs(self) -> None:
+    def _fold_arguments(self) -> tuple[Any, ...]:
+        """What the fold takes after the knobs (:mod:`~distortion_bench.kernels.knob_folding`)."""
         plan = self.plan
-        unit_knobs(self._knob_values, self._is_log, self._lo, self._span, self._unit)
+        w1, b1, w2, b2 = plan.film
         if isinstance(plan, RecurrentPlan):
             offset = plan.bias0_offset
-            w1, b1, w2, b2 = plan.film
-            fold_recurrent(
-                self._weights,
-                offset,
-                plan.weights[offset : offset + plan.gates],
-                plan.knob_w,
-                self._unit,
-                plan.weights[: plan.gates],
-                w1,
-                b1,
-                w2,
-                b2,
-                self._film_hidden,
-            )
+            base = (offset, plan.weights[offset : offset + plan.gates], plan.knob_w)
+            return (*base, plan.weights[: plan.gates], w1, b1, w2, b2, self._film_hidden)
+        head = (film_offset(plan), plan.channels, int(self.layout[0]), len(plan.blocks))
+        return (*head, w1, b1, w2, b2, self._film_hidden, plan.in_w, plan.in_b)
+
+    def _fold_knobs(self) -> None:
+        """Fold the knobs' values now (``glide.u``) into the weights."""
+        a = self._glide_args
+        if isinstance(self.plan, RecurrentPlan):
+            fold_recurrent(self._weights, a[0], a[1], a[2], self.glide.u, *a[3:])
         else:
-            w1, b1, w2, b2 = plan.film
-            c4 = int(self.layout[0])
-            fold_film(
-                self._weights,
-                film_offset(plan),
-                plan.channels,
-                c4,
-                len(plan.blocks),
-                self._unit,
-                w1,
-                b1,
-                w2,
-                b2,
-                self._film_hidden,
-                plan.in_w,
-                plan.in_b,
-            )
+            fold_film(self._weights, a[0], a[1], a[2], a[3], self.glide.u, *a[4:])
 
     def process_buffer(self, x: np.ndarray) -> np.ndarray:
         check_input(x)
         out = self.out.view(x.shape[0])
-        if self.kind == "tcn":
+        if self.space is not None and self.glide.moving:
+            self._glide(x, out)
+        elif self.kind == "tcn":
             self._tcn(x, out, self._weights, self.layout, self.state, self.scratch)
         else:
             self._kernel(x, out, self._weights, self.state, self.scratch, self._table, self._skip)
         return out
 
+    def _glide(self, x: np.ndarray, out: np.ndarray) -> None:
+        g = self.glide
+        if self.kind == "tcn":
+            g.moving = glide_tcn(
+                x,
+                out,
+                self._weights,
+                self.layout,
+                self.state,
+                self.scratch,
+                g.now,
+                g.target,
+                g.a,
+                g.snap,
+                g.u,
+                *self._glide_args,
+            )
+        else:
+            g.moving = glide_recurrent(
+                x,
+                out,
+                self._kernel is lstm_kernel,
+                self._weights,
+                self.state,
+                self.scratch,
+                self._table,
+                self._skip,
+                g.now,
+                g.target,
+                g.a,
+                g.snap,
+                g.u,
+                *self._glide_args,
+            )
+
     def reset(self) -> None:
+        if self.space is not None and self.glide.moving:  # the state after silence at the setting
+            self.glide.settle()
+            self._fold_knobs()
         self.state.fill(0.0)
         if self.kind == "tcn":
             self.layout[:] = initial_layout(self.plan.channels, self.plan.blocks)  # type: ignore[union-attr]
@@ -181,7 +216,7 @@ class NumbaNetworkProcessor(Processor):
         x = verify_signal()
         onnx = OnnxProcessor(self.path, f"onnx:{self.name}", self.effect)
         if self.space is not None:  # both at this processor's setting (mid-range when built)
-            onnx.knobs[0] = self._knob_values
+            onnx.knobs[0] = self.glide.values
         reference = onnx.process_signal(x, 509)
         mine = self.process_signal(x, 509)
         self.reset()

@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 
 from distortion_bench.config import plain
 from distortion_bench.engine.dsp_processors import PedalboardProcessor, dsp_processor
+from distortion_bench.engine.knob_glide import DEFAULT_GLIDE_S
 from distortion_bench.engine.nn_processors import NaiveOnnxTcnProcessor, OnnxProcessor, TorchProcessor
 from distortion_bench.engine.processor import Processor
 from distortion_bench.errors import ConfigError
@@ -50,7 +51,9 @@ def build_processor(name: str, cfg: DictConfig, threads: int = 1) -> Processor:
         # imported here: loading the compiled kernels costs ~1 s, which other processors need not pay
         from distortion_bench.engine.numba_nn_processor import NumbaNetworkProcessor
 
-        return NumbaNetworkProcessor(Path(cfg.paths.exported) / f"{target}.onnx", name, effect)
+        return NumbaNetworkProcessor(
+            Path(cfg.paths.exported) / f"{target}.onnx", name, effect, knob_glide_s=knob_glide_seconds(cfg, effect)
+        )
     if backend in ("numpy", "numba"):
         return dsp_processor(plain(cfg.effects[effect]), effect, sample_rate, backend)
     if backend == "pedalboard":
@@ -58,7 +61,19 @@ def build_processor(name: str, cfg: DictConfig, threads: int = 1) -> Processor:
     if "-" not in target:
         raise ConfigError(f"processor {name!r}: a neural processor is named '{backend}:<effect>-<model>'")
     if backend == "torch":
-        return TorchProcessor(Path(cfg.paths.checkpoints) / target / "best.ckpt", name, effect, threads)
+        checkpoint = Path(cfg.paths.checkpoints) / target / "best.ckpt"
+        return TorchProcessor(checkpoint, name, effect, threads, knob_glide_seconds(cfg, effect), sample_rate)
     if backend == "onnx-naive":
         return NaiveOnnxTcnProcessor(Path(cfg.paths.exported) / f"{target}.onnx", name, effect, threads)
-    return OnnxProcessor(Path(cfg.paths.exported) / f"{target}.onnx", name, effect, threads)
+    return OnnxProcessor(
+        Path(cfg.paths.exported) / f"{target}.onnx", name, effect, threads, knob_glide_seconds(cfg, effect)
+    )
+
+
+def knob_glide_seconds(cfg: DictConfig, effect: str) -> float:
+    """How fast a conditioned network follows a knob change: the DSP's time constant
+    (``effects.<effect>.smoothing_ms``), so that network and DSP glide alike; seconds."""
+    ms = cfg.effects[effect].get("smoothing_ms", 1e3 * DEFAULT_GLIDE_S)
+    if isinstance(ms, bool) or not isinstance(ms, (int, float)) or not ms >= 0:
+        raise ConfigError(f"effects.{effect}.smoothing_ms: expected milliseconds >= 0, got {ms!r}")
+    return float(ms) / 1e3

@@ -15,8 +15,8 @@ work that depends only on them can be done before the audio loop, and only when 
 
 So the conditioned kernels cost what their fixed-setting family costs per sample. Every
 function writes into arrays made when the processor was built: a knob change allocates nothing.
-Shapes: ``values``, ``lo``, ``span`` ``(K,)`` float64 (knob values in their units; the map's
-bounds, log knobs by their logarithm), ``is_log`` ``(K,)`` bool, ``u`` ``(K,)`` float32.
+Shapes: ``u`` ``(K,)`` float32, the knobs in the coordinates the model learned them in (each
+mapped onto [-1, 1], a log knob by its logarithm: :class:`~distortion_bench.engine.knob_glide.KnobGlide`).
 """
 
 from __future__ import annotations
@@ -24,15 +24,6 @@ from __future__ import annotations
 import math
 
 import numba
-
-
-@numba.njit(cache=True, nogil=True)
-def unit_knobs(values, is_log, lo, span, u):  # pragma: no cover - compiled
-    """``u[k] = 2 (v_k - lo_k) / span_k - 1`` (``v_k`` = log of the value for a log knob): the map a
-    conditioned model learned its knobs on (:class:`~distortion_bench.nn.conditioned.KnobScaler`)."""
-    for k in range(values.shape[0]):
-        v = math.log(values[k]) if is_log[k] else values[k]
-        u[k] = 2.0 * (v - lo[k]) / span[k] - 1.0
 
 
 @numba.njit(cache=True, nogil=True)

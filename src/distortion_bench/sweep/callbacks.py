@@ -121,19 +121,7 @@ class MlflowSweepCallback(Callback):
         if found is None:
             return
         client, parent, children = found
-        rows = [
-            {
-                "run_id": c.info.run_id,
-                "name": c.info.run_name,
-                "status": c.info.status,
-                "model": c.data.tags.get("model"),
-                "size": _num(c.data.tags.get("size")),
-                "buffer_size": _num(c.data.tags.get("buffer_size")),
-                "error": c.data.tags.get("error"),
-                **{k: c.data.metrics.get(k) for k in SUMMARY_METRICS},
-            }
-            for c in children
-        ]
+        rows = [summary_row(c) for c in children]
         out = Path(str(config.hydra.sweep.dir)) / "summary"
         files = write_summary(rows, out)
         for f in files:
@@ -147,6 +135,26 @@ class MlflowSweepCallback(Callback):
         FAILED_JOBS[:] = [f"{r['name']}: {r['error']}" for r in failed]
         if failed:
             log.error("sweep: %d failed jobs (recorded as FAILED child runs): %s", len(failed), "; ".join(FAILED_JOBS))
+
+
+def summary_row(child: Any) -> dict[str, Any]:
+    """One child run as a row of the sweep's summary. A knob-conditioned cell (``sweep.knobs``)
+    is its own model (``<type>-knobs``) and its ESR is the median over the held-out grid."""
+    knobs = child.data.tags.get("knobs") == "true"
+    model = child.data.tags.get("model")
+    row = {
+        "run_id": child.info.run_id,
+        "name": child.info.run_name,
+        "status": child.info.status,
+        "model": f"{model}-knobs" if knobs and model else model,
+        "size": _num(child.data.tags.get("size")),
+        "buffer_size": _num(child.data.tags.get("buffer_size")),
+        "error": child.data.tags.get("error"),
+        **{k: child.data.metrics.get(k) for k in SUMMARY_METRICS},
+    }
+    if knobs:
+        row["esr"] = row["grid_esr_median"]
+    return row
 
 
 def _children(config: DictConfig) -> tuple[Any, str, list[Any]] | None:

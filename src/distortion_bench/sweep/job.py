@@ -7,6 +7,13 @@ the same file compiled to a Numba kernel (``numba_nn_*`` metrics) and the Numba 
 interleaved in blocks at ``bench.buffer_size``; with
 ``sweep.realtime``, also a real-time stream on ``audio.backend``.
 
+With ``sweep.knobs`` the job's model is the family's knob-conditioned form
+(:func:`..training.trained_knob_model`), and the cell reports what a conditioned model is judged
+by: the held-out grid (median and worst ESR over the settings, the grid median's spread over the
+cell's seeds), the model at the effect's fixed setting on the fixed test takes, and its time per
+buffer as the Numba kernel with the knobs constant and with a new setting every call (gliding),
+and as ONNX Runtime, beside the Numba DSP.
+
 Its child run (under the multirun's parent, see :mod:`.callbacks`) gets the job's overrides as
 params and the metrics; a job that fails becomes a FAILED child run with the error as a tag,
 and the job returns instead of raising, so the other jobs and the parent's summary still run
@@ -35,7 +42,7 @@ from distortion_bench.engine.dsp_processors import dsp_processor
 from distortion_bench.engine.nn_processors import OnnxProcessor
 from distortion_bench.engine.numba_nn_processor import NumbaNetworkProcessor
 from distortion_bench.errors import ConfigError
-from distortion_bench.sweep.training import trained_model
+from distortion_bench.sweep.training import trained_knob_model, trained_model
 
 log = logging.getLogger(__name__)
 PARENT_FILE = "mlflow_parent.json"
@@ -51,6 +58,9 @@ SUMMARY_METRICS = (
     "numba_nn_p50_us",
     "numba_nn_p99_us",
     "params",
+    "grid_esr_median",
+    "grid_esr_worst",
+    "numba_nn_moving_p50_us",
 )
 
 
@@ -106,6 +116,64 @@ def _measure(cfg: DictConfig, effect: str, model: dict[str, Any]) -> dict[str, f
         )
         if rt["xruns"] is not None:
             out["rt/xruns"] = float(rt["xruns"])
+    return out
+
+
+def _measure_knobs(cfg: DictConfig, effect: str, model: dict[str, Any]) -> dict[str, float]:
+    """A conditioned cell's figures (the module docstring): grid quality from its training report,
+    time per buffer from one interleaved run at ``bench.buffer_size``."""
+    from distortion_bench.bench.knob_bench import KnobsEveryCall, fixed_setting
+    from distortion_bench.engine.knob_mailbox import random_setting
+    from distortion_bench.engine.registry import knob_glide_seconds
+
+    sr, bs = int(cfg.audio.sample_rate), int(cfg.bench.buffer_size)
+    glide_s = knob_glide_seconds(cfg, effect)
+    onnx = OnnxProcessor(model["onnx"], f"onnx:{effect}-{model['key']}", effect, int(cfg.bench.threads), glide_s)
+    kernel = NumbaNetworkProcessor(model["onnx"], f"numba:{effect}-{model['key']}", effect, knob_glide_s=glide_s)
+    moving = NumbaNetworkProcessor(model["onnx"], "moving", effect, verify=False, knob_glide_s=glide_s)
+    dsp = dsp_processor(plain(cfg.effects[effect]), effect, sr, "numba")
+    space = kernel.knob_space()
+    setting = fixed_setting(cfg, effect, space)
+    for p in (onnx, kernel):
+        p.set_knobs(at_once=True, **setting)
+    rng = np.random.default_rng(int(cfg.seed))
+    turned = KnobsEveryCall(moving, [random_setting(space, rng) for _ in range(64)])
+    dry = np.concatenate(test_takes(cfg, effect).dry)
+    timing = AudioBenchmark(
+        {"onnx": onnx, "numba_nn": kernel, "numba_nn_moving": turned, "numba": dsp},
+        sr,
+        TimingConfig(**plain(cfg.bench.timing)),
+    ).run(dry, bs)
+    report = model["report"]
+    grid = report["grid_summary"]["esr"]
+    out = {
+        "grid_esr_median": float(grid["median"]),
+        "grid_esr_worst": float(grid["max"]),
+        "esr_at_setting": float(report["reference"]["esr"]),
+        "residual_esr_at_setting": float(report["reference"]["residual_esr"]),
+        "params": float(onnx.facts().parameters),
+        "train_seconds": 60.0 * float(report["train_minutes"]),
+        "reused_model": float(model["reused"]),
+    }
+    seeds = report["spread"].get("grid_esr_median")
+    if seeds:  # the grid median over the cell's training seeds (sweep.seeds)
+        out.update({f"grid_esr_median_seed_{k}": float(seeds[k]) for k in ("min", "median", "max")})
+        out["seeds"] = float(seeds["n"])
+    t, ref = timing["onnx"], timing["numba"]
+    nn, glide = timing["numba_nn"], timing["numba_nn_moving"]
+    out.update(
+        {
+            "rtf": t.rtf,
+            "p50_us": t.p50_us,
+            "p99_us": t.p99_us,
+            "numba_p50_us": ref.p50_us,
+            "numba_nn_p50_us": nn.p50_us,
+            "numba_nn_p99_us": nn.p99_us,
+            "numba_nn_rtf": nn.rtf,
+            "numba_nn_moving_p50_us": glide.p50_us,
+            "numba_nn_moving_p99_us": glide.p99_us,
+        }
+    )
     return out
 
 
@@ -190,8 +258,11 @@ def run(cfg: DictConfig, overrides: list[str], sweep_dir: str | None, time_limit
     """Run one job; never raises for a job failure (see the module docstring)."""
     effect = str(cfg.sweep.effect)
     model_cfg = plain(cfg.model)
-    name = f"{effect}-{model_cfg.get('type')}-s{model_cfg.get('size')}-bs{cfg.bench.buffer_size}"
+    knobs = bool(cfg.sweep.get("knobs", False))
+    family = f"{model_cfg.get('type')}{'-knobs' if knobs else ''}"
+    name = f"{effect}-{family}-s{model_cfg.get('size')}-bs{cfg.bench.buffer_size}"
     tags = {
+        "knobs": str(knobs).lower(),
         "effect": effect,
         "model": str(model_cfg.get("type")),
         "size": str(model_cfg.get("size")),
@@ -209,9 +280,9 @@ def run(cfg: DictConfig, overrides: list[str], sweep_dir: str | None, time_limit
         size = model_cfg.get("size")
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise ConfigError(f"model.size: expected a positive integer, got {size!r}")
-        model = trained_model(cfg, effect, model_cfg)
+        model = (trained_knob_model if knobs else trained_model)(cfg, effect, model_cfg)
         client.set_tag(run_id, "model_key", model["key"])
         client.set_tag(run_id, "training_run_id", model["report"]["mlflow"]["run_id"])
-        return _measure(cfg, effect, model)
+        return (_measure_knobs if knobs else _measure)(cfg, effect, model)
 
     return child_run(cfg, overrides, sweep_dir, str(cfg.sweep.experiment), name, tags, work, time_limit)

@@ -27,6 +27,8 @@ COLUMNS = (
     "p99_us",
     "numba_nn_p50_us",
     "numba_nn_p99_us",
+    "grid_esr_worst",
+    "numba_nn_moving_p50_us",
     "error",
 )
 HEATMAPS = (
@@ -132,8 +134,9 @@ def markdown(rows: Sequence[Mapping[str, Any]]) -> str:
     for model in sorted({r["model"] for r in rows if r["model"]}):
         sizes, buffers, esr = grid(rows, model, "esr")
         _, _, rtf = grid(rows, model, "rtf")
+        what = "grid ESR (median over the held-out settings)" if model.endswith("-knobs") else "test ESR"
         out += [
-            f"### {model}: test ESR / RTF",
+            f"### {model}: {what} / RTF",
             "",
             "| size | " + " | ".join(f"bs {b}" for b in buffers) + " |",
             "|---|" + "---|" * len(buffers),
