@@ -121,6 +121,54 @@ def test_a_conditioned_lstm_learns_to_follow_its_knob():
             assert esr < 0.05 and esr < esr_average / 3, (gain_db, esr, esr_average)
 
 
+def test_a_conditioned_shaper_learns_a_staircase_per_word_length():
+    """A toy bitcrusher at 3 and 5 bits (mid-tread, no memory): the shaper's bank (a table per
+    bits value, 64 cells) learns both staircases in 150 steps, each to a residual ESR (error
+    energy / what the quantizer adds) below 0.1, where the other word length's staircase scores
+    above 1; streamed in chunks with bits changing between calls it equals the whole; and a
+    knob space without an integer knob is refused."""
+    from distortion_bench.errors import ConfigError
+
+    torch.manual_seed(0)
+    knobs = {"bits": {"min": 3, "max": 5, "scale": "integer", "unit": "bits"}}
+    cfg = {"type": "shaper_knobs", "size": 4, "layers": 1, "core": "lstm", "cells": 64, "warmup_samples": 0}
+    model = build_model({**cfg, "table_lr": 10.0, "knobs": knobs}, 48000)
+    opt = torch.optim.Adam(model.optimizer_groups(0.01))
+    g = torch.Generator().manual_seed(1)
+
+    def quantize(x: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
+        step = 2.0 ** (1.0 - bits)
+        return torch.minimum(torch.clamp(torch.round(x / step) * step, min=-1.0), 1.0 - step)
+
+    for _ in range(150):
+        x = torch.rand(16, 1, 256, generator=g) * 2 - 1
+        bits = 3.0 + 2.0 * torch.randint(0, 2, (16, 1), generator=g).float()
+        y_hat, _ = model(x, model.initial_state(16), bits)
+        y = quantize(x, bits.unsqueeze(2))
+        loss = ((y_hat - y) ** 2).sum() / ((y - x) ** 2).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    x = torch.rand(1, 1, 4096, generator=g) * 2 - 1
+    with torch.no_grad():
+        for bits, other in ((3.0, 5.0), (5.0, 3.0)):
+            target = quantize(x, torch.tensor(bits))
+            added = float(((target - x) ** 2).sum())
+            y_hat, _ = model(x, model.initial_state(1), torch.tensor([[bits]]))
+            assert float(((y_hat - target) ** 2).sum()) / added < 0.1, bits
+            wrong = quantize(x, torch.tensor(other))
+            assert float(((wrong - target) ** 2).sum()) / added > 1.0
+        sizes = chunk_sizes(0, 40)
+        per_sample = torch.from_numpy(
+            np.repeat(np.random.default_rng(3).integers(3, 6, len(sizes)), sizes)[: x.shape[2]].astype(np.float32)
+        ).view(1, 1, -1)
+        whole, _ = model(x, model.initial_state(1), per_sample)
+        chunked, _ = stream_with_knobs(model, x, per_sample, sizes)
+    torch.testing.assert_close(chunked, whole, atol=2e-6, rtol=0)
+    with pytest.raises(ConfigError, match=r"shaper_knobs: its tables are keyed by an integer knob"):
+        build_model({**cfg, "knobs": KNOBS}, 48000)
+
+
 @pytest.mark.parametrize("name", ["lstm_knobs", "tcn_knobs"])
 def test_onnx_export_takes_knobs_per_call_and_equals_pytorch(tmp_path, name):
     import lightning as L

@@ -224,3 +224,4 @@ def test_evaluate_at_a_knob_setting_renders_the_reference_there_and_refuses_fixe
     assert not (tmp_path / "bad").exists()
     # default processors at a setting: the knob-conditioned pairs
     assert plan_from_config(cfg, knobs={"gain_db": 6.0}).processors == ("onnx:tube-lstm-knobs", "onnx:tube-tcn-knobs")
+    assert plan_from_config(cfg, knobs={"bits": 6}).processors == ("onnx:bitcrush-shaper-knobs",)

@@ -157,15 +157,27 @@ def test_training_batches_carry_each_rows_knobs_and_a_short_fit_lowers_validatio
     from distortion_bench.nn.knob_module import KnobEffectModule, predict_with_knobs
 
     build(fixed_dataset, tmp_path / "k")
-    dm = KnobDataModule(tmp_path / "k", 4, 1200)
+    dm = KnobDataModule(tmp_path / "k", 4, 1200, balance="target")
     assert list(dm.knob_space) == ["gain_db", "bias"]
     torch.manual_seed(0)
     crops = dm.train_dataloader().dataset
     auto_rows = np.load(tmp_path / "k" / "train" / "automation_rows.npy").tolist()
     knobs = np.load(tmp_path / "k" / "train" / "knobs.npy")
+    # every setting weighs the same: each row's loss scale is 1 / its setting's level (the median
+    # over the setting's rows of target rms / input rms)
+    targets = np.load(tmp_path / "k" / "train" / "target.npy").astype(np.float64)
+    inputs = np.load(tmp_path / "k" / "train" / "input.npy").astype(np.float64)
+    ratio = np.sqrt(np.mean(targets**2, axis=1) / np.mean(inputs**2, axis=1))
+    _, group = np.unique(knobs, axis=0, return_inverse=True)
+    level = np.array([np.median(ratio[group.reshape(-1) == g]) for g in group.reshape(-1)])
+    expected = (1 / level) / np.mean(1 / level)
+    np.testing.assert_allclose(crops.scales.numpy(), expected, rtol=1e-5)
+    assert len(set(group.reshape(-1).tolist())) > 1 and np.ptp(expected) > 0.1  # settings differ in level
+    off = KnobDataModule(tmp_path / "k", 4, 1200).train_dataloader().dataset.scales
+    assert torch.equal(off, torch.ones(len(crops)))  # the default: an ESR loss is left unweighted
     for row in range(len(crops)):
-        x, y, k = crops[row]
-        assert x.shape == y.shape == (1, 1200) and k.shape == (2, 1200)
+        x, y, k, scale = crops[row]
+        assert x.shape == y.shape == (1, 1200) and k.shape == (2, 1200) and float(scale) == crops.scales[row]
         if row in auto_rows:
             assert k.dtype == torch.float32
         else:
@@ -174,8 +186,8 @@ def test_training_batches_carry_each_rows_knobs_and_a_short_fit_lowers_validatio
     train_cfg = {**plain(compose().train), "loss_samples": 1000, "tbptt_samples": 500, "lr": 0.01, "warmup_epochs": 0}
     torch.manual_seed(0)
     module = KnobEffectModule(cfg, train_cfg, SR)
-    dry, target, val_knobs = dm.val_dataloader().dataset[0]
-    assert dry.shape == (3, 1, SEG) and val_knobs.shape == (3, 2)
+    dry, target, val_knobs, val_scale = dm.val_dataloader().dataset[0]
+    assert dry.shape == (3, 1, SEG) and val_knobs.shape == (3, 2) and val_scale.shape == (3, 1, 1)
 
     def val_esr() -> float:
         est = predict_with_knobs(module.model, dry, val_knobs)
@@ -194,3 +206,11 @@ def test_training_batches_carry_each_rows_knobs_and_a_short_fit_lowers_validatio
     trainer.fit(module, datamodule=dm)
     assert val_esr() < 0.5 * before, (before, val_esr())
     assert "val/esr" in trainer.callback_metrics
+
+
+def test_the_loss_scale_equalises_what_the_loss_divides_by():
+    from distortion_bench.nn.knob_data import balance_of
+
+    assert balance_of({"esr": 1.0, "dc": 0.05}) == "off"  # measured, not kept (knob_data's docstring)
+    assert balance_of({"residual_esr": 1.0, "residual_mrstft": 0.1, "esr": 0.0}) == "residual"
+    assert balance_of({"esr": 1.0, "residual_esr": 1.0}) == "off"

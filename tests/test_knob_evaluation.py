@@ -55,10 +55,15 @@ def test_the_conditioned_form_of_each_family_and_a_family_without_one_refused():
     lstm = conditioned_config("lstm", {"type": "lstm", "size": 8, "layers": 1, "skip": True}, TUBE_KNOBS)
     assert lstm["type"] == "lstm_knobs" and "skip" not in lstm and list(lstm["knobs"]) == ["gain_db", "bias"]
     assert conditioned_config("tcn", {"type": "tcn"}, TUBE_KNOBS)["type"] == "tcn_knobs"
-    with pytest.raises(ConfigError, match="'shaper' is a 'shaper' model; families with a conditioned form"):
-        conditioned_config("shaper", {"type": "shaper"}, TUBE_KNOBS)
+    assert conditioned_config("shaper", {"type": "shaper"}, {"bits": {}})["type"] == "shaper_knobs"
+    with pytest.raises(ConfigError, match="'x' is a 'gru_knobs' model; families with a conditioned form"):
+        conditioned_config("x", {"type": "gru_knobs"}, TUBE_KNOBS)
     cfg = compose()
-    assert [(e, m) for e, m, _ in selected_knob_pairs(cfg)] == [("tube", "lstm"), ("tube", "tcn")]
+    pairs = [("tube", "lstm"), ("tube", "tcn"), ("bitcrush", "shaper")]
+    assert [(e, m) for e, m, _ in selected_knob_pairs(cfg)] == pairs
+    assert [(e, m) for e, m, _ in selected_knob_pairs(compose("select.effect=bitcrush"))] == [pairs[2]]
+    with pytest.raises(ConfigError, match=r"knob_matrix.tube-wavenet.model: 'wavenet' is not a key of models"):
+        selected_knob_pairs(compose("+knob_matrix.tube-wavenet={effect: tube, model: wavenet}"))
     with pytest.raises(ConfigError, match="select.effect: 'fuzz' is not a key of effects"):
         selected_knob_pairs(compose("select.effect=fuzz"))
 

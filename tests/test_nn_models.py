@@ -135,7 +135,7 @@ def test_a_fresh_skip_tcn_is_the_identity_and_its_skip_adds_the_input():
 def test_families_are_registered_by_name():
     from distortion_bench.nn.models import FAMILIES, RecurrentModel, ShaperModel
 
-    assert list(FAMILIES) == ["tcn", "lstm", "gru", "shaper", "lstm_knobs", "gru_knobs", "tcn_knobs"]
+    assert list(FAMILIES) == ["tcn", "lstm", "gru", "shaper", "lstm_knobs", "gru_knobs", "tcn_knobs", "shaper_knobs"]
     assert isinstance(build_model(CONFIGS["gru"], 48000), RecurrentModel)
     assert build_model(CONFIGS["gru"], 48000).model_type == "gru"
     assert isinstance(build_model(CONFIGS["shaper"], 48000), ShaperModel)

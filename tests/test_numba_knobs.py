@@ -28,6 +28,16 @@ CONFIGS = {
     "lstm_knobs": {"type": "lstm_knobs", "size": 6, "layers": 2, "warmup_samples": 64, "knobs": KNOBS},
     "gru_knobs": {"type": "gru_knobs", "size": 8, "layers": 1, "warmup_samples": 64, "knobs": KNOBS},
     "tcn_knobs": {"type": "tcn_knobs", "size": 6, "kernel_size": 3, "dilations": [1, 2, 4, 8], "knobs": KNOBS},
+    # a table per bits value (9), keyed by the integer knob, in front of a conditioned GRU
+    "shaper_knobs": {
+        "type": "shaper_knobs",
+        "size": 6,
+        "layers": 1,
+        "core": "gru",
+        "cells": 256,
+        "warmup_samples": 64,
+        "knobs": KNOBS,
+    },
 }
 SIGNAL = np.concatenate([noise(6000, 0.4, seed=3), noise(2000, 1.1, seed=4)])
 
@@ -65,6 +75,8 @@ def test_follows_onnx_runtime_with_the_knobs_changing_every_call(exported, name)
     assert plan.knobs is not None and list(plan.knobs) == list(KNOBS)
     if isinstance(plan, RecurrentPlan):
         assert plan.knob_w.shape == (3, plan.gates)
+        if name == "shaper_knobs":
+            assert plan.tables.shape == (9, 3, 256) and plan.table_knob == 2
     else:
         assert isinstance(plan, TcnPlan) and plan.film[2].shape == (2 * 6 * (4 + 1), 16)
     rng = np.random.default_rng(0)
@@ -263,3 +275,14 @@ def test_a_fixed_setting_kernel_refuses_knobs(tmp_path):
     assert kernel.knob_space().names == []
     with pytest.raises(KnobError, match=r"has no knobs; got \['gain_db'\]"):
         kernel.set_knobs(gain_db=3.0)
+
+
+def test_the_glide_is_compiled_when_the_processor_is_built(exported):
+    """Loading a compiled glide takes 7-20 ms: done on build, never in the first audio callback
+    that turns a knob."""
+    from distortion_bench.kernels.knob_glide import glide_recurrent, glide_tcn, glide_trajectory
+
+    NumbaNetworkProcessor(exported["lstm_knobs"], "k", "tube", verify=False)
+    NumbaNetworkProcessor(exported["tcn_knobs"], "k", "tube", verify=False)
+    OnnxProcessor(exported["gru_knobs"], "o", "tube")
+    assert glide_recurrent.signatures and glide_tcn.signatures and glide_trajectory.signatures

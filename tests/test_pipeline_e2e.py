@@ -27,10 +27,11 @@ DATA_STAGES = [
     "build_dataset@bitcrush",
 ]
 KNOB_DATA_STAGES = ["build_knob_dataset@tube", "build_knob_dataset@bitcrush"]
-PAIRS = ["tube-tcn", "tube-lstm", "tube-shaper", "bitcrush-lstm", "bitcrush-shaper"]
+PAIRS = ["tube-tcn", "tube-lstm", "tube-shaper", "bitcrush-shaper"]
 TRAIN_STAGES = [f"train@{p}" for p in PAIRS]
-KNOB_PAIRS = ["tube-lstm-knobs", "tube-tcn-knobs"]
-KNOB_STAGES = [f"{s}@tube-{m}" for s in ("train_knobs", "export_knobs") for m in ("lstm", "tcn")] + ["knob_bench"]
+KNOB_PAIRS = ["tube-lstm-knobs", "tube-tcn-knobs", "bitcrush-shaper-knobs"]
+KNOB_STAGES = [f"{s}@{p.removesuffix('-knobs')}" for s in ("train_knobs", "export_knobs") for p in KNOB_PAIRS]
+KNOB_STAGES += ["knob_bench"]
 
 
 def test_repro_runs_every_stage_and_writes_outputs(smoke_repo, first_repro):
@@ -62,7 +63,6 @@ def test_repro_runs_every_stage_and_writes_outputs(smoke_repo, first_repro):
         "ORDER BY r.name"
     ).fetchall()
     assert [(e, r) for e, r, _ in rows] == [
-        ("bitcrush", "bitcrush-lstm"),
         ("bitcrush", "bitcrush-shaper"),
         ("tube", "tube-lstm"),
         ("tube", "tube-shaper"),
@@ -83,7 +83,7 @@ def test_repro_runs_every_stage_and_writes_outputs(smoke_repo, first_repro):
 
 
 def test_knob_pairs_are_trained_judged_on_the_grid_exported_and_benchmarked(smoke_repo, first_repro):
-    for pair in KNOB_PAIRS:
+    for pair in KNOB_PAIRS[:2]:
         report = json.loads((smoke_repo / f"reports/train/{pair}.json").read_text())
         assert report["knob_names"] == ["gain_db", "bias"] and report["epochs"] == 1
         # smoke: a 2 x 2 held-out grid (cell centres of gain 0-24 dB x bias 0-0.5)
@@ -103,9 +103,21 @@ def test_knob_pairs_are_trained_judged_on_the_grid_exported_and_benchmarked(smok
         # knobs set to a new random setting before every buffer, at every buffer size
         assert max(export["parity_max_abs"].values()) <= 1e-4
         assert max(export["numba_parity_max_abs"].values()) <= 1e-4
+    # the bitcrusher's shaper: a table per bits value 4..12, every one a grid cell
+    shaper = json.loads((smoke_repo / "reports/train/bitcrush-shaper-knobs.json").read_text())
+    assert shaper["model_type"] == "shaper_knobs" and shaper["tables"] == 9 and shaper["table_knob"] == "bits"
+    assert sorted(c["setting"]["bits"] for c in shaper["grid"]) == list(range(4, 13))
+    assert all(c["residual_esr"] > 0 for c in shaper["grid"]) and shaper["reference"]["setting"] == {"bits": 8.0}
+    export = json.loads((smoke_repo / "reports/export/bitcrush-shaper-knobs.json").read_text())
+    assert max(export["parity_max_abs"].values()) <= 1e-4 and max(export["numba_parity_max_abs"].values()) <= 1e-4
     bench = json.loads((smoke_repo / "reports/knobs/knob_bench.json").read_text())
-    # 2 pairs x 2 backends x 2 buffer sizes, each timed beside its fixed twin
-    assert len(bench["cost"]) == 8 and all(r["fixed_p50_us"] > 0 and r["knobs_p50_us"] > 0 for r in bench["cost"])
+    # 3 pairs x 2 backends x 2 buffer sizes, each timed beside its fixed twin
+    assert len(bench["cost"]) == 12 and all(r["fixed_p50_us"] > 0 and r["knobs_p50_us"] > 0 for r in bench["cost"])
+    assert {r["processor"] for r in bench["automation"]["bitcrush"]["rows"]} == {
+        "numba:bitcrush-shaper-knobs",
+        "numba:bitcrush-shaper",
+    }
+    assert "bitcrush" not in bench["clicks"]  # bits only step: nothing to glide, no click figure
     assert {r["processor"] for r in bench["automation"]["tube"]["rows"]} == {
         "numba:tube-lstm-knobs",
         "numba:tube-lstm",
@@ -188,13 +200,13 @@ def test_offline_bench_writes_every_report(smoke_repo, first_repro):
     for effect in ("tube", "bitcrush"):
         for plot in ("latency", "rtf", "quality_vs_speed", "waveforms", "spectrograms", "harmonics"):
             assert_png(smoke_repo / f"reports/plots/offline/{effect}_{plot}.png")
-        assert (smoke_repo / f"data/processed/{effect}/onnx_{effect}-lstm.wav").is_file()
+        assert (smoke_repo / f"data/processed/{effect}/onnx_{effect}-shaper.wav").is_file()
     db = sqlite3.connect(smoke_repo / "mlflow.db")
     keys = {
         (run, key)
         for run, key in db.execute("SELECT r.name, m.key FROM runs r JOIN latest_metrics m ON m.run_uuid = r.run_uuid")
     }
-    for run_name in ("tube-tcn", "bitcrush-lstm"):
+    for run_name in ("tube-tcn", "bitcrush-shaper"):
         assert {
             (run_name, "p99_us/bs0064"),
             (run_name, "torch/p99_us/bs0512"),

@@ -26,9 +26,7 @@ def test_a_knob_conditioned_cell_is_its_own_model_judged_on_the_grid(tmp_path):
     from distortion_bench.sweep.summary import markdown
 
     tags = {"model": "lstm", "size": "8", "buffer_size": "64"}
-    knob = summary_row(
-        _child({**tags, "knobs": "true"}, {"grid_esr_median": 0.02, "grid_esr_worst": 0.2, "rtf": 0.01})
-    )
+    knob = summary_row(_child({**tags, "knobs": "true"}, {"grid_esr_median": 0.02, "grid_esr_worst": 0.2, "rtf": 0.01}))
     fixed = summary_row(_child({**tags, "knobs": "false"}, {"esr": 0.003, "rtf": 0.01}))
     assert knob["model"] == "lstm-knobs" and knob["esr"] == 0.02 and knob["grid_esr_worst"] == 0.2
     assert fixed["model"] == "lstm" and fixed["esr"] == 0.003 and fixed["grid_esr_median"] is None

@@ -171,33 +171,30 @@ def selected_effects(cfg: DictConfig | Mapping[str, Any]) -> dict[str, dict[str,
     return {chosen: by_name[chosen]}
 
 
-def train_pairs(cfg: DictConfig | Mapping[str, Any]) -> list[tuple[str, str]]:
-    """``train_matrix``: the ``(effect, model)`` pairs `dvc repro` trains, in config order.
+def train_pairs(cfg: DictConfig | Mapping[str, Any], key: str = "train_matrix") -> list[tuple[str, str]]:
+    """``train_matrix`` (or ``key``: ``knob_matrix``): the ``(effect, model)`` pairs `dvc repro`
+    trains, in config order.
 
     Each entry is ``<effect>-<model>: {effect: <key of effects>, model: <key of models>}`` (the key
     is the DVC stage's name, ``train@<effect>-<model>``); a wrong key or name is refused.
     """
-    matrix = cfg.get("train_matrix")
+    matrix = cfg.get(key)
     if not isinstance(matrix, Mapping) and not OmegaConf.is_dict(matrix):
-        raise ConfigError(
-            f"train_matrix: expected a mapping '<effect>-<model>: {{effect, model}}', got {plain(matrix)!r}"
-        )
+        raise ConfigError(f"{key}: expected a mapping '<effect>-<model>: {{effect, model}}', got {plain(matrix)!r}")
     effects, models = cfg.get("effects") or {}, cfg.get("models") or {}
     pairs = []
-    for key, entry in plain(matrix).items():
+    for name, entry in plain(matrix).items():
         if not isinstance(entry, Mapping) or set(entry) != {"effect", "model"}:
-            raise ConfigError(f"train_matrix.{key}: expected {{effect, model}}, got {entry!r}")
+            raise ConfigError(f"{key}.{name}: expected {{effect, model}}, got {entry!r}")
         effect, model = str(entry["effect"]), str(entry["model"])
         if effect not in effects:
             raise ConfigError(
-                f"train_matrix.{key}.effect: {effect!r} is not a key of effects; expected one of {sorted(effects)}"
+                f"{key}.{name}.effect: {effect!r} is not a key of effects; expected one of {sorted(effects)}"
             )
         if model not in models:
-            raise ConfigError(
-                f"train_matrix.{key}.model: {model!r} is not a key of models; expected one of {sorted(models)}"
-            )
-        if key != f"{effect}-{model}":
-            raise ConfigError(f"train_matrix.{key}: the key must be '{effect}-{model}' (the pair's name)")
+            raise ConfigError(f"{key}.{name}.model: {model!r} is not a key of models; expected one of {sorted(models)}")
+        if name != f"{effect}-{model}":
+            raise ConfigError(f"{key}.{name}: the key must be '{effect}-{model}' (the pair's name)")
         pairs.append((effect, model))
     return pairs
 
@@ -243,22 +240,28 @@ def selected_pairs(cfg: DictConfig | Mapping[str, Any]) -> list[tuple[str, str, 
 
 def selected_knob_pairs(cfg: DictConfig | Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     """The ``(effect, model name, model config)`` pairs the knob-conditioned stages work on:
-    ``knob_matrix`` (each model trained as its conditioned family), narrowed by ``select.effect``
-    / ``select.model``. Names that are not keys of ``effects`` / ``models`` are refused."""
-    matrix = cfg.get("knob_matrix") or {}
+    ``knob_matrix``'s pairs (each model trained as its conditioned family), narrowed by
+    ``select.effect`` / ``select.model``; with both set, that one pair."""
     select = cfg.get("select") or {}
-    effects = [select["effect"]] if select.get("effect") is not None else [str(e) for e in matrix.get("effects", [])]
-    names = [select["model"]] if select.get("model") is not None else [str(m) for m in matrix.get("models", [])]
     models = plain(cfg.get("models")) or {}
-    for effect in effects:
+    if select.get("effect") is not None and select["effect"] not in (cfg.get("effects") or {}):
+        raise ConfigError(f"knob_matrix / select.effect: {select['effect']!r} is not a key of effects")
+    if select.get("effect") is not None and select.get("model") is not None:
+        pairs = [(str(select["effect"]), str(select["model"]))]
+    else:
+        pairs = [
+            (e, m)
+            for e, m in train_pairs(cfg, "knob_matrix")
+            if select.get("effect") in (None, e) and select.get("model") in (None, m)
+        ]
+    for effect, name in pairs:
         if effect not in (cfg.get("effects") or {}):
-            raise ConfigError(f"knob_matrix.effects / select.effect: {effect!r} is not a key of effects")
-    for name in names:
+            raise ConfigError(f"knob_matrix / select.effect: {effect!r} is not a key of effects")
         if name not in models:
             raise ConfigError(
-                f"knob_matrix.models / select.model: {name!r} is not a key of models; expected one of {sorted(models)}"
+                f"knob_matrix / select.model: {name!r} is not a key of models; expected one of {sorted(models)}"
             )
-    return [(effect, name, models[name]) for effect in effects for name in names]
+    return [(effect, name, models[name]) for effect, name in pairs]
 
 
 def plain(value: Any) -> Any:

@@ -41,7 +41,7 @@ from distortion_bench.atomic import atomic_directory, write_json, write_text
 from distortion_bench.audio_io import find_audio_files, read_audio
 from distortion_bench.bench.common import csv_text
 from distortion_bench.bench.quality import as_jsonable
-from distortion_bench.config import matrix_effects, matrix_models
+from distortion_bench.config import matrix_effects, matrix_models, train_pairs
 from distortion_bench.engine.processor import Processor
 from distortion_bench.engine.registry import build_processor
 from distortion_bench.errors import AudioFileError, ConfigError
@@ -75,12 +75,16 @@ class EvaluationPlan:
     knobs: tuple[tuple[str, float], ...] = ()
 
 
-def default_processors(cfg: DictConfig, knobs: bool = False) -> list[str]:
+def default_processors(cfg: DictConfig, knobs: Sequence[str] = ()) -> list[str]:
     """Every trained pair of ``train_matrix`` in ONNX Runtime, and pedalboard per effect; with
-    ``knobs``, every knob-conditioned pair of ``knob_matrix`` in ONNX Runtime instead."""
+    ``knobs`` (the names of a setting), every knob-conditioned pair of ``knob_matrix`` whose
+    effect has those knobs, in ONNX Runtime, instead."""
     if knobs:
-        matrix = cfg.knob_matrix
-        return [f"onnx:{e}-{m}-knobs" for e in matrix.effects for m in matrix.models]
+        return [
+            f"onnx:{e}-{m}-knobs"
+            for e, m in train_pairs(cfg, "knob_matrix")
+            if set(knobs) <= set(cfg.effects[e].get("knobs") or {})
+        ]
     out = []
     for effect in matrix_effects(cfg):
         out.append(f"pedalboard:{effect}")
@@ -94,7 +98,7 @@ def plan_from_config(
     """The plan from ``evaluate.*`` (``processors`` and ``knobs`` given on the command line win)."""
     ev = cfg.evaluate
     setting = dict(knobs) if knobs else {str(k): float(v) for k, v in (ev.get("knobs") or {}).items()}
-    names = list(processors) if processors else (list(ev.processors) or default_processors(cfg, bool(setting)))
+    names = list(processors) if processors else (list(ev.processors) or default_processors(cfg, tuple(setting)))
     levels = tuple(float(v) for v in ev.peak_levels_dbfs)
     if any(not -120.0 <= v <= 0.0 for v in levels):
         raise ConfigError(f"evaluate.peak_levels_dbfs: expected peak levels in -120..0 dBFS, got {list(levels)}")

@@ -377,7 +377,7 @@ def run(cfg: DictConfig) -> None:
     effects = sorted({e for e, _ in pairs})
     for effect in effects:
         if effect not in (knobs_cfg.get("effects") or {}):
-            raise ConfigError(f"bench.knobs.effects: no automation for {effect!r} (moves, click); add it")
+            raise ConfigError(f"bench.knobs.effects: no automation for {effect!r} (moves, click or null); add it")
     result: dict[str, Any] = {
         "machine": machine_description(),
         "isa": getattr(vector_peak(), "isa", "vector ISA unknown"),
@@ -397,7 +397,8 @@ def run(cfg: DictConfig) -> None:
             "buffer_size": int(spec["automation"].get("buffer_size", 64)),
             "rows": rows,
         }
-        result["clicks"][effect] = clicks(cfg, effect, models, spec["click"])
+        if spec.get("click"):  # none for a knob without a level to glide through (bits)
+            result["clicks"][effect] = clicks(cfg, effect, models, spec["click"])
     write_json(out_dir / "knob_bench.json", result)
     with atomic_path(out_dir / "knobs.md", suffix=".md") as tmp:
         tmp.write_text(markdown(result))

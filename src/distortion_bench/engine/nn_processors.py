@@ -57,6 +57,8 @@ class TorchProcessor(Processor):
         scaler = getattr(self.model, "scaler", None)
         self.space = scaler.space if scaler is not None else None
         self.glide = None if self.space is None else KnobGlide(self.space, knob_glide_s, sample_rate)
+        if self.glide is not None:
+            self.glide.warm()
         self.path = GrowingBuffer()
 
     def knob_space(self) -> KnobSpace:
@@ -152,6 +154,8 @@ class OnnxProcessor(Processor):
         sample_rate = int(self.contract.metadata["sample_rate"])
         self.glide = None if self.space is None else KnobGlide(self.space, knob_glide_s, sample_rate)
         self.knobs = None if self.glide is None else self.glide.values.astype(np.float32)[None].copy()
+        if self.glide is not None:
+            self.glide.warm()
         self.path = GrowingBuffer()
         self.glided = 0  # samples since the glide began (its sub-blocks are counted from there)
         shapes = self.contract.state_shapes

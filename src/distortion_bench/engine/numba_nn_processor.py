@@ -106,7 +106,9 @@ class NumbaNetworkProcessor(Processor):
             self.glide = KnobGlide(self.space, knob_glide_s, sample_rate)
             self._film_hidden = np.zeros(plan.film[1].shape[0], np.float32)
             self._glide_args = self._fold_arguments()
+            self._choose_table()
             self._fold_knobs()
+            self._warm_glide()
         if verify:
             self._verify()
 
@@ -120,8 +122,16 @@ class NumbaNetworkProcessor(Processor):
             super().set_knobs(at_once=at_once, **values)
             return
         self.glide.set(values, at_once)
+        self._choose_table()
         if not self.glide.moving:
             self._fold_knobs()
+
+    def _choose_table(self) -> None:
+        """A ``shaper_knobs`` model: the bank's table for its keyed (integer) knob's value."""
+        plan = self.plan
+        if isinstance(plan, RecurrentPlan) and plan.tables is not None:
+            lowest = self.space.specs[plan.table_knob].minimum  # type: ignore[union-attr]
+            self._table = plan.tables[int(round(self.glide.values[plan.table_knob] - lowest))]
 
     def _fold_arguments(self) -> tuple[Any, ...]:
         """What the fold takes after the knobs (:mod:`~distortion_bench.kernels.knob_folding`)."""
@@ -188,6 +198,20 @@ class NumbaNetworkProcessor(Processor):
                 *self._glide_args,
             )
 
+    def _warm_glide(self) -> None:
+        """Load the compiled glide drivers now, not in the first audio callback that turns a knob
+        (measured: 17-20 ms, a dozen missed periods at 64 frames). An empty buffer through them:
+        with no samples they write nothing."""
+        g, empty = self.glide, np.zeros(0, np.float32)
+        now, u = g.now.copy(), g.u.copy()
+        if self.kind == "tcn":
+            args = (self._weights, self.layout, self.state, self.scratch)
+            glide_tcn(empty, empty, *args, now, g.target, g.a, g.snap, u, *self._glide_args)
+        else:
+            lstm = self._kernel is lstm_kernel
+            args = (self._weights, self.state, self.scratch, self._table, self._skip)
+            glide_recurrent(empty, empty, lstm, *args, now, g.target, g.a, g.snap, u, *self._glide_args)
+
     def reset(self) -> None:
         if self.space is not None and self.glide.moving:  # the state after silence at the setting
             self.glide.settle()
@@ -239,7 +263,9 @@ class NumbaNetworkProcessor(Processor):
             extra["receptive_field_samples"] = 1 + sum(plan.contexts)
         if self.space is not None:
             extra["knobs"] = self.space.names
-        table = plan.table.nbytes if isinstance(plan, RecurrentPlan) else 0
+        table = 0
+        if isinstance(plan, RecurrentPlan):
+            table = plan.tables.nbytes if plan.tables is not None else plan.table.nbytes
         # memory as the kernel holds it: packed (and for a TCN channel-padded) weights, and the
         # whole state array (a TCN's history rows are SPAN samples longer than its contexts)
         return ProcessorFacts(

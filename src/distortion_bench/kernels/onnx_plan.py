@@ -20,7 +20,11 @@ The reader understands the graphs this project's exporter writes, per ``model_ty
   audio does not reach) give each block's per-channel scale ``1 + gamma`` and shift ``beta``.
   The knob map itself (range, log scale) is read from the metadata, not the graph: with one
   setting per call everything that depends only on the knobs folds into the weights when a knob
-  changes (:mod:`distortion_bench.kernels.knob_folding`), so the kernels run unchanged.
+  changes (:mod:`distortion_bench.kernels.knob_folding`), so the kernels run unchanged;
+- ``shaper_knobs``: a ``shaper`` whose table is one of a bank (values and slopes of every table
+  end to end, one ``Gather`` at ``table * cells + cell``, the table chosen by an integer knob),
+  in front of an ``lstm_knobs`` / ``gru_knobs`` core that reads the table's output where the
+  others read the audio; the kernel takes the chosen table when that knob changes.
 
 Anything else (an op outside the model type's set, mixed LSTM and GRU nodes, shapes that do
 not match the metadata) is refused with :class:`~distortion_bench.onnx_contract.OnnxModelError`
@@ -88,6 +92,7 @@ KNOB_OPS_RECURRENT = KNOB_OPS | {"Reshape", "Equal", "Expand", "Conv", "Tanh"}
 ALLOWED_OPS["lstm_knobs"] = ALLOWED_OPS["lstm"] | KNOB_OPS_RECURRENT
 ALLOWED_OPS["gru_knobs"] = ALLOWED_OPS["gru"] | KNOB_OPS_RECURRENT
 ALLOWED_OPS["tcn_knobs"] = ALLOWED_OPS["tcn"] | KNOB_OPS
+ALLOWED_OPS["shaper_knobs"] = ALLOWED_OPS["shaper"] | KNOB_OPS_RECURRENT
 GATES = {"LSTM": 4, "GRU": 3}
 
 
@@ -107,6 +112,10 @@ class RecurrentPlan:
         knobs: the metadata's knob space (``{name: {min, max, scale, unit}}``), or None.
         film: a conditioned model's input FiLM MLP ``(w1 (F, K), b1 (F,), w2 (2, F), b2 (2,))``
             (rows of ``w2``: the audio's gamma, then its beta); ``()``.
+        tables: a ``shaper_knobs`` model's bank, ``(T, 3, cells)`` (each like :attr:`table`; table
+            ``t`` for the keyed knob at its minimum + ``t``), or None; :attr:`table` is then the
+            bank's first.
+        table_knob: the knob (index into :attr:`knobs`' order) that chooses the table; -1 if none.
     """
 
     path: Path
@@ -120,6 +129,8 @@ class RecurrentPlan:
     knob_w: np.ndarray | None = None
     knobs: dict[str, dict[str, Any]] | None = None
     film: tuple[np.ndarray, ...] = ()
+    tables: np.ndarray | None = None
+    table_knob: int = -1
 
     @property
     def bias0_offset(self) -> int:
@@ -275,7 +286,8 @@ def _recurrent_plan(graph: _Graph, contract: OnnxContract, model_type: str) -> R
     op = cells[0].op_type
     cell = op.lower()
     knobs = len(contract.knobs or {})
-    if model_type != "shaper" and cell != model_type.removesuffix("_knobs"):
+    shaper = model_type in ("shaper", "shaper_knobs")
+    if not shaper and cell != model_type.removesuffix("_knobs"):
         raise graph.fail(f"metadata model_type {model_type!r} but the graph has {op} nodes")
     layers = len(cells)
     hidden = int(graph.attrs(cells[0]).get("hidden_size", 0))
@@ -333,21 +345,40 @@ def _recurrent_plan(graph: _Graph, contract: OnnxContract, model_type: str) -> R
     core_input = feed.input[0] if feed is not None and feed.op_type == "Transpose" else cells[0].input[0]
     table = _table(graph, core_input) if model_type == "shaper" else np.zeros((3, 0), np.float32)
     film: tuple[np.ndarray, ...] = ()
+    tables, table_knob = None, -1
     if knobs:  # the audio (scaled and shifted by the input FiLM), then the knobs, concatenated
         concat = graph.producer.get(core_input)
         shifted = graph.producer.get(concat.input[0]) if concat is not None and concat.op_type == "Concat" else None
         scaled = [graph.producer.get(i) for i in shifted.input] if shifted is not None else []
+        # what the FiLM scales: the audio, or (shaper_knobs) the table's output, computed from it
+        audio_path = _reached_from(graph, [AUDIO_IN])
+        fed = [i for n in scaled if n is not None and n.op_type == "Mul" for i in n.input if i in audio_path]
+        wanted = "the table's output" if shaper else "'audio'"
         if (
             shifted is None
             or shifted.op_type != "Add"
-            or not any(n is not None and n.op_type == "Mul" and AUDIO_IN in n.input for n in scaled)
+            or len(fed) != 1
+            or (not shaper and fed[0] != AUDIO_IN)
+            or (shaper and fed[0] == AUDIO_IN)
         ):
             raise graph.fail(
-                f"the first {op} node does not read 'audio' (scaled and shifted by the knobs' FiLM) concatenated "
+                f"the first {op} node does not read {wanted} (scaled and shifted by the knobs' FiLM) concatenated "
                 "with the knobs, audio first"
             )
         film = _film(graph, graph.of_type("Conv"), knobs, 2)
-        core_input = AUDIO_IN
+        core_input = fed[0]
+        if shaper:
+            tables = _table(graph, core_input, audio_path)
+            table = tables[0]
+            specs = list((contract.knobs or {}).values())
+            keyed = [i for i, k in enumerate(specs) if k.get("scale") == "integer"]
+            values = int(round(float(specs[keyed[0]]["max"]) - float(specs[keyed[0]]["min"]))) + 1 if keyed else 0
+            if values != tables.shape[0]:
+                raise graph.fail(
+                    f"a bank of {tables.shape[0]} tables, expected one per value of the first integer knob of "
+                    f"{list(contract.knobs or {})}"
+                )
+            table_knob = keyed[0]
     elif model_type != "shaper" and core_input != AUDIO_IN:
         raise graph.fail(f"the first {op} node is not fed by the input 'audio' (fed by {core_input!r})")
     last = graph.producer.get(AUDIO_OUT)
@@ -367,11 +398,15 @@ def _recurrent_plan(graph: _Graph, contract: OnnxContract, model_type: str) -> R
         knob_w,
         contract.knobs,
         film,
+        tables,
+        table_knob,
     )
 
 
-def _table(graph: _Graph, table_out: str) -> np.ndarray:
-    """``(3, cells)``: edges, values, slopes of the shaper's table (graph :class:`PiecewiseLinearTable`)."""
+def _table(graph: _Graph, table_out: str, audio_path: set[str] | None = None) -> np.ndarray:
+    """``(3, cells)``: edges, values, slopes of the shaper's table (graph :class:`PiecewiseLinearTable`);
+    with ``audio_path`` (the values computed from the audio, in a conditioned graph), the bank
+    ``(T, 3, cells)`` of a ``shaper_knobs`` model (its values and slopes ``(T * cells,)``)."""
     gathers = [n for n in graph.of_type("Gather") if n.input[0] in graph.init or n.input[0] in graph.const]
     tables = {n.output[0]: n for n in gathers}
     value = slope = edge = None
@@ -388,19 +423,24 @@ def _table(graph: _Graph, table_out: str) -> np.ndarray:
             "expected the shaper's table: Gather of the cell edges (constant), values and slopes "
             "(stored), feeding Sub, Mul and Add"
         )
-    cells = int(graph.init[value].shape[0])
-    rows = [
-        graph.tensor(name, (cells,), role)
-        for name, role in ((edge, "table cell edges"), (value, "table values"), (slope, "table slopes"))
-    ]
+    stored = int(graph.init[value].shape[0])
+    cells = int(graph.const[edge].shape[0]) if audio_path is not None else stored
+    count = stored // cells
+    if count * cells != stored:
+        raise graph.fail(f"table values ({stored}) are not a whole number of tables of {cells} cells")
+    edges = graph.tensor(edge, (cells,), "table cell edges")
+    values = graph.tensor(value, (stored,), "table values").reshape(count, cells)
+    slopes = graph.tensor(slope, (stored,), "table slopes").reshape(count, cells)
     width = np.float32(2.0 / cells)
     expected = np.float32(-1.0) + width * np.arange(cells, dtype=np.float32)
-    if not np.array_equal(rows[0], expected):
+    if not np.array_equal(edges, expected):
         raise graph.fail(f"table cell edges are not {cells} uniform cells over [-1, 1]")
-    divs = [graph.const.get(n.input[1]) for n in graph.of_type("Div")]
+    on_audio = [n for n in graph.of_type("Div") if audio_path is None or n.input[0] in audio_path]
+    divs = [graph.const.get(n.input[1]) for n in on_audio]
     if len(divs) != 1 or divs[0] is None or np.float32(divs[0]) != width:
         raise graph.fail(f"expected one Div by the cell width {float(width)} (the table's index computation)")
-    return np.ascontiguousarray(np.stack(rows), dtype=np.float32)
+    bank = np.stack([np.stack([edges, values[t], slopes[t]]) for t in range(count)])
+    return np.ascontiguousarray(bank if audio_path is not None else bank[0], dtype=np.float32)
 
 
 def _reached_from(graph: _Graph, sources: Sequence[str]) -> set[str]:

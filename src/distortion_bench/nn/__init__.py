@@ -5,3 +5,4 @@ Importing the package registers every model family, the knob-conditioned ones
 """
 
 from distortion_bench.nn import conditioned as _conditioned  # noqa: F401 - registers its families
+from distortion_bench.nn import conditioned_shaper as _conditioned_shaper  # noqa: F401 - shaper_knobs

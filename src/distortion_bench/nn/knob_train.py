@@ -48,7 +48,7 @@ from distortion_bench.config import selected_knob_pairs
 from distortion_bench.errors import ConfigError
 from distortion_bench.nn.data import load_whole_takes
 from distortion_bench.nn.evaluate import evaluate
-from distortion_bench.nn.knob_data import KnobDataModule, load_rows, read_knob_manifest
+from distortion_bench.nn.knob_data import KnobDataModule, balance_of, load_rows, read_knob_manifest
 from distortion_bench.nn.knob_grid import GRID_METRICS, grid_quality, median_over_seeds, summarise_grid
 from distortion_bench.nn.knob_module import KnobEffectModule, predict_with_knobs
 from distortion_bench.nn.models import State, StreamingModel
@@ -74,7 +74,7 @@ from distortion_bench.tracking import tracking_uri
 log = logging.getLogger(__name__)
 
 #: the conditioned form of each family that has one
-KNOB_FAMILIES = {"lstm": "lstm_knobs", "gru": "gru_knobs", "tcn": "tcn_knobs"}
+KNOB_FAMILIES = {"lstm": "lstm_knobs", "gru": "gru_knobs", "tcn": "tcn_knobs", "shaper": "shaper_knobs"}
 
 
 def knob_pair(effect: str, model_name: str) -> str:
@@ -107,7 +107,8 @@ def prepare_knob_pair(
     conditioned = conditioned_config(model_name, model_cfg, knobs)
     module = KnobEffectModule(conditioned, train_cfg, int(cfg.audio.sample_rate))
     crop = module.model.warmup_samples() + int(train_cfg["loss_samples"])
-    return module, KnobDataModule(folder, int(train_cfg["batch_size"]), crop), conditioned
+    balance = balance_of(dict(train_cfg["loss"]["weights"]))
+    return module, KnobDataModule(folder, int(train_cfg["batch_size"]), crop, balance), conditioned
 
 
 class AtSetting(nn.Module):

@@ -25,7 +25,8 @@ slopes 1) and stays the identity outside ``[-1, 1]`` and in any cell the data ne
 
 What it assumes, stated because it matters for the result: the cells are uniform over digital
 full scale. With ``cells`` a power of two, every threshold of an integer-bit quantizer of up to
-``log2(cells)`` bits falls on a cell edge (the thresholds are odd multiples of ``2^-N``), just
+``log2(cells) - 1`` bits falls on a cell edge (the thresholds are odd multiples of ``2^-N``, the
+edges multiples of ``2 / cells``: 11 bits for 4096 cells), just
 as it falls on a converter's code boundaries; with another count (``cells: 3000``) they do not,
 and the ablation measures what that costs. Nothing of the effect (bits, thresholds, levels) is
 given to the model: each cell learns its value and slope from data.

@@ -220,7 +220,9 @@ def listening_rows(
     for effect in sorted({e for e, _ in pairs}):
         if not (audio / f"{effect}_automation_dry.wav").is_file():
             continue
-        names = [f"numba:{effect}"] + [f"numba:{effect}-{m}{s}" for _, m in pairs for s in ("-knobs", "")]
+        names = [f"numba:{effect}"] + [
+            f"numba:{effect}-{m}{s}" for e, m in pairs if e == effect for s in ("-knobs", "")
+        ]
         named = [("dry", read_audio(audio / f"{effect}_automation_dry.wav", sr).samples)]
         for name in names:
             path = audio / f"{effect}_automation_{name.replace(':', '-')}.wav"
