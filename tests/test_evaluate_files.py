@@ -102,7 +102,6 @@ def test_plan_from_config_and_bad_values():
         "onnx:tube-lstm",
         "onnx:tube-shaper",
         "pedalboard:bitcrush",
-        "onnx:bitcrush-lstm",
         "onnx:bitcrush-shaper",
     )
     assert plan.peak_levels_dbfs == (-18.0, -6.0, 0.0) and plan.file_level and plan.buffer_size == 512

@@ -154,8 +154,8 @@ def test_offline_bench_writes_every_report(smoke_repo, first_repro):
         "weight_bytes",
     ]
     # smoke, 2 buffer sizes: tube (numba, numpy, pedalboard, 3 models x (onnx, numba, torch), naive TCN),
-    # bitcrush (numba, numpy, pedalboard, 2 models x (onnx, numba, torch))
-    assert len(rows) == (13 + 9) * 2
+    # bitcrush (numba, numpy, pedalboard, the shaper x (onnx, numba, torch))
+    assert len(rows) == (13 + 6) * 2
     assert {r["buffer_size"] for r in rows} == {"64", "512"}
     assert any("naive" in r["processor"] for r in rows)
     for r in rows:
@@ -353,10 +353,10 @@ def test_report_page_in_a_real_browser(smoke_repo, first_repro, tmp_path):
         finally:
             browser.close()
     # both effects, one excerpt each in the smoke run (1 s of processed audio): dry and the processors
-    # (tube: 3 DSP, 3 models x 3 backends, the naive TCN; bitcrush: 3 DSP, 2 models x 3 backends);
-    # the knobs' automation take: dry, the DSP, two conditioned networks and their fixed twins (the
-    # smoke grid's examples, 0.25 s segments, are too short to listen to)
-    assert len(audio) == (1 + 13) + (1 + 9) + 6, audio
+    # (tube: 3 DSP, 3 models x 3 backends, the naive TCN; bitcrush: 3 DSP, the shaper x 3 backends);
+    # the knobs' automation takes: dry, the DSP, the conditioned networks and their fixed twins (tube:
+    # two of each, bitcrush: one; the smoke grid's examples, 0.25 s segments, are too short to listen to)
+    assert len(audio) == (1 + 13) + (1 + 6) + 6 + 4, audio
     assert all(a["error"] is None and a["duration"] > 0.4 for a in audio), audio
     assert len(images) >= 2 * 6 + 2, images  # six offline plots and a spectrogram grid per effect, ...
     assert all(i["width"] > 0 for i in images), [i for i in images if not i["width"]]
