@@ -111,8 +111,8 @@ def test_knob_pairs_are_trained_judged_on_the_grid_exported_and_benchmarked(smok
     export = json.loads((smoke_repo / "reports/export/bitcrush-shaper-knobs.json").read_text())
     assert max(export["parity_max_abs"].values()) <= 1e-4 and max(export["numba_parity_max_abs"].values()) <= 1e-4
     bench = json.loads((smoke_repo / "reports/knobs/knob_bench.json").read_text())
-    # 3 pairs x 2 backends x 2 buffer sizes, each timed beside its fixed twin
-    assert len(bench["cost"]) == 12 and all(r["fixed_p50_us"] > 0 and r["knobs_p50_us"] > 0 for r in bench["cost"])
+    # 3 pairs x 2 backends x 1 buffer size (smoke), each timed beside its fixed twin
+    assert len(bench["cost"]) == 6 and all(r["fixed_p50_us"] > 0 and r["knobs_p50_us"] > 0 for r in bench["cost"])
     assert {r["processor"] for r in bench["automation"]["bitcrush"]["rows"]} == {
         "numba:bitcrush-shaper-knobs",
         "numba:bitcrush-shaper",
