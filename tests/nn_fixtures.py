@@ -10,6 +10,7 @@ import torch
 from conftest import SAMPLE_RATE, compose
 from distortion_bench.config import plain
 from distortion_bench.nn.export import export_onnx
+from distortion_bench.nn.models import build_model
 from distortion_bench.nn.module import EffectModule
 
 MODELS = {
@@ -18,6 +19,18 @@ MODELS = {
     "gru": {"type": "gru", "size": 8, "layers": 2, "skip": True, "warmup_samples": 64},
     "shaper": {"type": "shaper", "size": 4, "core": "gru", "layers": 1, "cells": 256, "warmup_samples": 64},
 }
+
+
+def perturbed_model(config: dict, sample_rate: int = SAMPLE_RATE) -> torch.nn.Module:
+    """A model of ``config`` in eval mode with every weight moved by seeded noise (0.3 sigma): an
+    untrained conditioned model ignores its knobs (FiLM and output layers start at zero)."""
+    torch.manual_seed(0)
+    model = build_model(config, sample_rate).eval()
+    g = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn(p.shape, generator=g))
+    return model
 
 
 def write_checkpoint(model_name: str, path: Path, seed: int = 0, config: dict | None = None) -> EffectModule:

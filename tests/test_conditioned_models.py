@@ -8,6 +8,7 @@ import torch
 
 from distortion_bench.nn.conditioned import FiLMTCN, stream_with_knobs
 from distortion_bench.nn.models import StreamingTCN, build_model
+from nn_fixtures import perturbed_model
 
 KNOBS = {"gain_db": {"min": 0.0, "max": 24.0, "unit": "dB"}, "bias": {"min": 0.0, "max": 0.5}}
 CONFIGS = {
@@ -18,13 +19,7 @@ CONFIGS = {
 
 
 def perturbed(name: str) -> torch.nn.Module:
-    torch.manual_seed(0)
-    model = build_model(CONFIGS[name], 48000).eval()
-    g = torch.Generator().manual_seed(3)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.3 * torch.randn(p.shape, generator=g))
-    return model
+    return perturbed_model(CONFIGS[name], 48000)
 
 
 def chunk_sizes(cut: int, n: int) -> list[int]:

@@ -16,7 +16,7 @@ from distortion_bench.engine.nn_processors import OnnxProcessor
 from distortion_bench.engine.numba_nn_processor import NumbaNetworkProcessor
 from distortion_bench.kernels.onnx_plan import RecurrentPlan, TcnPlan
 from distortion_bench.nn.export import export_onnx
-from distortion_bench.nn.models import build_model
+from nn_fixtures import perturbed_model
 
 #: a linear, a log and an integer knob: every branch of the map onto [-1, 1]
 KNOBS = {
@@ -56,12 +56,7 @@ def exported(tmp_path_factory):
     root = tmp_path_factory.mktemp("knob_kernels")
     paths = {}
     for name, cfg in CONFIGS.items():
-        torch.manual_seed(0)
-        model = build_model(cfg, 48000).eval()
-        g = torch.Generator().manual_seed(3)
-        with torch.no_grad():
-            for p in model.parameters():
-                p.add_(0.3 * torch.randn(p.shape, generator=g))
+        model = perturbed_model(cfg, 48000)
         paths[name] = root / f"tube-{name}.onnx"
         export_onnx(model, paths[name], 48000, {"effect": "tube", "model": name, "mlflow_run_id": "test"})
     return paths
@@ -173,12 +168,8 @@ def test_a_glide_follows_the_model_given_the_same_knobs_per_sample(exported, nam
         streamed.append(kernel.process_buffer(SIGNAL[a:b]).copy())
         glided.append(ort.process_buffer(SIGNAL[a:b]).copy())
     knobs = glide_reference(kernel.space, changes, SIGNAL.shape[0], 0.002)
-    torch.manual_seed(0)
-    model = build_model(CONFIGS[name], 48000).eval()
-    g = torch.Generator().manual_seed(3)
+    model = perturbed_model(CONFIGS[name], 48000)  # the exported file's weights
     with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.3 * torch.randn(p.shape, generator=g))
         y, _ = model(
             torch.from_numpy(SIGNAL).view(1, 1, -1),
             model.initial_state(1),

@@ -136,7 +136,7 @@ def trained_knob_model(cfg: DictConfig, effect: str, model_cfg: dict[str, Any]) 
         ckpt = folder / "checkpoints" / knob_pair(effect, key) / "best.ckpt"
         onnx_path = folder / "model.onnx"
         module = KnobEffectModule.load_from_checkpoint(str(ckpt), map_location="cpu")
-        meta = {"effect": effect, "model": f"{key}", "mlflow_run_id": report["mlflow"]["run_id"]}
+        meta = {"effect": effect, "model": key, "mlflow_run_id": report["mlflow"]["run_id"]}
         export_onnx(module.model, onnx_path, int(cfg.audio.sample_rate), meta)
         return {"onnx": str(onnx_path), "checkpoint": str(ckpt), "report": report}
 
