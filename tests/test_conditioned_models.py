@@ -220,3 +220,19 @@ def test_onnx_export_takes_knobs_per_call_and_equals_pytorch(tmp_path, name):
     onnx.save(proto, str(tmp_path / "unnamed.onnx"))
     with pytest.raises(OnnxModelError, match=r"the graph takes 'knobs' but the metadata does not name them"):
         read_onnx_contract(tmp_path / "unnamed.onnx")
+    # knobs per sample ((1, K, time), a glide) run through the file as through PyTorch, and a
+    # file whose knobs input has no time axis (exported before it had one) is refused
+    knobs = np.stack([np.linspace(0, 24, 4000), np.linspace(0.5, 0, 4000)])[None].astype(np.float32)
+    session = ort_proc.session
+    zeros = {n: np.zeros(s, np.float32) for n, s in zip(contract.state_names, contract.state_shapes)}
+    y_onnx = session.run(["audio_out"], {"audio": x[None, None], "knobs": knobs, **zeros})[0]
+    with torch.no_grad():
+        y_torch, _ = module.model(
+            torch.from_numpy(x).view(1, 1, -1), module.model.initial_state(1), torch.from_numpy(knobs)
+        )
+    assert float(np.max(np.abs(y_onnx - y_torch.numpy()))) <= 1e-4
+    proto = onnx.load(str(path))
+    proto.graph.input[1].type.tensor_type.shape.dim.pop()
+    onnx.save(proto, str(tmp_path / "old.onnx"))
+    with pytest.raises(OnnxModelError, match=r"input 'knobs' has shape \[1, 2\], expected \[1, 2, 'knob_time'\]"):
+        read_onnx_contract(tmp_path / "old.onnx")

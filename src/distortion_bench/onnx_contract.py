@@ -27,6 +27,8 @@ import onnx
 from distortion_bench.errors import DistortionBenchError
 
 AUDIO_IN, AUDIO_OUT, KNOBS_IN = "audio", "audio_out", "knobs"
+#: the knobs input's last axis: 1 (one setting for the call) or the audio's length (per sample)
+KNOB_TIME = "knob_time"
 REQUIRED_METADATA = ("sample_rate", "state_names", "state_shapes")
 
 
@@ -80,10 +82,11 @@ def read_onnx_contract(path: str | os.PathLike[str]) -> OnnxContract:
             f"{p}: graph inputs {inputs} / outputs {outputs} do not match the state names in its "
             f"metadata (expected inputs {expected_in}, outputs {expected_out})"
         )
-    if knobs and _dims(proto.graph.input[1]) != [1, len(knobs)]:
+    if knobs and _dims(proto.graph.input[1]) != [1, len(knobs), KNOB_TIME]:
         raise OnnxModelError(
-            f"{p}: input 'knobs' has shape {_dims(proto.graph.input[1])}, expected [1, {len(knobs)}] for the "
-            f"knobs {list(knobs)} of its metadata"
+            f"{p}: input 'knobs' has shape {_dims(proto.graph.input[1])}, expected [1, {len(knobs)}, "
+            f"{KNOB_TIME!r}] (one setting per call as time 1, or one per sample) for the knobs "
+            f"{list(knobs)} of its metadata; a file from before the time axis: re-export it (dvc repro export_knobs)"
         )
     for vi, shape in zip(proto.graph.input[2 if knobs else 1 :], shapes):
         if _dims(vi) != list(shape):

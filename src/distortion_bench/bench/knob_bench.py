@@ -266,7 +266,7 @@ def clicks(cfg: DictConfig, effect: str, models: Sequence[str], spec: Mapping[st
     unsmoothed = KnobsEveryCall(dsp, settings, at_once=True)  # each run starts from reset()
     rows[f"numba:{effect} (no smoothing)"] = figures(unsmoothed.process_signal(x, size))
     for model in models:
-        for backend in COST_BACKENDS:  # the Numba kernel glides per sample, ONNX Runtime in sub-blocks
+        for backend in COST_BACKENDS:  # both glide per sample (the exported file takes (1, K, time))
             name = f"{backend}:{effect}-{model}-knobs"
             rows[name] = figures(stream_with_host(build_processor(name, cfg), x, settings, size))
     dsp_click = rows[f"numba:{effect}"]["click_db"]

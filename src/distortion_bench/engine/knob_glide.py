@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from distortion_bench.dsp.knobs import KnobSpace, smoothing_coefficient
-from distortion_bench.kernels.knob_glide import glide_trajectory
+from distortion_bench.kernels.knob_glide import glide_values
 
 #: a gliding knob this close to its target (unit coordinates, where the range spans 2; for a
 #: 24 dB gain range 0.0012 dB)
@@ -80,7 +80,17 @@ class KnobGlide:
         """Load the compiled glide now (an empty glide on copies: no state changes), not in the
         first audio callback that turns a knob (measured: 7-20 ms, a dozen missed periods)."""
         empty = np.zeros((len(self.values), 0), np.float32)
-        glide_trajectory(self.now.copy(), self.target.copy(), self.a, self.snap, self.u.copy(), empty)
+        glide_values(
+            self.now.copy(),
+            self.target.copy(),
+            self.a,
+            self.snap,
+            self.u.copy(),
+            self.is_log,
+            self.lo,
+            self.span,
+            empty,
+        )
 
     def settle(self) -> None:
         """Jump to the targets (a reset: the state after silence at the current setting)."""

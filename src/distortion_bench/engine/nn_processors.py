@@ -1,10 +1,9 @@
 """Neural processors: PyTorch eager and ONNX Runtime, both streaming with carried state.
 
 A knob-conditioned model's knobs glide to each new value with the DSP's time constant
-(:mod:`.knob_glide`): PyTorch takes the knobs per sample, so it glides exactly like the Numba
-kernel; an ONNX file takes one setting per call, so ONNX Runtime glides in sub-blocks of
-:data:`ONNX_GLIDE_BLOCK` samples (each sub-block one run of the session at the glide's value at
-its first sample; cheaper than a run per sample, and a smaller click than a jump per buffer).
+(:mod:`.knob_glide`), sample by sample in every backend: PyTorch and the exported file take the
+knobs as ``(1, K, time)`` while they glide (one run per buffer, a setting per sample, the glide's
+values computed in the callback without allocating) and as ``(1, K, 1)`` once they have arrived.
 """
 
 from __future__ import annotations
@@ -19,11 +18,7 @@ from distortion_bench.dsp.knobs import KnobSpace
 from distortion_bench.engine.knob_glide import DEFAULT_GLIDE_S, KnobGlide
 from distortion_bench.engine.processor import GrowingBuffer, Processor, ProcessorFacts, check_input
 from distortion_bench.errors import DistortionBenchError
-from distortion_bench.kernels.knob_glide import glide_trajectory
-
-#: samples per ONNX Runtime run while a knob glides (a run costs ~25-45 us whatever its length at
-#: these sizes, so per sample would not keep up; 8 leaves a 64-sample buffer 8 runs)
-ONNX_GLIDE_BLOCK = 8
+from distortion_bench.kernels.knob_glide import glide_values
 
 
 class TorchProcessor(Processor):
@@ -78,8 +73,8 @@ class TorchProcessor(Processor):
         if not g.moving:
             return self._torch.from_numpy(g.values.astype(np.float32)[None])
         path = self.path.view(len(g.values) * n).reshape(len(g.values), n)
-        g.moving = glide_trajectory(g.now, g.target, g.a, g.snap, g.u, path)
-        return self._torch.from_numpy(g.to_values(path).astype(np.float32)[None])
+        g.moving = glide_values(g.now, g.target, g.a, g.snap, g.u, g.is_log, g.lo, g.span, path)
+        return self._torch.from_numpy(path[None])
 
     def process_buffer(self, x: np.ndarray) -> np.ndarray:
         check_input(x)
@@ -148,16 +143,16 @@ class OnnxProcessor(Processor):
         opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         self._in, self._out, self._knobs_in = AUDIO_IN, AUDIO_OUT, KNOBS_IN
-        # a conditioned model's knobs: one (1, K) array bound once, its values set in place
+        # a conditioned model's knobs: one (1, K, 1) array bound once, its values set in place;
+        # while they glide, a (1, K, n) trajectory bound per call instead
         knobs = self.contract.knobs
         self.space = KnobSpace.from_dict(knobs, f"{self.contract.path}: metadata knobs") if knobs else None
         sample_rate = int(self.contract.metadata["sample_rate"])
         self.glide = None if self.space is None else KnobGlide(self.space, knob_glide_s, sample_rate)
-        self.knobs = None if self.glide is None else self.glide.values.astype(np.float32)[None].copy()
+        self.knobs = None if self.glide is None else self.glide.values.astype(np.float32).reshape(1, -1, 1).copy()
         if self.glide is not None:
             self.glide.warm()
         self.path = GrowingBuffer()
-        self.glided = 0  # samples since the glide began (its sub-blocks are counted from there)
         shapes = self.contract.state_shapes
         self.states = [[np.zeros(s, np.float32) for s in shapes] for _ in range(2)]
         # One binding per direction of the state ping-pong, with the state arrays bound once:
@@ -179,9 +174,14 @@ class OnnxProcessor(Processor):
         was_moving = self.glide.moving
         self.glide.set(values, at_once)
         if not self.glide.moving:
-            self.knobs[0] = self.glide.values
-        elif not was_moving:
-            self.glided = 0
+            self.knobs[0, :, 0] = self.glide.values
+            if was_moving:
+                self._bind_knobs()
+
+    def _bind_knobs(self) -> None:
+        """Both bindings back to the constant ``(1, K, 1)`` knobs (after a glide)."""
+        for b in self.bindings:
+            b.bind_input(self._knobs_in, "cpu", 0, np.float32, list(self.knobs.shape), self.knobs.ctypes.data)
 
     def _state_binding(self, src: list[np.ndarray], dst: list[np.ndarray]) -> Any:
         b = self.session.io_binding()
@@ -211,27 +211,24 @@ class OnnxProcessor(Processor):
         self.current = 1 - self.current
 
     def _glide(self, x: np.ndarray, out: np.ndarray) -> None:
-        """Sub-blocks of :data:`ONNX_GLIDE_BLOCK` samples counted from the glide's start (so any
-        buffer cuts give the same output), each at the glide's value at its first sample."""
-        g, n, block = self.glide, x.shape[0], ONNX_GLIDE_BLOCK
-        path = self.path.view(len(g.values) * n).reshape(len(g.values), n)
-        moving = glide_trajectory(g.now, g.target, g.a, g.snap, g.u, path)
-        start = 0
-        while start < n:
-            if self.glided % block == 0:  # a sub-block begins here
-                self.knobs[0] = g.to_values(path[:, start])
-            stop = min(n, start + block - self.glided % block)
-            self._run(x[start:stop], out[start:stop])
-            self.glided += stop - start
-            start = stop
-        if not moving and self.glided % block == 0:  # arrived: whole buffers at the target again
+        """One run with the glide's value at every sample (``(1, K, n)``, bound in place of the
+        constant knobs); once the knobs arrive, the constant ``(1, K, 1)`` is bound again."""
+        g, n = self.glide, x.shape[0]
+        k = len(g.values)
+        path = self.path.view(k * n).reshape(k, n)
+        moving = glide_values(g.now, g.target, g.a, g.snap, g.u, g.is_log, g.lo, g.span, path)
+        self.bindings[self.current].bind_input(self._knobs_in, "cpu", 0, np.float32, [1, k, n], path.ctypes.data)
+        self._run(x, out)
+        if not moving:
             g.moving = False
-            self.knobs[0] = g.values
+            self.knobs[0, :, 0] = g.values
+            self._bind_knobs()
 
     def reset(self) -> None:
         if self.glide is not None:
             self.glide.settle()
-            self.knobs[0] = self.glide.values
+            self.knobs[0, :, 0] = self.glide.values
+            self._bind_knobs()
         for state_set in self.states:
             for a in state_set:
                 a.fill(0.0)

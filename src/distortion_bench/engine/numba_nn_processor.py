@@ -11,9 +11,10 @@ A knob-conditioned file (``lstm_knobs``, ``gru_knobs``, ``tcn_knobs``) takes :me
 like its ONNX Runtime and PyTorch peers (checked against the trained ranges the file states,
 mid-range until set): a change folds into the kernel's weights once
 (:mod:`distortion_bench.kernels.knob_folding`), so the same kernels run at the same cost; while a
-continuous knob glides to a new value (the DSP's time constant, so a step does not click), the
-network runs one sample at a time with the knobs folded before each
-(:mod:`distortion_bench.kernels.knob_glide`), and whole buffers again once it has arrived.
+continuous knob glides to a new value (the DSP's time constant, so a step does not click), a
+recurrent network runs one sample at a time with the knobs folded before each and a TCN reads
+its FiLM values per sample (:mod:`distortion_bench.kernels.knob_glide`), and whole buffers run
+again once it has arrived.
 """
 
 from __future__ import annotations
@@ -28,11 +29,12 @@ from distortion_bench.dsp.knobs import KnobSpace
 from distortion_bench.engine.knob_glide import DEFAULT_GLIDE_S, KnobGlide
 from distortion_bench.engine.processor import GrowingBuffer, Processor, ProcessorFacts, check_input
 from distortion_bench.kernels.activations import GATE_MAX_ABS_ERROR, TANH_MAX_ABS_ERROR
-from distortion_bench.kernels.knob_folding import fold_film, fold_recurrent
+from distortion_bench.kernels.knob_folding import film_rows, fold_film, fold_recurrent
 from distortion_bench.kernels.knob_glide import glide_recurrent, glide_tcn
 from distortion_bench.kernels.onnx_plan import RecurrentPlan, TcnPlan, read_plan
 from distortion_bench.kernels.recurrent import gru_kernel, lstm_kernel, scratch_size
 from distortion_bench.kernels.tcn import (
+    NO_FILM,
     film_offset,
     initial_layout,
     pack,
@@ -43,6 +45,8 @@ from distortion_bench.kernels.tcn import (
 )
 from distortion_bench.onnx_contract import OnnxModelError, read_onnx_contract
 
+#: samples of FiLM values per sample a TCN's glide holds before it grows (the largest buffer benched)
+FILM_COLUMNS = 4096
 #: max abs difference from ONNX Runtime accepted when the processor checks itself on build
 VERIFY_TOLERANCE = 1e-4
 #: samples of the build-time check (noise bursts at several levels, cut into uneven buffers)
@@ -104,7 +108,10 @@ class NumbaNetworkProcessor(Processor):
         if self.space is not None:
             sample_rate = int(read_onnx_contract(self.path).metadata["sample_rate"])
             self.glide = KnobGlide(self.space, knob_glide_s, sample_rate)
-            self._film_hidden = np.zeros(plan.film[1].shape[0], np.float32)
+            if self.kind == "tcn":  # a FiLM TCN's settings and FiLM values per sample while a knob glides
+                self._film_columns(FILM_COLUMNS)
+            else:
+                self._film_hidden = np.zeros(plan.film[1].shape[0], np.float32)
             self._glide_args = self._fold_arguments()
             self._choose_table()
             self._fold_knobs()
@@ -133,6 +140,15 @@ class NumbaNetworkProcessor(Processor):
             lowest = self.space.specs[plan.table_knob].minimum  # type: ignore[union-attr]
             self._table = plan.tables[int(round(self.glide.values[plan.table_knob] - lowest))]
 
+    def _film_columns(self, n: int) -> None:
+        """A FiLM TCN's scratch for glides of up to ``n`` samples: the settings ``(K, n)``, the
+        MLP's hidden layer ``(F, n)``, the FiLM values ``(2 (B + 1) C4, n)``."""
+        plan = self.plan
+        assert isinstance(plan, TcnPlan)
+        self._film_path = np.zeros((len(self.glide.values), n), np.float32)
+        self._film_hidden = np.zeros((plan.film[1].shape[0], n), np.float32)
+        self._film_rows = np.zeros((2 * (len(plan.blocks) + 1) * int(self.layout[0]), n), np.float32)
+
     def _fold_arguments(self) -> tuple[Any, ...]:
         """What the fold takes after the knobs (:mod:`~distortion_bench.kernels.knob_folding`)."""
         plan = self.plan
@@ -141,8 +157,8 @@ class NumbaNetworkProcessor(Processor):
             offset = plan.bias0_offset
             base = (offset, plan.weights[offset : offset + plan.gates], plan.knob_w)
             return (*base, plan.weights[: plan.gates], w1, b1, w2, b2, self._film_hidden)
-        head = (film_offset(plan), plan.channels, int(self.layout[0]), len(plan.blocks))
-        return (*head, w1, b1, w2, b2, self._film_hidden, plan.in_w, plan.in_b)
+        rows, upath, hidden = self._film_rows, self._film_path, self._film_hidden
+        return (film_offset(plan), rows, upath, hidden, w1, b1, w2, b2, plan.in_w, plan.in_b, plan.channels)
 
     def _fold_knobs(self) -> None:
         """Fold the knobs' values now (``glide.u``) into the weights."""
@@ -150,7 +166,9 @@ class NumbaNetworkProcessor(Processor):
         if isinstance(self.plan, RecurrentPlan):
             fold_recurrent(self._weights, a[0], a[1], a[2], self.glide.u, *a[3:])
         else:
-            fold_film(self._weights, a[0], a[1], a[2], a[3], self.glide.u, *a[4:])
+            a[2][:, 0] = self.glide.u
+            film_rows(a[1], a[2], 1, *a[3:])
+            fold_film(self._weights, a[0], self.layout[0], a[1], 0)
 
     def process_buffer(self, x: np.ndarray) -> np.ndarray:
         check_input(x)
@@ -158,7 +176,7 @@ class NumbaNetworkProcessor(Processor):
         if self.space is not None and self.glide.moving:
             self._glide(x, out)
         elif self.kind == "tcn":
-            self._tcn(x, out, self._weights, self.layout, self.state, self.scratch)
+            self._tcn(x, out, self._weights, self.layout, self.state, self.scratch, NO_FILM)
         else:
             self._kernel(x, out, self._weights, self.state, self.scratch, self._table, self._skip)
         return out
@@ -166,6 +184,9 @@ class NumbaNetworkProcessor(Processor):
     def _glide(self, x: np.ndarray, out: np.ndarray) -> None:
         g = self.glide
         if self.kind == "tcn":
+            if x.shape[0] > self._film_rows.shape[1]:  # a longer buffer than any so far (rare)
+                self._film_columns(x.shape[0])
+                self._glide_args = self._fold_arguments()
             g.moving = glide_tcn(
                 x,
                 out,
@@ -240,7 +261,7 @@ class NumbaNetworkProcessor(Processor):
         x = verify_signal()
         onnx = OnnxProcessor(self.path, f"onnx:{self.name}", self.effect)
         if self.space is not None:  # both at this processor's setting (mid-range when built)
-            onnx.knobs[0] = self.glide.values
+            onnx.set_knobs(at_once=True, **dict(zip(self.space.names, map(float, self.glide.values))))
         reference = onnx.process_signal(x, 509)
         mine = self.process_signal(x, 509)
         self.reset()

@@ -11,7 +11,10 @@ work that depends only on them can be done before the audio loop, and only when 
   block's per-channel scale ``1 + gamma`` and shift ``beta``. The input projection's fold into its
   weights (``(w x + b)(1 + gamma) + beta = w (1 + gamma) x + (b (1 + gamma) + beta)``), the
   blocks' are written into the kernel's FiLM rows (a fixed-setting TCN has scale 1 and shift 0
-  there, which change no bit of its output).
+  there, which change no bit of its output). :func:`film_rows` computes them into the columns of
+  a ``(rows, time)`` array, one setting per column: for a new setting one column, folded into
+  the weights (:func:`fold_film`); while a knob glides one column per sample, which a kernel
+  variant reads per sample.
 
 So the conditioned kernels cost what their fixed-setting family costs per sample. Every
 function writes into arrays made when the processor was built: a knob change allocates nothing.
@@ -55,33 +58,75 @@ def fold_recurrent(weights, offset, base_bias, knob_w, u, base_audio, w1, b1, w2
         weights[g] = base_audio[g] * (1.0 + gamma)
 
 
-@numba.njit(cache=True, nogil=True)
-def fold_film(weights, offset, channels, c4, blocks, u, w1, b1, w2, b2, hidden, in_w, in_b):  # pragma: no cover
-    """A packed TCN's (:func:`~distortion_bench.kernels.tcn.pack`) knob-dependent weights: the
-    input projection's weights and bias (``weights[0:C]``, ``weights[c4:c4 + C]``, from the
-    file's ``in_w``, ``in_b`` ``(C,)``) and the FiLM rows at ``offset``: ``blocks`` rows of ``c4``
-    scales ``1 + gamma``, then ``blocks`` rows of shifts ``beta``.
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def film_rows(rows, upath, n, hidden, w1, b1, w2, b2, in_w, in_b, channels):  # pragma: no cover
+    """A FiLM TCN's knob-dependent values for the settings ``upath[:, :n]`` ``(K, >= n)`` (one per
+    sample), written to the first ``n`` columns of ``rows`` ``(2 (B + 1) C4, >= n)``: rows
+    ``i C4 + c`` the scales and rows ``(B + 1) C4 + i C4 + c`` the shifts of layer ``i`` (0: the
+    input projection, folded into its weight ``in_w (1 + gamma)`` and bias
+    ``in_b (1 + gamma) + beta``; then block ``i - 1``'s ``1 + gamma`` and ``beta``). Padded
+    channels (``channels .. C4 - 1``) get weight 0 / scale 1 and shift 0, which leave them at 0.
 
     ``w1`` ``(F, K)``, ``b1`` ``(F,)``, ``w2`` ``(2 C (B + 1), F)`` (gammas of the input projection
-    and of block 0..B-1, then their betas), ``b2`` ``(2 C (B + 1),)``; ``hidden`` ``(F,)`` scratch.
+    and of block 0..B-1, then their betas), ``b2`` ``(2 C (B + 1),)``; ``in_w``, ``in_b`` ``(C,)``
+    the file's input projection; ``hidden`` ``(F, >= n)`` scratch. Every loop with arithmetic
+    runs over the samples (so it vectorizes while a knob glides), and each value gets its terms
+    in the same order whatever ``n``.
     """
     for j in range(b1.shape[0]):
-        s = b1[j]
-        for k in range(u.shape[0]):
-            s += w1[j, k] * u[k]
-        hidden[j] = math.tanh(s)
-    half = channels * (blocks + 1)
-    for i in range(blocks + 1):  # layer 0: the input projection, then the blocks
-        for c in range(channels):
+        hj = hidden[j, :n]
+        for t in range(n):
+            hj[t] = b1[j]
+        for k in range(upath.shape[0]):
+            w = w1[j, k]
+            uk = upath[k, :n]
+            for t in range(n):
+                hj[t] += w * uk[t]
+        for t in range(n):
+            hj[t] = math.tanh(hj[t])
+    half = b2.shape[0] // 2
+    layers = half // channels
+    c4 = rows.shape[0] // (2 * layers)
+    for i in range(layers):
+        for c in range(c4):
+            sr = rows[i * c4 + c, :n]
+            hr = rows[(layers + i) * c4 + c, :n]
+            if c >= channels:
+                for t in range(n):
+                    sr[t] = 0.0 if i == 0 else 1.0
+                    hr[t] = 0.0
+                continue
             row = i * channels + c
-            gamma = b2[row]
-            beta = b2[half + row]
+            for t in range(n):
+                sr[t] = b2[row]
+                hr[t] = b2[half + row]
             for j in range(hidden.shape[0]):
-                gamma += w2[row, j] * hidden[j]
-                beta += w2[half + row, j] * hidden[j]
+                a, b = w2[row, j], w2[half + row, j]
+                hj = hidden[j, :n]
+                for t in range(n):
+                    sr[t] += a * hj[t]
+                    hr[t] += b * hj[t]
             if i == 0:
-                weights[c] = in_w[c] * (1.0 + gamma)
-                weights[c4 + c] = in_b[c] * (1.0 + gamma) + beta
+                for t in range(n):
+                    g = sr[t]
+                    sr[t] = in_w[c] * (1.0 + g)
+                    hr[t] = in_b[c] * (1.0 + g) + hr[t]
             else:
-                weights[offset + (i - 1) * c4 + c] = 1.0 + gamma
-                weights[offset + (blocks + i - 1) * c4 + c] = beta
+                for t in range(n):
+                    sr[t] = 1.0 + sr[t]
+
+
+@numba.njit(cache=True, nogil=True)
+def fold_film(weights, offset, c4, rows, col):  # pragma: no cover
+    """Column ``col`` of :func:`film_rows`' ``rows`` into a packed TCN's
+    (:func:`~distortion_bench.kernels.tcn.pack`) weights, what the kernel reads with the knobs
+    constant: the input projection's weight and bias (``weights[0:C4]``, ``weights[C4:2 C4]``)
+    and the FiLM rows at ``offset`` (``B`` rows of ``C4`` scales, then ``B`` rows of shifts)."""
+    shifts = rows.shape[0] // 2  # (B + 1) C4
+    blocks = shifts // c4 - 1
+    for c in range(c4):
+        weights[c] = rows[c, col]
+        weights[c4 + c] = rows[shifts + c, col]
+    for r in range(c4, shifts):  # block i - 1's channel c at r = i C4 + c
+        weights[offset + r - c4] = rows[r, col]
+        weights[offset + blocks * c4 + r - c4] = rows[shifts + r, col]

@@ -181,20 +181,30 @@ def _accumulate(dst, drow, at, weights, pos, bias, outs, channels, src, srow, sh
     return pos
 
 
-def _build_kernel(filmed: bool) -> Any:
-    """The kernel, compiled with ``filmed`` as a constant: the fixed-setting TCN's kernel has no
-    FiLM multiply-add in its gate loop at all (reading scale 1 and shift 0 there cost it 1-5 %
-    per call, and an unconditional multiply-add 9-16 %); Numba caches each variant on disk."""
+#: kernel variants: the fixed-setting TCN, FiLM rows constant per call, FiLM rows per sample
+PLAIN, FILMED, MOVING = 0, 1, 2
+
+
+def _build_kernel(mode: int) -> Any:
+    """The kernel, compiled with ``mode`` as a constant: the fixed-setting TCN's kernel
+    (:data:`PLAIN`) has no FiLM multiply-add in its gate loop at all (reading scale 1 and shift 0
+    there cost it 1-5 % per call, and an unconditional multiply-add 9-16 %); :data:`FILMED`
+    reads one FiLM row per channel from the weights (knobs constant within the call);
+    :data:`MOVING` reads a FiLM value per channel and sample from ``film`` (a knob gliding;
+    :func:`~distortion_bench.kernels.knob_folding.film_rows` lays it out), the input
+    projection's folded weight and bias included. The other variants take ``film`` too (an empty
+    array), so every variant has one signature; Numba caches each on disk."""
 
     @numba.njit(
-        "void(float32[::1], float32[::1], float32[::1], int64[::1], float32[:, ::1], float32[:, ::1])",
+        "void(float32[::1], float32[::1], float32[::1], int64[::1], float32[:, ::1], float32[:, ::1], float32[:, ::1])",
         cache=True,
         nogil=True,
         error_model="numpy",
         fastmath=_FLAGS,
     )
-    def tcn_kernel(x, y, weights, layout, state, scratch):  # pragma: no cover - compiled
-        """One buffer through the TCN; updates ``state`` and the positions in ``layout``."""
+    def tcn_kernel(x, y, weights, layout, state, scratch, film):  # pragma: no cover - compiled
+        """One buffer through the TCN; updates ``state`` and the positions in ``layout``.
+        ``film`` (:data:`MOVING` only): ``(2 (blocks + 1) C4, time)``."""
         channels, blocks = layout[0], layout[1]
         pos0 = 2 + 2 * blocks  # layout index of block 0's position
         width = state.shape[1]
@@ -206,7 +216,8 @@ def _build_kernel(filmed: bool) -> Any:
         out_w = weights[wout : wout + channels]
         out_b = weights[wout + channels]
         skip = weights[wout + channels + 1] != 0.0
-        film = wout + channels + 2  # FiLM scale rows, then shift rows (one per block, C4 each)
+        film_w = wout + channels + 2  # FiLM scale rows, then shift rows (one per block, C4 each)
+        shifts = (blocks + 1) * channels  # MOVING: where ``film``'s shift (and input bias) rows start
         skip0 = 2 * channels
         n = x.shape[0]
         for start in range(0, n, TILE):
@@ -226,9 +237,15 @@ def _build_kernel(filmed: bool) -> Any:
             p = layout[pos0]
             for c in range(channels):  # the input 1x1 conv, into block 0's rows at its position
                 row = state[c, p : p + m]
-                wc, bc = in_w[c], in_b[c]
-                for t in range(m):
-                    row[t] = bc + wc * xs[t]
+                if mode == MOVING:
+                    wt = film[c, start : start + m]
+                    bt = film[shifts + c, start : start + m]
+                    for t in range(m):
+                        row[t] = bt[t] + wt[t] * xs[t]
+                else:
+                    wc, bc = in_w[c], in_b[c]
+                    for t in range(m):
+                        row[t] = bc + wc * xs[t]
             pos = 2 * channels
             for i in range(blocks):
                 k, d = layout[2 + 2 * i], layout[3 + 2 * i]
@@ -255,9 +272,22 @@ def _build_kernel(filmed: bool) -> Any:
                 pos = conv_b + 2 * channels
                 for c in range(channels):
                     za, zb, sc = scratch[c, 0:m], scratch[channels + c, 0:m], scratch[skip0 + c, 0:m]
-                    if filmed:
-                        gain = weights[film + i * channels + c]
-                        shift = weights[film + (blocks + i) * channels + c]
+                    if mode == MOVING:
+                        gt = film[(i + 1) * channels + c, start : start + m]
+                        st = film[shifts + (i + 1) * channels + c, start : start + m]
+                        if i == 0:
+                            for t in range(m):
+                                g = tanh_times_sigmoid32(za[t], zb[t]) * gt[t] + st[t]
+                                za[t] = g
+                                sc[t] = g
+                        else:
+                            for t in range(m):
+                                g = tanh_times_sigmoid32(za[t], zb[t]) * gt[t] + st[t]
+                                za[t] = g
+                                sc[t] += g
+                    elif mode == FILMED:
+                        gain = weights[film_w + i * channels + c]
+                        shift = weights[film_w + (blocks + i) * channels + c]
                         if i == 0:
                             for t in range(m):
                                 g = tanh_times_sigmoid32(za[t], zb[t]) * gain + shift
@@ -309,6 +339,10 @@ def _build_kernel(filmed: bool) -> Any:
 
 
 #: the fixed-setting TCN (:class:`~distortion_bench.nn.models.StreamingTCN`)
-tcn_kernel = _build_kernel(False)
+tcn_kernel = _build_kernel(PLAIN)
 #: the knob-conditioned FiLM TCN: every block's gated output ``g * scale + shift`` per channel
-tcn_film_kernel = _build_kernel(True)
+tcn_film_kernel = _build_kernel(FILMED)
+#: the FiLM TCN while its knobs glide: scale and shift per channel and sample
+tcn_moving_kernel = _build_kernel(MOVING)
+#: what :data:`tcn_kernel` and :data:`tcn_film_kernel` take as ``film``
+NO_FILM = np.zeros((0, 0), np.float32)

@@ -1,8 +1,9 @@
 """Networks that follow an effect's knobs: the streaming contract with a knob vector beside the audio.
 
 ``forward(x, state, knobs) -> (y, state)``: ``x``, ``y`` ``(batch, 1, time)``; ``knobs`` ``(batch, K)``
-(one setting for the whole call, as a plugin reads its knobs once per buffer) or
-``(batch, K, time)`` (a setting per sample, for automation takes in training). The knob values
+or ``(batch, K, 1)`` (one setting for the whole call, as a plugin reads its knobs once per buffer)
+or ``(batch, K, time)`` (a setting per sample: automation takes in training, a knob gliding to a
+new value; the exported ONNX file takes ``(1, K, 1)`` or ``(1, K, time)``). The knob values
 are in their own units (dB, bits, ...) and the model maps each onto [-1, 1] by the range and
 scale it was trained on (:class:`KnobScaler`, from the knob space), so a model file says which
 ranges it knows. Chunked with the state carried equals whole, with the knobs changing between
@@ -65,8 +66,10 @@ def _check_knobs(knobs: Tensor | None, count: int, x: Tensor) -> Tensor:
         raise ValueError(f"this model follows {count} knob(s): forward(x, state, knobs) needs knobs")
     if knobs.dim() not in (2, 3) or knobs.shape[0] != x.shape[0] or knobs.shape[1] != count:
         raise ValueError(f"knobs: expected (batch, {count}) or (batch, {count}, time), got {tuple(knobs.shape)}")
-    if knobs.dim() == 3 and knobs.shape[2] != x.shape[2]:
-        raise ValueError(f"knobs: a per-sample trajectory needs {x.shape[2]} samples, got {knobs.shape[2]}")
+    if knobs.dim() == 3 and knobs.shape[2] not in (1, x.shape[2]):
+        raise ValueError(
+            f"knobs: a per-sample trajectory needs {x.shape[2]} samples (or 1: one setting), got {knobs.shape[2]}"
+        )
     return knobs
 
 
@@ -105,9 +108,10 @@ class ConditionedRecurrent(RecurrentModel):
 
     def forward(self, x: Tensor, state: State, knobs: Tensor | None = None) -> tuple[Tensor, State]:
         k = self.scaler(_check_knobs(knobs, len(self.scaler.space.specs), x))
-        film = self.film(k.unsqueeze(2) if k.dim() == 2 else k)  # (batch, 2, 1 or time)
+        k = k.unsqueeze(2) if k.dim() == 2 else k  # (batch, K, 1 or time)
+        film = self.film(k)  # (batch, 2, 1 or time): the MLP once per call for one setting
         scaled = x * (1.0 + film[:, :1]) + film[:, 1:]
-        k = k.unsqueeze(2).expand(-1, -1, x.shape[2]) if k.dim() == 2 else k
+        k = k.expand(-1, -1, x.shape[2])
         seq = torch.cat([scaled, k], dim=1).transpose(1, 2)  # (batch, time, 1 + K)
         if self.model_type == "lstm_knobs":
             out, (h, c) = self.rnn(seq, (state[0], state[1]))
@@ -161,8 +165,9 @@ class FiLMTCN(StreamingTCN):
     def forward(self, x: Tensor, state: State, knobs: Tensor | None = None) -> tuple[Tensor, State]:
         k = self.scaler(_check_knobs(knobs, len(self.scaler.space.specs), x))
         film = self.film(k.unsqueeze(2) if k.dim() == 2 else k)  # (batch, 2 C (blocks + 1), 1 or time)
-        gammas = film[:, : film.shape[1] // 2].split(self.channels, dim=1)
-        betas = film[:, film.shape[1] // 2 :].split(self.channels, dim=1)
+        half = self.channels * (len(self.blocks) + 1)  # a constant (the graph computes no shapes)
+        gammas = film[:, :half].split(self.channels, dim=1)
+        betas = film[:, half:].split(self.channels, dim=1)
         h = self.input(x) * (1.0 + gammas[0]) + betas[0]
         total = torch.zeros_like(h)
         new_state = []

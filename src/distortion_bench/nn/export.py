@@ -35,6 +35,7 @@ from distortion_bench.nn.models import StreamingModel, StreamingTCN
 from distortion_bench.onnx_contract import (  # noqa: F401 - re-exported
     AUDIO_IN,
     AUDIO_OUT,
+    KNOB_TIME,
     KNOBS_IN,
     REQUIRED_METADATA,
     OnnxContract,
@@ -118,7 +119,8 @@ def export_onnx(
     names = [n for n, _ in spec]
     space = knob_space(model)
     knob_in = [KNOBS_IN] if space is not None else []
-    knob_example = (torch.tensor([[s.minimum for s in space.specs]]),) if space is not None else ()
+    # knobs (1, K, 1) for one setting per call or (1, K, time) for a setting per sample (a glide)
+    knob_example = (torch.tensor([[[s.minimum] for s in space.specs]]),) if space is not None else ()
     example = (torch.zeros(1, 1, 64), *knob_example, *model.initial_state(1))
     meta = {
         "sample_rate": int(sample_rate),
@@ -141,7 +143,11 @@ def export_onnx(
                 opset_version=OPSET,
                 input_names=[AUDIO_IN, *knob_in, *names],
                 output_names=[AUDIO_OUT, *[f"{n}_out" for n in names]],
-                dynamic_axes={AUDIO_IN: {2: "time"}, AUDIO_OUT: {2: "time"}},
+                dynamic_axes={
+                    AUDIO_IN: {2: "time"},
+                    AUDIO_OUT: {2: "time"},
+                    **({KNOBS_IN: {2: KNOB_TIME}} if space is not None else {}),
+                },
             )
         proto = onnx.load(str(tmp))
         for key, value in meta.items():
