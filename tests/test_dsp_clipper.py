@@ -142,3 +142,29 @@ def test_chunked_equals_whole_and_numpy_equals_numba(factor):
 def test_bad_config_is_refused_naming_the_key(cfg, message):
     with pytest.raises(ConfigError, match=message):
         diode_clipper_params_from_config(cfg, "effects.clipper")
+
+
+def test_the_clipper_is_an_effect_and_each_oversampling_factor_a_processor():
+    """``kind: diode_clipper`` builds from config (conf/effect/clipper.yaml); ``numba:<e>-os<N>``
+    runs it at factor N; pedalboard has no peer and knobs are refused, each naming why."""
+    from omegaconf import OmegaConf
+
+    from distortion_bench.dsp import build_effect
+    from distortion_bench.engine.registry import build_processor
+
+    effect_cfg = OmegaConf.to_container(OmegaConf.load("conf/effect/clipper.yaml"))
+    cfg = OmegaConf.create({"audio": {"sample_rate": SR}, "effects": {"clipper": effect_cfg}, "paths": {}})
+    effect = build_effect(effect_cfg, SR, "numba", "effects.clipper")
+    assert isinstance(effect, DiodeClipperNumba) and effect.params.oversampling == 16
+    x = (0.5 * np.sin(2 * np.pi * 300 * np.arange(2048) / SR)).astype(np.float32)
+    for factor in (2, 16):
+        processor = build_processor(f"numba:clipper-os{factor}", cfg)
+        assert processor.facts().name == f"numba:clipper-os{factor}"
+        direct = DiodeClipperNumba(diode_clipper_params_from_config({**effect_cfg, "oversampling": factor}), SR)
+        expected = direct.process_in_blocks(x, [256])
+        got = np.concatenate([processor.process_buffer(x[s : s + 256]).copy() for s in range(0, 2048, 256)])
+        np.testing.assert_array_equal(got, expected)
+    with pytest.raises(ConfigError, match=r"pedalboard has no diode_clipper"):
+        build_processor("pedalboard:clipper", cfg)
+    with pytest.raises(ConfigError, match=r"effects\.clipper\.knobs: a diode_clipper takes no knobs yet"):
+        build_effect({**effect_cfg, "knobs": {"drive_v": {"min": 1, "max": 10}}}, SR, "numba", "effects.clipper")

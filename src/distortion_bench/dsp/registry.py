@@ -8,12 +8,16 @@ from typing import Any
 from distortion_bench.dsp.base import Effect
 from distortion_bench.dsp.bitcrush import BitcrusherNumba, BitcrusherNumpy
 from distortion_bench.dsp.knobs import knob_space_from_config
-from distortion_bench.dsp.params import bitcrusher_params_from_config, tube_params_from_config
+from distortion_bench.dsp.params import (
+    bitcrusher_params_from_config,
+    diode_clipper_params_from_config,
+    tube_params_from_config,
+)
 from distortion_bench.dsp.tube import DEFAULT_SMOOTHING_S, TUBE_KNOBS, TubeSaturatorNumba, TubeSaturatorNumpy
 from distortion_bench.errors import ConfigError
 
 IMPLEMENTATIONS = ("numpy", "numba")
-KINDS = ("tube_saturator", "bitcrusher")
+KINDS = ("tube_saturator", "bitcrusher", "diode_clipper")
 #: config keys of an effect that describe its knobs: the space a conditioned model learns and
 #: the smoothing time of knob changes (:mod:`.knobs`)
 KNOB_KEYS = ("knobs", "smoothing_ms")
@@ -45,6 +49,17 @@ def build_effect(
         bcls = BitcrusherNumba if implementation == "numba" else BitcrusherNumpy
         bknobs = knob_space_from_config(cfg.get("knobs"), {"bits": "bits"}, f"{key}.knobs") if "knobs" in cfg else None
         return bcls(bparams, sample_rate, bknobs)
+    if kind == "diode_clipper":
+        # imported here: the clipper's solver compiles on first use, which the others need not wait for
+        from distortion_bench.dsp.diode_clipper import DiodeClipperNumba, DiodeClipperNumpy
+
+        if "knobs" in cfg:
+            raise ConfigError(
+                f"{key}.knobs: a diode_clipper takes no knobs yet (its drive_v and output_gain are fixed parameters)"
+            )
+        cparams = diode_clipper_params_from_config(fixed, key)
+        ccls = DiodeClipperNumba if implementation == "numba" else DiodeClipperNumpy
+        return ccls(cparams, sample_rate)
     raise ConfigError(f"{key}.kind: expected one of {KINDS}, got {kind!r}")
 
 

@@ -13,14 +13,16 @@ from distortion_bench.dsp.knobs import KnobError, KnobSpace
 from distortion_bench.dsp.params import bitcrusher_params_from_config, tube_params_from_config
 from distortion_bench.dsp.registry import KNOB_KEYS
 from distortion_bench.engine.processor import GrowingBuffer, Processor, ProcessorFacts, check_input
+from distortion_bench.errors import ConfigError
 
 
 class DspProcessor(Processor):
     """A :class:`~distortion_bench.dsp.base.Effect` (NumPy or Numba) with its own state."""
 
-    def __init__(self, effect: Effect[Any], effect_name: str) -> None:
+    def __init__(self, effect: Effect[Any], effect_name: str, name: str | None = None) -> None:
         self.effect = effect
         self.effect_name = effect_name
+        self.name = name or f"{effect.implementation}:{effect_name}"
         self.state = effect.initial_state()
         self.out = GrowingBuffer()
 
@@ -44,7 +46,7 @@ class DspProcessor(Processor):
         coeffs = getattr(self.effect, "sos", np.zeros(0))
         state_bytes = sum(v.nbytes for v in vars(self.state).values() if isinstance(v, np.ndarray))
         return ProcessorFacts(
-            name=f"{self.effect.implementation}:{self.effect_name}",
+            name=self.name,
             backend=self.effect.implementation,
             effect=self.effect_name,
             parameters=0,
@@ -78,6 +80,11 @@ class PedalboardProcessor(Processor):
         # the same knob space as the project's effect (ranges, error messages)
         self.knobs = build_effect(cfg, sample_rate, "numpy", key=key).knobs
         cfg = {k: v for k, v in cfg.items() if k not in KNOB_KEYS}
+        if cfg.get("kind") not in ("tube_saturator", "bitcrusher"):
+            raise ConfigError(
+                f"processor 'pedalboard:{effect_name}': pedalboard has no {cfg.get('kind')} (its Clipping and "
+                "Distortion are memoryless curves, not a circuit model); expected a tube_saturator or a bitcrusher"
+            )
         if cfg.get("kind") == "tube_saturator":
             p = tube_params_from_config(cfg, sample_rate, key)
             plugins = [pb.Distortion(drive_db=p.gain_db)] + [
@@ -141,7 +148,10 @@ class PedalboardProcessor(Processor):
         )
 
 
-def dsp_processor(cfg: Mapping[str, Any], effect_name: str, sample_rate: int, implementation: str) -> DspProcessor:
-    """A NumPy or Numba processor for the effect configured under ``effects.<effect_name>``."""
+def dsp_processor(
+    cfg: Mapping[str, Any], effect_name: str, sample_rate: int, implementation: str, name: str | None = None
+) -> DspProcessor:
+    """A NumPy or Numba processor for the effect configured under ``effects.<effect_name>``
+    (``name``: the registry's, when it is not ``<implementation>:<effect_name>``)."""
     effect = build_effect(cfg, sample_rate, implementation, key=f"effects.{effect_name}")
-    return DspProcessor(effect, effect_name)
+    return DspProcessor(effect, effect_name, name)

@@ -3,7 +3,9 @@
 Names are ``<backend>:<target>``:
 
 - ``numpy:<effect>``, ``numba:<effect>``, ``pedalboard:<effect>``: DSP, ``<effect>`` a key of
-  ``effects`` (e.g. ``numba:tube``);
+  ``effects`` (e.g. ``numba:tube``); ``numpy:<effect>-os<N>``, ``numba:<effect>-os<N>``: an
+  oversampling effect (the diode clipper) run at factor ``N`` instead of its configured one
+  (e.g. ``numba:clipper-os4``), so the benches can price each factor;
 - ``numba:<effect>-<model>``: the exported file ``<exported>/<effect>-<model>.onnx`` compiled to a
   Numba kernel (:mod:`.numba_nn_processor`);
 - ``torch:<effect>-<model>``: the trained checkpoint ``<checkpoints>/<effect>-<model>/best.ckpt``;
@@ -14,6 +16,7 @@ Names are ``<backend>:<target>``:
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -26,6 +29,8 @@ from distortion_bench.engine.processor import Processor
 from distortion_bench.errors import ConfigError
 
 BACKENDS = ("numpy", "numba", "pedalboard", "torch", "onnx", "onnx-naive")
+#: ``<effect>-os<N>``: a DSP effect at oversampling factor N
+OVERSAMPLED = re.compile(r"([A-Za-z0-9_]+)-os([0-9]+)")
 
 
 def _effect_of(cfg: DictConfig, name: str, target: str) -> str:
@@ -47,6 +52,15 @@ def build_processor(name: str, cfg: DictConfig, threads: int = 1) -> Processor:
         raise ConfigError(f"processor {name!r}: expected '<backend>:<target>' with backend one of {list(BACKENDS)}")
     effect = _effect_of(cfg, name, target)
     sample_rate = int(cfg.audio.sample_rate)
+    variant = OVERSAMPLED.fullmatch(target)
+    if backend in ("numpy", "numba") and variant is not None:
+        effect_cfg = plain(cfg.effects[effect])
+        if "oversampling" not in effect_cfg:
+            raise ConfigError(
+                f"processor {name!r}: effects.{effect} ({effect_cfg.get('kind')}) has no oversampling factor to vary"
+            )
+        factor = {**effect_cfg, "oversampling": int(variant.group(2))}
+        return dsp_processor(factor, effect, sample_rate, backend, name=name)
     if backend == "numba" and "-" in target:
         # imported here: loading the compiled kernels costs ~1 s, which other processors need not pay
         from distortion_bench.engine.numba_nn_processor import NumbaNetworkProcessor
