@@ -66,8 +66,10 @@ def quality_by_material(
 
 
 def stream_each_take(processor: Processor, takes: Sequence[np.ndarray], buffer_size: int) -> list[np.ndarray]:
-    """Each take (``(time,)``) streamed from ``reset()`` in buffers of ``buffer_size`` samples."""
-    return [processor.process_signal(t, buffer_size) for t in takes]
+    """Each take (``(time,)``) streamed from ``reset()`` in buffers of ``buffer_size`` samples,
+    aligned with the take by the processor's reported latency (an oversampling DSP's filters:
+    :meth:`~distortion_bench.engine.processor.Processor.process_aligned`), as the targets are."""
+    return [processor.process_aligned(t, buffer_size) for t in takes]
 
 
 def stream_takes(processor: Processor, takes: Sequence[np.ndarray], buffer_size: int) -> np.ndarray:

@@ -3,7 +3,9 @@
 Output: ``<targets>/<effect>/<same relative path>.wav`` (float32) and a ``manifest.json`` with
 the effect's parameters and, per file, the dry source, length and output level. Each file is
 processed whole from the effect's initial state (silence before the take), which equals
-streaming it in buffers bit for bit.
+streaming it in buffers bit for bit, and aligned with the dry take: an effect whose filters
+delay it (the diode clipper's oversampling) is run on the take plus that many samples of
+silence and the delay dropped, so a network learns the effect, not its latency.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ def render_effect(effect: Effect[Any], name: str, dry_dir: str | os.PathLike[str
     with atomic_directory(out_dir) as tmp:
         for entry in dry_manifest["files"]:
             x = read_audio(dry / entry["path"], effect.sample_rate).samples
-            y = effect.process_signal(x)
+            y = effect.process_aligned(x)  # aligned with the dry take (an oversampler's latency removed)
             write_audio(tmp / entry["path"], y, effect.sample_rate)
             files.append({"path": entry["path"], "category": entry["category"],
                           "frames": int(y.shape[0]), "peak_dbfs": peak_dbfs(y)})

@@ -64,6 +64,21 @@ class Effect(abc.ABC, Generic[StateT]):
         output, _ = self.process(as_buffer(signal), self.initial_state())
         return output
 
+    def latency_samples(self) -> int:
+        """Samples by which the output lags the input by construction (0 unless the effect
+        filters, e.g. to oversample)."""
+        return 0
+
+    def process_aligned(self, signal: np.ndarray) -> np.ndarray:
+        """A whole signal from the initial state, aligned with it: followed by
+        :meth:`latency_samples` of silence, the first that many output samples dropped (the
+        same length as ``signal``; equal to :meth:`process_signal` for an effect without latency)."""
+        lag = self.latency_samples()
+        if lag == 0:
+            return self.process_signal(signal)
+        x = as_buffer(signal)
+        return self.process_signal(np.concatenate([x, np.zeros(lag, np.float32)]))[lag:]
+
     def process_in_blocks(self, signal: np.ndarray, block_sizes: Iterable[int]) -> np.ndarray:
         """Process ``signal`` buffer by buffer, cycling through ``block_sizes`` (samples).
 

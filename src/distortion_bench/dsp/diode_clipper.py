@@ -211,7 +211,7 @@ class DiodeClipper(Effect[DiodeClipperState]):
             np.zeros(2), up, down, np.zeros(4, np.int64), np.zeros(4096 * self.params.oversampling)
         )
 
-    def latency_samples(self) -> float:
+    def latency_samples(self) -> int:
         """The output's delay behind the input, samples (the oversampling filters')."""
         return latency_samples(self.params.oversampling)
 

@@ -35,6 +35,9 @@ class DspProcessor(Processor):
         """The state after silence, with the knobs back at the configured setting."""
         self.state = self.effect.initial_state()
 
+    def latency_samples(self) -> int:
+        return self.effect.latency_samples()
+
     def knob_space(self) -> KnobSpace:
         return self.effect.knobs
 
