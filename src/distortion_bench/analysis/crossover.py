@@ -113,7 +113,7 @@ def plot_crossover(points: Sequence[CostPoint], path: str | os.PathLike[str], ti
         mine = [p for p in points if p.kind == kind]
         ax.scatter([p.cost_ns for p in mine], [max(p.esr, floor) for p in mine], marker=marker, label=kind)
         for p in mine:
-            ax.annotate(p.processor.split(":", 1)[-1], (p.cost_ns, max(p.esr, floor)), fontsize=7)
+            ax.annotate(p.processor, (p.cost_ns, max(p.esr, floor)), fontsize=7)
     front = pareto_front(points)
     ax.plot([p.cost_ns for p in front], [max(p.esr, floor) for p in front], "k--", lw=0.8, label="Pareto front")
     ax.set_xscale("log")
