@@ -57,12 +57,6 @@ class KnobGlide:
         v = np.where(self.is_log, np.log(np.maximum(values, 1e-300)), values)
         return 2.0 * (v - self.lo) / self.span - 1.0
 
-    def to_values(self, unit: np.ndarray) -> np.ndarray:
-        """Unit coordinates ``(K, ...)`` -> the knobs' units (the inverse of :meth:`to_unit`)."""
-        shape = (-1,) + (1,) * (np.ndim(unit) - 1)
-        v = (np.asarray(unit, np.float64) + 1.0) / 2.0 * self.span.reshape(shape) + self.lo.reshape(shape)
-        return np.where(self.is_log.reshape(shape), np.exp(v), v)
-
     def set(self, values: dict[str, float], at_once: bool = False) -> None:
         """New targets (checked, all or nothing: :class:`~distortion_bench.dsp.knobs.KnobError`
         names the knob and its range); ``at_once``: no glide."""
