@@ -40,3 +40,58 @@ def test_the_chart_is_written(tmp_path):
     path = tmp_path / "crossover.png"
     plot_crossover(POINTS, path, "clipper, 64 samples")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_stage_report_prices_every_deployed_point_and_says_the_verdict(tmp_path):
+    """:mod:`distortion_bench.bench.crossover_report`: the chart's points from the offline rows
+    (ns per sample = p50 / buffer size), PyTorch and the naive TCN left out, the solver's
+    counters beside the DSP rows, the Pareto front, and the verdict in ``comparison.md``."""
+    from distortion_bench.bench.crossover_report import (
+        crossover_markdown,
+        crossover_report,
+        network_beats_dsp,
+        write_crossover_plots,
+    )
+    from distortion_bench.bench.selection import BenchEntry
+    from distortion_bench.report.tables import crossover_tables
+
+    entries = [
+        BenchEntry("numba:clipper", "clipper", "dsp", "numba"),
+        BenchEntry("numba:clipper-os1", "clipper", "dsp-os1", "numba"),
+        BenchEntry("onnx:clipper-lstm", "clipper", "lstm", "onnxruntime", "lstm"),
+        BenchEntry("numba:clipper-lstm", "clipper", "lstm", "numba", "lstm"),
+        BenchEntry("torch:clipper-lstm", "clipper", "lstm", "torch", "lstm"),
+        BenchEntry("onnx-naive:clipper-tcn", "clipper", "tcn-naive", "onnxruntime", "tcn"),
+    ]
+    esr = {"numba:clipper": 0.0, "numba:clipper-os1": 2e-3, "onnx:clipper-lstm": 1e-3, "numba:clipper-lstm": 1e-3}
+    esr |= {"torch:clipper-lstm": 1e-3, "onnx-naive:clipper-tcn": 5e-4}
+    quality = {n: {"esr": v, "residual_esr": 10 * v, "aliasing": {"aliasing_db": -60.0}} for n, v in esr.items()}
+    quality["numba:clipper-lstm"]["seeds"] = {"esr": {"median": 1e-3, "min": 9e-4, "max": 2e-3, "n": 3}}
+    p50 = {"numba:clipper": 256.0, "numba:clipper-os1": 16.0, "onnx:clipper-lstm": 32.0, "numba:clipper-lstm": 12.8}
+    p50 |= {"torch:clipper-lstm": 90.0, "onnx-naive:clipper-tcn": 5.0}
+    rows = [{"name": n, "buffer_size": 64, "p50_us": v, "p99_us": 2 * v} for n, v in p50.items()]
+    solver = {"numba:clipper": {"samples": 16, "iterations_mean": 2.25, "iterations_max": 5, "not_converged": 0}}
+    report = crossover_report("clipper", entries, quality, rows, [64], [1e-2, 1e-3, 1e-4], solver)
+    part = report["buffer_sizes"]["64"]
+    points = {p["processor"]: p for p in part["points"]}
+    assert list(points) == ["numba:clipper-lstm", "numba:clipper-os1", "onnx:clipper-lstm", "numba:clipper"]
+    assert points["numba:clipper-lstm"]["ns_per_sample"] == 200.0 and points["numba:clipper-os1"]["ns_per_sample"] == 250.0
+    assert points["numba:clipper"]["solver"] == solver["numba:clipper"] and points["onnx:clipper-lstm"]["solver"] is None
+    assert [p["processor"] for p in part["points"] if p["pareto"]] == ["numba:clipper-lstm", "numba:clipper"]
+    # the LSTM kernel is cheaper than the 1x DSP and no worse: a network overtakes a DSP variant
+    # (the 16x reference is exact: no network is as good as it, however cheap)
+    assert part["network_beats_dsp_of_equal_quality"] == [
+        {"network": "numba:clipper-lstm", "dsp": "numba:clipper-os1", "dsp_over_network": 1.25},
+    ]
+    assert [r["cheaper"] for r in part["crossover"]] == ["network", "network", "dsp"]
+    text = crossover_markdown(report)
+    assert part["sentence"] in text and "`numba:clipper-lstm` than `numba:clipper-os1` (1.25x)" in text
+    assert "| `numba:clipper` | dsp | 4000 | 512.0 | 0 % |" in text and "2.25 / 5, 0" in text
+    assert "| 0.1 % (0.09-0.2, 3 seeds) |" in text
+    [table] = crossover_tables(report)
+    assert [row[0].text for row in table.rows] == list(points) and "1.25x" in table.note
+    assert network_beats_dsp([POINTS[0], POINTS[3]]) == [
+        {"network": "numba:clipper-lstm", "dsp": "numba:clipper-os1", "dsp_over_network": 1.2}
+    ]
+    [path] = write_crossover_plots(report, tmp_path)
+    assert path.name == "clipper_crossover_64.png" and path.stat().st_size > 5000

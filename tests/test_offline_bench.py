@@ -138,3 +138,66 @@ def test_speed_targets_take_their_thresholds_from_config():
         thresholds({k: v for k, v in limits.items() if k != "numba_us_bs0032"})
     with pytest.raises(ConfigError, match=r"bench.targets.numba_us_bs0032: expected a number, got 'fast'"):
         thresholds({**limits, "numba_us_bs0032": "fast"})
+
+
+def test_the_clipper_is_benchmarked_as_its_numba_dsp_its_variants_and_its_networks():
+    """``bench.dsp_by_effect`` replaces ``bench.dsp`` for one effect (the clipper: Numba only) and
+    ``bench.dsp_variants`` adds its DSP at other settings, labelled ``dsp-<variant>``."""
+    entries = bench_entries(compose(), "clipper")
+    dsp = [(e.name, e.processor, e.backend, e.is_dsp, e.is_reference) for e in entries if e.model is None]
+    assert dsp == [("numba:clipper", "dsp", "numba", True, True)] + [
+        (f"numba:clipper-{v}", f"dsp-{v}", "numba", True, False)
+        for v in ("os1", "os2", "os4", "os8", "os1-tol1e-3", "os2-tol1e-3", "os4-tol1e-3")
+    ]
+    assert [e.name for e in entries if e.model == "lstm"] == ["onnx:clipper-lstm", "numba:clipper-lstm", "torch:clipper-lstm"]
+    assert not any(e.is_dsp for e in entries if e.model is not None)
+    # the other effects keep bench.dsp
+    assert [e.name for e in bench_entries(compose(), "bitcrush") if e.model is None] == [
+        "numba:bitcrush",
+        "numpy:bitcrush",
+        "pedalboard:bitcrush",
+    ]
+    assert mlflow_log.metric_prefix("dsp-os2-tol1e-3", "numba") == "os2-tol1e-3/"
+
+
+@pytest.mark.parametrize(
+    "override, match",
+    [
+        ("bench.dsp_by_effect.clipper=[numpy]", r"bench\.dsp_by_effect\.clipper: expected a list containing 'numba'"),
+        ("bench.dsp_variants.clipper=[os2,x4]", r"bench\.dsp_variants\.clipper: 'x4' is not a variant"),
+        ("bench.dsp_variants.clipper=[os2-tol]", r"'os2-tol' is not a variant"),
+    ],
+)
+def test_bad_clipper_selection_names_the_key(override, match):
+    with pytest.raises(ConfigError, match=match):
+        bench_entries(compose(override), "clipper")
+
+
+def test_a_tolerance_variant_runs_the_solver_at_that_tolerance():
+    import numpy as np
+
+    from distortion_bench.engine.registry import build_processor
+
+    cfg = compose()
+    loose = build_processor("numba:clipper-os2-tol1e-3", cfg)
+    tight = build_processor("numba:clipper-os2", cfg)
+    assert loose.effect.params.oversampling == tight.effect.params.oversampling == 2
+    assert loose.effect.params.tolerance_v == 1e-3 and tight.effect.params.tolerance_v == 1e-10
+    x = (0.9 * np.sin(2 * np.pi * 330 * np.arange(4800) / 48000)).astype(np.float32)
+    a, b = loose.process_buffer(x).copy(), tight.process_buffer(x).copy()
+    # a looser tolerance stops Newton earlier: fewer iterations, an output off by well under a millivolt
+    assert loose.solver_stats()["iterations_mean"] < tight.solver_stats()["iterations_mean"]
+    assert 0 < np.max(np.abs(a - b)) < 1e-3
+    with pytest.raises(ConfigError, match=r"effects\.tube .* has no oversampling factor to vary"):
+        build_processor("numba:tube-os2", cfg)
+
+
+def test_realtime_streams_the_processors_its_config_lists_per_effect():
+    from distortion_bench.bench.realtime import realtime_entries
+
+    cfg = compose()
+    names = [e.name for e in realtime_entries(cfg, "clipper")]
+    assert sorted(names) == sorted(cfg.bench.realtime.processors.clipper)  # in the offline order
+    assert "onnx-naive:tube-tcn" not in [e.name for e in realtime_entries(cfg, "tube")]
+    with pytest.raises(ConfigError, match=r"bench\.realtime\.processors\.clipper: \['numpy:clipper'\] are not"):
+        realtime_entries(compose("bench.realtime.processors.clipper=[numpy:clipper]"), "clipper")

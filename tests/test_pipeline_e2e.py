@@ -23,11 +23,13 @@ DATA_STAGES = [
     "prepare_dry",
     "render_targets@tube",
     "render_targets@bitcrush",
+    "render_targets@clipper",
     "build_dataset@tube",
     "build_dataset@bitcrush",
+    "build_dataset@clipper",
 ]
-KNOB_DATA_STAGES = ["build_knob_dataset@tube", "build_knob_dataset@bitcrush"]
-PAIRS = ["tube-tcn", "tube-lstm", "tube-shaper", "bitcrush-shaper"]
+KNOB_DATA_STAGES = ["build_knob_dataset@tube", "build_knob_dataset@bitcrush", "build_knob_dataset@clipper"]
+PAIRS = ["tube-tcn", "tube-lstm", "tube-shaper", "bitcrush-shaper", "clipper-lstm", "clipper-shaper", "clipper-tcn"]
 TRAIN_STAGES = [f"train@{p}" for p in PAIRS]
 KNOB_PAIRS = ["tube-lstm-knobs", "tube-tcn-knobs", "bitcrush-shaper-knobs"]
 KNOB_STAGES = [f"{s}@{p.removesuffix('-knobs')}" for s in ("train_knobs", "export_knobs") for p in KNOB_PAIRS]
@@ -41,7 +43,7 @@ def test_repro_runs_every_stage_and_writes_outputs(smoke_repo, first_repro):
         assert f"Running stage '{stage}'" in first_repro
     dry = json.loads((smoke_repo / "data/dry/manifest.json").read_text())
     assert len(dry["files"]) == 15 + 3 + 6 + 3  # smoke: guitar takes + sweeps + tones + noise
-    for effect in ("tube", "bitcrush"):
+    for effect in ("tube", "bitcrush", "clipper"):
         targets = json.loads((smoke_repo / f"data/targets/{effect}/manifest.json").read_text())
         assert [f["path"] for f in targets["files"]] == [f["path"] for f in dry["files"]]
         ds = json.loads((smoke_repo / f"data/datasets/{effect}/manifest.json").read_text())
@@ -64,6 +66,9 @@ def test_repro_runs_every_stage_and_writes_outputs(smoke_repo, first_repro):
     ).fetchall()
     assert [(e, r) for e, r, _ in rows] == [
         ("bitcrush", "bitcrush-shaper"),
+        ("clipper", "clipper-lstm"),
+        ("clipper", "clipper-shaper"),
+        ("clipper", "clipper-tcn"),
         ("tube", "tube-lstm"),
         ("tube", "tube-shaper"),
         ("tube", "tube-tcn"),
@@ -154,8 +159,9 @@ def test_offline_bench_writes_every_report(smoke_repo, first_repro):
         "weight_bytes",
     ]
     # smoke, 2 buffer sizes: tube (numba, numpy, pedalboard, 3 models x (onnx, numba, torch), naive TCN),
-    # bitcrush (numba, numpy, pedalboard, the shaper x (onnx, numba, torch))
-    assert len(rows) == (13 + 6) * 2
+    # bitcrush (numba, numpy, pedalboard, the shaper x (onnx, numba, torch)), clipper (numba and
+    # its two smoke variants, 3 models x 3 backends, naive TCN)
+    assert len(rows) == (13 + 6 + 13) * 2
     assert {r["buffer_size"] for r in rows} == {"64", "512"}
     assert any("naive" in r["processor"] for r in rows)
     for r in rows:
@@ -195,9 +201,9 @@ def test_offline_bench_writes_every_report(smoke_repo, first_repro):
     assert "### tube: quality per kind of material" in comparison
     assert "### tube: networks compiled to Numba kernels" in comparison and "`numba:tube-lstm` |" in comparison
     summary = json.loads((smoke_repo / "reports/offline_bench.json").read_text())
-    assert set(summary) == {"tube", "bitcrush"} and "targets" in summary["tube"]
+    assert set(summary) == {"tube", "bitcrush", "clipper"} and "targets" in summary["tube"]
     assert "| Complexity" in (smoke_repo / "reports/comparison.md").read_text()
-    for effect in ("tube", "bitcrush"):
+    for effect in ("tube", "bitcrush", "clipper"):
         for plot in ("latency", "rtf", "quality_vs_speed", "waveforms", "spectrograms", "harmonics"):
             assert_png(smoke_repo / f"reports/plots/offline/{effect}_{plot}.png")
         assert (smoke_repo / f"data/processed/{effect}/onnx_{effect}-shaper.wav").is_file()
@@ -218,6 +224,54 @@ def test_offline_bench_writes_every_report(smoke_repo, first_repro):
     assert ("dsp-baseline", "p99_us/bs0064") in keys and ("dsp-baseline", "numpy/rtf/bs0512") in keys
     steps = {s for (s,) in db.execute("SELECT DISTINCT m.step FROM metrics m WHERE m.key = 'p99_us'")}
     assert steps == {64, 512}
+    # the clipper's DSP variants log under their own prefix on the effect's dsp-baseline run
+    assert ("dsp-baseline", "os1/p99_us/bs0064") in keys and ("dsp-baseline", "os2-tol1e-3/quality/esr") in keys
+
+
+def test_offline_bench_charts_the_clipper_crossover(smoke_repo, first_repro):
+    quality = json.loads((smoke_repo / "reports/quality.json").read_text())["clipper"]
+    assert quality["numba:clipper"]["esr"] < 1e-9  # the target's own solver (smoke: 4x)
+    # fewer high-rate samples alias more: the 1x solver is further from the 4x target than 2x
+    assert quality["numba:clipper-os1"]["esr"] > quality["numba:clipper-os2-tol1e-3"]["esr"] > 0
+    cross = json.loads((smoke_repo / "reports/offline/crossover.json").read_text())
+    assert set(cross) == {"clipper"}  # the one effect with DSP variants
+    report = cross["clipper"]
+    assert set(report["buffer_sizes"]) == {"64", "512"} and report["esr_targets"] == [0.01, 0.001, 0.0001, 0.00001]
+    from conftest import compose
+    from distortion_bench.bench.selection import bench_entries
+
+    names = {(e.processor, e.backend): e.name for e in bench_entries(compose("experiment=smoke"), "clipper")}
+    with open(smoke_repo / "reports/offline_bench.csv") as f:
+        rows = {
+            (names[(r["processor"], r["backend"])], r["buffer_size"]): r
+            for r in csv.DictReader(f)
+            if r["effect"] == "clipper"
+        }
+    for bs, part in report["buffer_sizes"].items():
+        points = {p["processor"]: p for p in part["points"]}
+        # the Numba DSP and its variants, and every network on ONNX Runtime and as a Numba kernel
+        assert set(points) == {"numba:clipper", "numba:clipper-os1", "numba:clipper-os2-tol1e-3"} | {
+            f"{b}:clipper-{m}" for b in ("onnx", "numba") for m in ("lstm", "shaper", "tcn")
+        }
+        for name, p in points.items():
+            assert p["kind"] == ("dsp" if name == "numba:clipper" or "-os" in name else "network")
+            assert p["ns_per_sample"] == pytest.approx(1000 * float(rows[(name, bs)]["p50_us"]) / int(bs), rel=1e-4)
+            assert p["esr"] == quality[name]["esr"]
+        # the solver's counters over the test takes: Newton converged everywhere, in a few steps
+        for name in ("numba:clipper", "numba:clipper-os1", "numba:clipper-os2-tol1e-3"):
+            solver = points[name]["solver"]
+            assert solver["not_converged"] == 0 and 1 <= solver["iterations_mean"] <= solver["iterations_max"] <= 50
+        assert points["numba:clipper-os1"]["solver"]["samples"] * 4 == points["numba:clipper"]["solver"]["samples"]
+        # the front: no point off it is both cheaper and better than one on it
+        front = [p for p in part["points"] if p["pareto"]]
+        assert front and all(
+            not (q["ns_per_sample"] < f["ns_per_sample"] and q["esr"] < f["esr"]) for f in front for q in part["points"]
+        )
+        assert part["sentence"].startswith(f"At {bs} samples per buffer: At ESR <= 1 %")
+        assert_png(smoke_repo / f"reports/plots/offline/clipper_crossover_{bs}.png")
+    comparison = (smoke_repo / "reports/comparison.md").read_text()
+    assert "### clipper: where a network overtakes the DSP" in comparison
+    assert report["buffer_sizes"]["64"]["sentence"] in comparison
 
 
 def test_realtime_bench_streams_every_processor_on_jack(smoke_repo, first_repro):
@@ -265,6 +319,7 @@ def test_realtime_bench_streams_every_processor_on_jack(smoke_repo, first_repro)
         f"{backend}:tube-{model}" for model in ("tcn", "lstm", "shaper") for backend in ("onnx", "numba", "torch")
     ]
     knobbed = ["numba:tube+knobs", "numba:tube-lstm-knobs+knobs", "onnx:tube-tcn-knobs+knobs"]
+    processors += ["numba:clipper", "numba:clipper-lstm"]  # bench.realtime.processors.clipper (smoke)
     processors += knobbed
     modes = [m for m in ("realtime", "normal") if m in summary["scheduling"]]  # the JSON's keys are sorted
     assert "normal" in modes and len(rows) == len(processors) * len(modes)
@@ -315,7 +370,9 @@ def test_report_page_in_a_real_browser(smoke_repo, first_repro, tmp_path):
         realtime = list(csv.DictReader(f))
     cfg = compose("experiment=smoke")
     names = {
-        (e.effect, e.processor, e.backend): e.name for eff in ("tube", "bitcrush") for e in bench_entries(cfg, eff)
+        (e.effect, e.processor, e.backend): e.name
+        for eff in ("tube", "bitcrush", "clipper")
+        for e in bench_entries(cfg, eff)
     }
     requests, failed, errors = [], [], []
     with sync_playwright() as pw:

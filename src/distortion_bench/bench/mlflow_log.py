@@ -45,10 +45,12 @@ def metric_prefix(processor: str, backend: str) -> str:
     ``processor`` and ``backend`` are the report labels (``tcn``, ``tcn-naive``, ``dsp``;
     ``onnxruntime``, ``torch``, ``numba``, ...). A model's own metrics are ONNX Runtime's; its
     Numba kernel logs ``numba/...`` and PyTorch ``torch/...`` beside them on the same run. The DSP
-    baseline's are Numba's.
+    baseline's are Numba's; a DSP variant (``dsp-os2``) logs ``os2/...`` on the same run.
     """
     if processor.endswith("-naive"):
         return "naive/"
+    if processor.startswith("dsp-"):
+        return f"{processor.removeprefix('dsp-')}/"
     if backend == "onnxruntime" or (backend == "numba" and processor == "dsp"):
         return ""
     return f"{backend}/"

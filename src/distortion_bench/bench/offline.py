@@ -45,6 +45,12 @@ from distortion_bench.bench.comparison import (
     seed_statements,
 )
 from distortion_bench.bench.measure import compare_harmonics, measure_processor, quality_plan
+from distortion_bench.bench.crossover_report import (
+    check_targets,
+    crossover_markdown,
+    crossover_report,
+    write_crossover_plots,
+)
 from distortion_bench.bench.memory_probe import probe
 from distortion_bench.bench.offline_mlflow import log_to_mlflow
 from distortion_bench.bench.offline_outputs import (
@@ -59,11 +65,13 @@ from distortion_bench.bench.offline_outputs import (
 )
 from distortion_bench.bench.quality import as_jsonable
 from distortion_bench.bench.seeds import seed_spread
-from distortion_bench.bench.selection import BenchEntry, bench_effects, bench_entries
+from distortion_bench.bench.selection import BenchEntry, bench_effects, bench_entries, dsp_variants
 from distortion_bench.bench.targets import thresholds
 from distortion_bench.bench.timing import AudioBenchmark, TimingConfig, TimingStats
 from distortion_bench.config import plain
+from distortion_bench.engine.dsp_processors import DspProcessor
 from distortion_bench.engine.processor import Processor, ProcessorFacts
+from distortion_bench.errors import ConfigError
 from distortion_bench.engine.registry import build_processor
 from distortion_bench.kernels.vector_peak import vector_peak
 
@@ -85,6 +93,7 @@ class EffectResult:
     timing: dict[int, dict[str, TimingStats]] = field(default_factory=dict)
     memory: dict[str, dict[str, int]] = field(default_factory=dict)
     listen: dict[str, np.ndarray] = field(default_factory=dict)
+    solver: dict[str, dict[str, float]] = field(default_factory=dict)
     machine_load: MachineLoad | None = None
 
 
@@ -139,6 +148,7 @@ def _bench_effect(cfg: DictConfig, effect: str) -> EffectResult:
     reference = measured[f"numba:{effect}"]
     for e in entries:
         result.quality[e.name].update(compare_harmonics(measured[e.name], reference, plan))
+    result.solver = solver_counts(procs, entries, takes.dry, int(cfg.bench.quality.buffer_size))
     bench = AudioBenchmark(procs, sr, TimingConfig(**plain(cfg.bench.timing)))
     for bs in sorted(int(b) for b in cfg.bench.buffer_sizes):
         result.timing[bs] = bench.run(dry, bs)
@@ -152,24 +162,78 @@ def _bench_effect(cfg: DictConfig, effect: str) -> EffectResult:
     return result
 
 
+def solver_counts(
+    procs: dict[str, Processor], entries: Sequence[BenchEntry], takes: Sequence[np.ndarray], buffer_size: int
+) -> dict[str, dict[str, float]]:
+    """Per iterative DSP processor (the clipper's Newton solver) its counters over the test takes
+    (each take streamed from reset, the counts summed): iterations per high-rate sample, mean and
+    max, and samples not converged. Processors without a solver are left out."""
+    out: dict[str, dict[str, float]] = {}
+    for e in entries:
+        proc = procs[e.name]
+        if not isinstance(proc, DspProcessor) or proc.solver_stats() is None:
+            continue
+        samples = iterations = most = failed = 0
+        for take in takes:
+            proc.reset()
+            for start in range(0, take.shape[0], buffer_size):
+                proc.process_buffer(take[start : start + buffer_size])
+            s = proc.solver_stats()
+            assert s is not None
+            samples += int(s["samples"])
+            iterations += round(s["iterations_mean"] * s["samples"])
+            most = max(most, int(s["iterations_max"]))
+            failed += int(s["not_converged"])
+        proc.reset()
+        out[e.name] = {
+            "samples": samples,
+            "iterations_mean": iterations / samples if samples else 0.0,
+            "iterations_max": most,
+            "not_converged": failed,
+        }
+        log.info("%s solver over the test takes: %s", e.name, out[e.name])
+    return out
+
+
+def crossovers(cfg: DictConfig, results: Sequence[EffectResult], rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The crossover report (:mod:`.crossover_report`) of every effect with DSP variants."""
+    cross = cfg.bench.crossover
+    targets = check_targets(list(cross.esr_targets))
+    sizes = [int(b) for b in cross.buffer_sizes]
+    missing = [b for b in sizes if b not in {int(x) for x in cfg.bench.buffer_sizes}]
+    if missing:
+        raise ConfigError(f"bench.crossover.buffer_sizes: {missing} are not timed; expected some of bench.buffer_sizes")
+    return [
+        crossover_report(res.effect, res.entries, res.quality, rows, sizes, targets, res.solver)
+        for res in results
+        if dsp_variants(cfg, res.effect)
+    ]
+
+
 def run(cfg: DictConfig) -> None:
     """Stage ``offline_bench`` (see the module docstring)."""
     effects = bench_effects(cfg)
     sr = int(cfg.audio.sample_rate)
     thresholds(plain(cfg.bench.targets))  # a bad target is refused before anything is measured
+    check_targets(list(cfg.bench.crossover.esr_targets))
     results = [bench_effect(cfg, effect) for effect in effects]
     rows = [r for res in results for r in table_rows(res)]
+    cross = crossovers(cfg, results, rows)
     reports = Path(cfg.paths.reports)
     write_text(reports / "offline_bench.csv", csv_text(rows, CSV_COLUMNS))
     write_json(reports / "quality.json", as_jsonable({res.effect: quality_report(res) for res in results}))
     write_json(reports / "offline_bench.json", summary(cfg, results, rows))
     with atomic_directory(reports / "offline") as tmp:
         write_json(tmp / "details.json", details(results, rows))
+        write_json(tmp / "crossover.json", as_jsonable({c["effect"]: c for c in cross}))
         write_text(tmp / "latency.csv", latency_long(rows, sr))
     plots: dict[str, list[Path]] = {}
     with atomic_directory(reports / "plots" / "offline") as tmp:
         for res in results:
             written = write_plots(res, rows, cfg, tmp)
+            for c in cross:
+                if c["effect"] == res.effect:
+                    written = [*written, *write_crossover_plots(c, tmp)]
             plots[res.effect] = [reports / "plots" / "offline" / p.name for p in written]
     with atomic_directory(Path(cfg.paths.processed)) as tmp:
         for res in results:
@@ -198,6 +262,7 @@ def run(cfg: DictConfig) -> None:
         tables.append(seed_statements(res.effect, entries))
         tables.append(capture_summary(res.effect, entries))
         tables.append(material_table(res.effect, entries))
+        tables.extend(crossover_markdown(c) for c in cross if c["effect"] == res.effect)
         tables.append(
             kernel_table(
                 res.effect,

@@ -122,8 +122,21 @@ WARMUP_BUFFERS = 8
 
 
 def realtime_entries(cfg: DictConfig, effect: str) -> list[BenchEntry]:
-    """The offline selection minus the naive TCN (a measuring baseline, not something to play)."""
-    return [e for e in bench_entries(cfg, effect) if not e.processor.endswith("-naive")]
+    """The offline selection minus the naive TCN (a measuring baseline, not something to play),
+    narrowed to ``bench.realtime.processors.<effect>`` where that lists the effect (every stream
+    costs seconds: an effect with many DSP variants streams the ones worth hearing)."""
+    entries = [e for e in bench_entries(cfg, effect) if not e.processor.endswith("-naive")]
+    chosen = (cfg.bench.realtime.get("processors") or {}).get(effect)
+    if chosen is None:
+        return entries
+    names = [e.name for e in entries]
+    unknown = [str(n) for n in chosen if n not in names]
+    if unknown:
+        raise ConfigError(
+            f"bench.realtime.processors.{effect}: {unknown} are not benchmarked processors of {effect}; "
+            f"expected some of {names}"
+        )
+    return [e for e in entries if e.name in set(chosen)]
 
 
 def knob_stream_entries(cfg: DictConfig, effects: Sequence[str]) -> list[BenchEntry]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from omegaconf import DictConfig
@@ -29,8 +30,9 @@ class BenchEntry:
     Attributes:
         name: registry name (``numba:tube``, ``onnx:tube-tcn``, ``numba:tube-tcn``, ``onnx-naive:tube-tcn``).
         effect: key of ``effects``.
-        processor: report label: ``dsp`` (project DSP), ``pedalboard``, a model key (``tcn``),
-            or ``<model>-naive``.
+        processor: report label: ``dsp`` (project DSP), ``dsp-<variant>`` (the DSP at another
+            oversampling factor or solver tolerance, ``dsp-os2``), ``pedalboard``, a model key
+            (``tcn``), or ``<model>-naive``.
         backend: ``numpy``, ``numba``, ``pedalboard``, ``onnxruntime`` or ``torch``.
         model: the model key for neural processors, else None.
     """
@@ -40,6 +42,11 @@ class BenchEntry:
     processor: str
     backend: str
     model: str | None = None
+
+    @property
+    def is_dsp(self) -> bool:
+        """The project's DSP (the reference or one of its variants), not a network or a peer."""
+        return self.processor == "dsp" or self.processor.startswith("dsp-")
 
     @property
     def is_reference(self) -> bool:
@@ -58,18 +65,45 @@ def is_dsp_reference(name: str) -> bool:
     return backend == "numba" and "-" not in target
 
 
-def bench_entries(cfg: DictConfig, effect: str) -> list[BenchEntry]:
-    """The processors benchmarked for ``effect``: ``bench.dsp``, then every model of
-    ``train_matrix``'s models of ``effect`` on every backend of ``bench.neural`` (plus the naive TCN
-    variant)."""
-    bench = cfg.bench
-    entries = []
-    dsp = list(bench.dsp)
+def dsp_backends(cfg: DictConfig, effect: str) -> tuple[str, list[str]]:
+    """The DSP backends benchmarked for ``effect`` and the config key they come from:
+    ``bench.dsp_by_effect.<effect>`` where set (an effect whose NumPy form is too slow to stream,
+    or that pedalboard has no counterpart of), else ``bench.dsp``."""
+    by_effect = cfg.bench.get("dsp_by_effect") or {}
+    key = f"bench.dsp_by_effect.{effect}" if effect in by_effect else "bench.dsp"
+    dsp = list(by_effect[effect] if effect in by_effect else cfg.bench.dsp)
     if "numba" not in dsp:
-        raise ConfigError(f"bench.dsp: expected a list containing 'numba' (the reference), got {dsp}")
+        raise ConfigError(f"{key}: expected a list containing 'numba' (the reference), got {dsp}")
     for backend in dsp:
         if backend not in DSP_BACKENDS:
-            raise ConfigError(f"bench.dsp: {backend!r} is not one of {list(DSP_BACKENDS)}")
+            raise ConfigError(f"{key}: {backend!r} is not one of {list(DSP_BACKENDS)}")
+    return key, dsp
+
+
+#: a DSP variant: ``os<N>`` (oversampling factor), optionally ``-tol<volts>`` (solver tolerance)
+VARIANT = re.compile(r"os[0-9]+(?:-tol[0-9.]+(?:e-?[0-9]+)?)?")
+
+
+def dsp_variants(cfg: DictConfig, effect: str) -> list[str]:
+    """``bench.dsp_variants.<effect>``: the effect's DSP at other settings, each benchmarked as
+    ``numba:<effect>-<variant>`` (``os2``, ``os1-tol1e-3``); [] where none is listed."""
+    variants = list((cfg.bench.get("dsp_variants") or {}).get(effect) or [])
+    for v in variants:
+        if not isinstance(v, str) or not VARIANT.fullmatch(v):
+            raise ConfigError(
+                f"bench.dsp_variants.{effect}: {v!r} is not a variant; expected 'os<N>' or 'os<N>-tol<volts>' "
+                "(e.g. os2, os1-tol1e-3)"
+            )
+    return variants
+
+
+def bench_entries(cfg: DictConfig, effect: str) -> list[BenchEntry]:
+    """The processors benchmarked for ``effect``: its DSP backends (:func:`dsp_backends`), its DSP
+    variants (:func:`dsp_variants`, Numba), then every model of ``train_matrix``'s models of
+    ``effect`` on every backend of ``bench.neural`` (plus the naive TCN variant)."""
+    bench = cfg.bench
+    entries = []
+    for backend in dsp_backends(cfg, effect)[1]:
         entries.append(
             BenchEntry(
                 f"{backend}:{effect}",
@@ -78,6 +112,8 @@ def bench_entries(cfg: DictConfig, effect: str) -> list[BenchEntry]:
                 BACKEND_LABELS[backend],
             )
         )
+    for variant in dsp_variants(cfg, effect):
+        entries.append(BenchEntry(f"numba:{effect}-{variant}", effect, f"dsp-{variant}", "numba"))
     for model in matrix_models(cfg, effect):
         for backend in bench.neural:
             if backend not in NEURAL_BACKENDS:

@@ -38,6 +38,12 @@ class DspProcessor(Processor):
     def latency_samples(self) -> int:
         return self.effect.latency_samples()
 
+    def solver_stats(self) -> dict[str, float] | None:
+        """An iterative effect's solver counters since the last reset (iterations per high-rate
+        sample, mean and max; samples not converged), None for a closed-form effect."""
+        stats = getattr(self.effect, "solver_stats", None)
+        return None if stats is None else stats(self.state)
+
     def knob_space(self) -> KnobSpace:
         return self.effect.knobs
 

@@ -29,8 +29,8 @@ from distortion_bench.engine.processor import Processor
 from distortion_bench.errors import ConfigError
 
 BACKENDS = ("numpy", "numba", "pedalboard", "torch", "onnx", "onnx-naive")
-#: ``<effect>-os<N>``: a DSP effect at oversampling factor N
-OVERSAMPLED = re.compile(r"([A-Za-z0-9_]+)-os([0-9]+)")
+#: ``<effect>-os<N>[-tol<volts>]``: a DSP effect at oversampling factor N (and solver tolerance)
+OVERSAMPLED = re.compile(r"([A-Za-z0-9_]+)-os([0-9]+)(?:-tol([0-9.]+(?:e-?[0-9]+)?))?")
 
 
 def _effect_of(cfg: DictConfig, name: str, target: str) -> str:
@@ -59,8 +59,12 @@ def build_processor(name: str, cfg: DictConfig, threads: int = 1) -> Processor:
             raise ConfigError(
                 f"processor {name!r}: effects.{effect} ({effect_cfg.get('kind')}) has no oversampling factor to vary"
             )
-        factor = {**effect_cfg, "oversampling": int(variant.group(2))}
-        return dsp_processor(factor, effect, sample_rate, backend, name=name)
+        varied = {**effect_cfg, "oversampling": int(variant.group(2))}
+        if variant.group(3) is not None:
+            if "tolerance_v" not in effect_cfg:
+                raise ConfigError(f"processor {name!r}: effects.{effect} has no solver tolerance to vary")
+            varied["tolerance_v"] = float(variant.group(3))
+        return dsp_processor(varied, effect, sample_rate, backend, name=name)
     if backend == "numba" and "-" in target:
         # imported here: loading the compiled kernels costs ~1 s, which other processors need not pay
         from distortion_bench.engine.numba_nn_processor import NumbaNetworkProcessor

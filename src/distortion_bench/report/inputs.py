@@ -38,6 +38,7 @@ class ReportInputs:
         machine: the machine line of ``comparison.md`` (where the offline bench ran), or None.
         offline_plots / realtime_plots / training_plots / sweep_plots: image files found.
         sweep_dir: the sweep summary folder used, or None.
+        crossover: ``offline/crossover.json``: effect -> its crossover report ({} if missing).
         runs: ``(effect, model)`` -> ``{"experiment", "run_id"}`` from the training reports.
         missing: what is not there, one sentence each, for the page.
     """
@@ -47,6 +48,7 @@ class ReportInputs:
     realtime_rows: list[dict[str, str]] = field(default_factory=list)
     realtime_summary: dict[str, Any] = field(default_factory=dict)
     offline_summary: dict[str, Any] = field(default_factory=dict)
+    crossover: dict[str, Any] = field(default_factory=dict)
     machine: str | None = None
     offline_plots: list[Path] = field(default_factory=list)
     realtime_plots: list[Path] = field(default_factory=list)
@@ -122,6 +124,8 @@ def gather_inputs(cfg: DictConfig) -> ReportInputs:
         found.machine = machine_line(reports / "comparison.md")
     if (reports / "offline_bench.json").is_file():
         found.offline_summary = read_json(reports / "offline_bench.json")
+    if (reports / "offline" / "crossover.json").is_file():
+        found.crossover = read_json(reports / "offline" / "crossover.json")
     realtime_csv = reports / "realtime_bench.csv"
     if realtime_csv.is_file():
         found.realtime_rows = read_csv_rows(realtime_csv)

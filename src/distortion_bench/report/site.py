@@ -46,7 +46,15 @@ from distortion_bench.report.provenance import (
     scheduling_line,
     versions,
 )
-from distortion_bench.report.tables import Table, fmt, latency_table, quality_table, realtime_table, seed_ranking
+from distortion_bench.report.tables import (
+    Table,
+    crossover_tables,
+    fmt,
+    latency_table,
+    quality_table,
+    realtime_table,
+    seed_ranking,
+)
 from distortion_bench.tracking import tracking_uri
 
 log = logging.getLogger(__name__)
@@ -247,6 +255,8 @@ def build_site(cfg: DictConfig) -> Path:
                 section.tables.append(table)
             if any(r["effect"] == effect for r in found.offline_rows):
                 section.tables.append(latency_table(effect, found.offline_rows, names, sr))
+            if effect in found.crossover:
+                section.tables.extend(crossover_tables(found.crossover[effect]))
             if any(r["effect"] == effect for r in found.realtime_rows):
                 section.tables.append(realtime_table(effect, found.realtime_rows))
             section.listening, section.listening_note = _listening(cfg, effect, order, out)

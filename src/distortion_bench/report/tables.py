@@ -194,3 +194,39 @@ def realtime_table(effect: str, rows: Sequence[Mapping[str, str]]) -> Table:
             ]
         )
     return table
+
+
+def crossover_tables(report: Mapping[str, Any]) -> list[Table]:
+    """Per buffer size of an effect's crossover report (``offline/crossover.json``): cost and
+    quality of every DSP variant and deployed network, the Pareto front marked; the note is the
+    sentence saying which is cheaper at each quality target."""
+    tables = []
+    for bs, part in report["buffer_sizes"].items():
+        table = Table(
+            f"{report['effect']}: where a network overtakes the DSP, {bs} samples per buffer",
+            ["processor", "kind", "ns per sample", "p99 us per buffer", "ESR", "residual ESR", "aliasing dB", "Pareto"],
+        )
+        for p in part["points"]:
+            table.rows.append(
+                [
+                    Cell(p["processor"]),
+                    Cell(p["kind"]),
+                    Cell(fmt(p["ns_per_sample"]), str(p["ns_per_sample"]), f"crossover/{bs}/{p['processor']}/ns"),
+                    Cell(fmt(p["p99_us"]), str(p["p99_us"])),
+                    Cell(fmt(100 * p["esr"]) + " %", str(p["esr"]), f"crossover/{bs}/{p['processor']}/esr"),
+                    Cell(fmt(p["residual_esr"])),
+                    Cell(fmt(p["aliasing_db"])),
+                    Cell("yes" if p["pareto"] else ""),
+                ]
+            )
+        wins = part["network_beats_dsp_of_equal_quality"]
+        verdict = (
+            "A network is cheaper than a DSP variant of equal or lower quality: "
+            + "; ".join(f"{w['network']} than {w['dsp']} ({w['dsp_over_network']:.2f}x)" for w in wins)
+            + "."
+            if wins
+            else "No network is cheaper than a DSP variant of equal or lower quality at this buffer size."
+        )
+        table.note = f"{part['sentence']} {verdict}"
+        tables.append(table)
+    return tables
