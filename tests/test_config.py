@@ -110,6 +110,9 @@ def test_selected_pairs():
         ("tube", "lstm"),
         ("tube", "shaper"),
         ("bitcrush", "shaper"),
+        ("clipper", "lstm"),
+        ("clipper", "shaper"),
+        ("clipper", "tcn"),
     ]
     # one effect: its pairs; both set: that pair, even one train_matrix does not list
     assert [(e, m) for e, m, _ in selected_pairs(compose("select.effect=bitcrush"))] == [("bitcrush", "shaper")]
@@ -132,13 +135,14 @@ def test_selected_pairs():
 def test_default_config_values():
     cfg = compose()
     assert cfg.audio.sample_rate == 48000
-    assert set(cfg.effects) == {"tube", "bitcrush"}
+    assert set(cfg.effects) == {"tube", "bitcrush", "clipper"}
     assert cfg.effects.tube.lowpass_hz == 4000.0 and cfg.effects.bitcrush.bits == 8
+    assert cfg.effects.clipper.kind == "diode_clipper" and cfg.effects.clipper.oversampling == 16
 
 
 def test_selected_effects():
     cfg = compose()
-    assert list(selected_effects(cfg)) == ["tube", "bitcrush"]
+    assert list(selected_effects(cfg)) == ["tube", "bitcrush", "clipper"]
     assert list(selected_effects(compose("select.effect=bitcrush"))) == ["bitcrush"]
     with pytest.raises(ConfigError, match=r"select\.effect: 'fuzz' is not a key of effects"):
         selected_effects(compose("select.effect=fuzz"))

@@ -75,8 +75,12 @@ def test_the_stage_report_prices_every_deployed_point_and_says_the_verdict(tmp_p
     part = report["buffer_sizes"]["64"]
     points = {p["processor"]: p for p in part["points"]}
     assert list(points) == ["numba:clipper-lstm", "numba:clipper-os1", "onnx:clipper-lstm", "numba:clipper"]
-    assert points["numba:clipper-lstm"]["ns_per_sample"] == 200.0 and points["numba:clipper-os1"]["ns_per_sample"] == 250.0
-    assert points["numba:clipper"]["solver"] == solver["numba:clipper"] and points["onnx:clipper-lstm"]["solver"] is None
+    assert (
+        points["numba:clipper-lstm"]["ns_per_sample"] == 200.0 and points["numba:clipper-os1"]["ns_per_sample"] == 250.0
+    )
+    assert (
+        points["numba:clipper"]["solver"] == solver["numba:clipper"] and points["onnx:clipper-lstm"]["solver"] is None
+    )
     assert [p["processor"] for p in part["points"] if p["pareto"]] == ["numba:clipper-lstm", "numba:clipper"]
     # the LSTM kernel is cheaper than the 1x DSP and no worse: a network overtakes a DSP variant
     # (the 16x reference is exact: no network is as good as it, however cheap)

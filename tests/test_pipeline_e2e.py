@@ -413,9 +413,10 @@ def test_report_page_in_a_real_browser(smoke_repo, first_repro, tmp_path):
     # (tube: 3 DSP, 3 models x 3 backends, the naive TCN; bitcrush: 3 DSP, the shaper x 3 backends);
     # the knobs' automation takes: dry, the DSP, the conditioned networks and their fixed twins (tube:
     # two of each, bitcrush: one; the smoke grid's examples, 0.25 s segments, are too short to listen to)
-    assert len(audio) == (1 + 13) + (1 + 6) + 6 + 4, audio
+    # (clipper: the DSP and its 2 smoke variants, 3 models x 3 backends, the naive TCN)
+    assert len(audio) == (1 + 13) + (1 + 6) + (1 + 13) + 6 + 4, audio
     assert all(a["error"] is None and a["duration"] > 0.4 for a in audio), audio
-    assert len(images) >= 2 * 6 + 2, images  # six offline plots and a spectrogram grid per effect, ...
+    assert len(images) >= 3 * 6 + 3 + 2, images  # six offline plots and a spectrogram grid per effect, ...
     assert all(i["width"] > 0 for i in images), [i for i in images if not i["width"]]
     assert not failed and not errors, (failed, errors)
     assert requests and all(u.startswith("file://") for u in requests), [
@@ -428,6 +429,10 @@ def test_report_page_in_a_real_browser(smoke_repo, first_repro, tmp_path):
         key = f"{row['effect']}|{row['processor']}|{row['buffer_size']}|{row['scheduling']}|scheduler_glitches"
         assert cells[key] == [row["scheduler_glitches"], row["scheduler_glitches"]], key
     quality = json.loads((smoke_repo / "reports/quality.json").read_text())
+    crossover = json.loads((smoke_repo / "reports/offline/crossover.json").read_text())["clipper"]
+    point = crossover["buffer_sizes"]["64"]["points"][0]
+    value, text = cells[f"crossover/64/{point['processor']}/esr"]
+    assert float(value) == point["esr"] and text == fmt(100 * point["esr"]) + " %"
     value, text = cells["tube|onnx:tube-lstm|residual_esr"]
     assert float(value) == quality["tube"]["onnx:tube-lstm"]["residual_esr"] and text == fmt(float(value))
     lstm_knobs = json.loads((smoke_repo / "reports/train/tube-lstm-knobs.json").read_text())

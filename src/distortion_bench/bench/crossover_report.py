@@ -173,7 +173,15 @@ def crossover_markdown(report: Mapping[str, Any]) -> str:
             if wins
             else "No network is cheaper than a DSP variant of equal or lower quality at this buffer size."
         )
-        lines += ["", part["sentence"], "", verdict, "", f"![{effect} crossover at {bs}](plots/offline/{effect}_crossover_{bs}.png)", ""]
+        lines += [
+            "",
+            part["sentence"],
+            "",
+            verdict,
+            "",
+            f"![{effect} crossover at {bs}](plots/offline/{effect}_crossover_{bs}.png)",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -182,7 +190,9 @@ def write_crossover_plots(report: Mapping[str, Any], folder: Path) -> list[Path]
     effect = report["effect"]
     paths = []
     for bs, part in report["buffer_sizes"].items():
-        points = [CostPoint(p["processor"], p["kind"], p["ns_per_sample"], p["p99_us"], p["esr"]) for p in part["points"]]
+        points = [
+            CostPoint(p["processor"], p["kind"], p["ns_per_sample"], p["p99_us"], p["esr"]) for p in part["points"]
+        ]
         if not points:
             continue
         path = folder / f"{effect}_crossover_{bs}.png"

@@ -41,6 +41,7 @@ from distortion_bench.atomic import atomic_directory, write_json, write_text
 from distortion_bench.audio_io import find_audio_files, read_audio
 from distortion_bench.bench.common import csv_text
 from distortion_bench.bench.quality import as_jsonable
+from distortion_bench.bench.selection import dsp_backends
 from distortion_bench.config import matrix_effects, matrix_models, train_pairs
 from distortion_bench.engine.processor import Processor
 from distortion_bench.engine.registry import build_processor
@@ -76,7 +77,8 @@ class EvaluationPlan:
 
 
 def default_processors(cfg: DictConfig, knobs: Sequence[str] = ()) -> list[str]:
-    """Every trained pair of ``train_matrix`` in ONNX Runtime, and pedalboard per effect; with
+    """Every trained pair of ``train_matrix`` in ONNX Runtime, and pedalboard per effect that
+    benchmarks it (:func:`~distortion_bench.bench.selection.dsp_backends`: not the clipper); with
     ``knobs`` (the names of a setting), every knob-conditioned pair of ``knob_matrix`` whose
     effect has those knobs, in ONNX Runtime, instead."""
     if knobs:
@@ -87,7 +89,8 @@ def default_processors(cfg: DictConfig, knobs: Sequence[str] = ()) -> list[str]:
         ]
     out = []
     for effect in matrix_effects(cfg):
-        out.append(f"pedalboard:{effect}")
+        if "pedalboard" in dsp_backends(cfg, effect)[1]:
+            out.append(f"pedalboard:{effect}")
         out += [f"onnx:{effect}-{model}" for model in matrix_models(cfg, effect)]
     return out
 

@@ -44,13 +44,13 @@ from distortion_bench.bench.comparison import (
     material_table,
     seed_statements,
 )
-from distortion_bench.bench.measure import compare_harmonics, measure_processor, quality_plan
 from distortion_bench.bench.crossover_report import (
     check_targets,
     crossover_markdown,
     crossover_report,
     write_crossover_plots,
 )
+from distortion_bench.bench.measure import compare_harmonics, measure_processor, quality_plan
 from distortion_bench.bench.memory_probe import probe
 from distortion_bench.bench.offline_mlflow import log_to_mlflow
 from distortion_bench.bench.offline_outputs import (
@@ -71,8 +71,8 @@ from distortion_bench.bench.timing import AudioBenchmark, TimingConfig, TimingSt
 from distortion_bench.config import plain
 from distortion_bench.engine.dsp_processors import DspProcessor
 from distortion_bench.engine.processor import Processor, ProcessorFacts
-from distortion_bench.errors import ConfigError
 from distortion_bench.engine.registry import build_processor
+from distortion_bench.errors import ConfigError
 from distortion_bench.kernels.vector_peak import vector_peak
 
 log = logging.getLogger(__name__)
@@ -195,7 +195,9 @@ def solver_counts(
     return out
 
 
-def crossovers(cfg: DictConfig, results: Sequence[EffectResult], rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def crossovers(
+    cfg: DictConfig, results: Sequence[EffectResult], rows: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """The crossover report (:mod:`.crossover_report`) of every effect with DSP variants."""
     cross = cfg.bench.crossover
     targets = check_targets(list(cross.esr_targets))
