@@ -58,3 +58,42 @@ def test_conditioned_and_fixed_models_of_a_sweep_never_share_a_key(tmp_path):
     (tmp_path / "knob_datasets" / "tube" / "manifest.json").write_text('{"settings": 64}')
     assert model_key(cfg, "tube", model, knobs=True) != knobs  # a new knob dataset: a new model
     assert model_key(cfg, "tube", model) == fixed
+
+
+def test_the_sweep_adds_its_network_sizes_to_the_crossover_chart(tmp_path):
+    """A sweep of the clipper puts every finished cell (ONNX Runtime and the Numba kernel) on
+    the pipeline's crossover chart beside the DSP variants, and says the crossover again."""
+    from distortion_bench.sweep.summary import sweep_cost_points, write_sweep_crossover
+
+    report = {
+        "effect": "clipper",
+        "esr_targets": [0.01, 0.001],
+        "buffer_sizes": {
+            "64": {
+                "points": [
+                    {
+                        "processor": "numba:clipper-os1",
+                        "kind": "dsp",
+                        "ns_per_sample": 150.0,
+                        "p99_us": 30.0,
+                        "esr": 2e-3,
+                    },
+                    {"processor": "numba:clipper", "kind": "dsp", "ns_per_sample": 3000.0, "p99_us": 300.0, "esr": 0.0},
+                ]
+            },
+            "512": {"points": []},
+        },
+    }
+    cell = {"status": "FINISHED", "model": "lstm", "size": 4, "buffer_size": 64, "esr": 1e-3, "p50_us": 12.8}
+    cell |= {"p99_us": 20.0, "numba_nn_p50_us": 3.2, "numba_nn_p99_us": 5.0}
+    failed = {**cell, "status": "FAILED", "size": 8}
+    points = sweep_cost_points([cell, failed], "clipper", 64)
+    assert [(p.processor, p.cost_ns, p.kind) for p in points] == [
+        ("onnx:clipper-lstm-s4", 200.0, "network"),
+        ("numba:clipper-lstm-s4", 50.0, "network"),
+    ]
+    files = write_sweep_crossover([cell, failed], report, tmp_path)
+    assert [f.name for f in files] == ["crossover_64.png", "crossover.md"]  # 512: no cell timed there
+    text = (tmp_path / "crossover.md").read_text()
+    assert "`numba:clipper-lstm-s4` 50 ns per sample (ESR 0.1 %) against `numba:clipper-os1` 150 ns" in text
+    assert "Pareto front: `numba:clipper-lstm-s4`, `numba:clipper`." in text

@@ -12,6 +12,7 @@ per model type) and the quality-vs-latency Pareto front. Failed jobs are listed 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -124,6 +125,7 @@ class MlflowSweepCallback(Callback):
         rows = [summary_row(c) for c in children]
         out = Path(str(config.hydra.sweep.dir)) / "summary"
         files = write_summary(rows, out)
+        files += sweep_crossover(config, rows, out)
         for f in files:
             client.log_artifact(parent, str(f), "summary")
         failed = [r for r in rows if r["status"] != "FINISHED"]
@@ -135,6 +137,22 @@ class MlflowSweepCallback(Callback):
         FAILED_JOBS[:] = [f"{r['name']}: {r['error']}" for r in failed]
         if failed:
             log.error("sweep: %d failed jobs (recorded as FAILED child runs): %s", len(failed), "; ".join(FAILED_JOBS))
+
+
+def sweep_crossover(config: DictConfig, rows: list[dict[str, Any]], out: Path) -> list[Path]:
+    """Where the swept effect has a crossover report from the pipeline's offline bench
+    (``<reports>/offline/crossover.json``: an effect with DSP variants, the clipper), its chart
+    again with the sweep's cells added (:func:`~distortion_bench.sweep.summary.write_sweep_crossover`)."""
+    from distortion_bench.sweep.summary import write_sweep_crossover
+
+    path = Path(str(config.paths.reports)) / "offline" / "crossover.json"
+    effect = str(config.sweep.effect)
+    if not path.is_file():
+        return []
+    reports = json.loads(path.read_text(encoding="utf-8"))
+    if effect not in reports:
+        return []
+    return write_sweep_crossover(rows, reports[effect], out)
 
 
 def summary_row(child: Any) -> dict[str, Any]:

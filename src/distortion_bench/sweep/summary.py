@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from distortion_bench.analysis.crossover import CostPoint, crossover, crossover_sentence, plot_crossover
+from distortion_bench.analysis.crossover import pareto_front as cost_pareto_front
 from distortion_bench.analysis.plotting import save_png
 from distortion_bench.atomic import write_text
 from distortion_bench.bench.common import csv_text
@@ -161,3 +163,44 @@ def write_summary(rows: Sequence[Mapping[str, Any]], folder: Path) -> list[Path]
     plot_heatmaps(rows, files[2])
     plot_pareto(rows, files[3])
     return files
+
+
+def sweep_cost_points(rows: Sequence[Mapping[str, Any]], effect: str, buffer_size: int) -> list[CostPoint]:
+    """The finished cells timed at ``buffer_size`` as network points: each cell on ONNX Runtime
+    (``p50_us``) and, where timed, as a Numba kernel (``numba_nn_p50_us``); ns per sample."""
+    points = []
+    for r in rows:
+        if r["status"] != "FINISHED" or r.get("esr") is None or r.get("buffer_size") != buffer_size:
+            continue
+        label = f"{effect}-{r['model']}-s{r['size']}"
+        for backend, key in (("onnx", "p50_us"), ("numba", "numba_nn_p50_us")):
+            if r.get(key):
+                p99 = r.get("p99_us" if backend == "onnx" else "numba_nn_p99_us") or float("nan")
+                points.append(
+                    CostPoint(f"{backend}:{label}", "network", 1000.0 * r[key] / buffer_size, p99, float(r["esr"]))
+                )
+    return points
+
+
+def write_sweep_crossover(rows: Sequence[Mapping[str, Any]], report: Mapping[str, Any], folder: Path) -> list[Path]:
+    """The swept effect's crossover (the pipeline's ``offline/crossover.json``: its DSP variants
+    and trained networks) with the sweep's cells added as network points, at every buffer size
+    both timed: ``crossover_<bs>.png`` and ``crossover.md`` (the table's front and sentences)."""
+    effect = str(report["effect"])
+    paths, lines = [], [f"# {effect}: the crossover with the sweep's network sizes", ""]
+    for bs, part in report["buffer_sizes"].items():
+        extra = sweep_cost_points(rows, effect, int(bs))
+        if not extra:
+            continue
+        base = [CostPoint(p["processor"], p["kind"], p["ns_per_sample"], p["p99_us"], p["esr"]) for p in part["points"]]
+        points = base + extra
+        path = folder / f"crossover_{bs}.png"
+        plot_crossover(points, path, f"{effect}: cost vs ESR at {bs} samples per buffer, with the sweep's cells")
+        paths.append(path)
+        front = ", ".join(f"`{p.processor}`" for p in cost_pareto_front(points))
+        sentence = crossover_sentence(crossover(points, report["esr_targets"]), int(bs))
+        lines += [sentence, "", f"Pareto front: {front}.", ""]
+    if paths:
+        write_text(folder / "crossover.md", "\n".join(lines))
+        paths.append(folder / "crossover.md")
+    return paths
