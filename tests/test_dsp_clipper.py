@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from distortion_bench.data.reference_check import guitar_like
 from distortion_bench.dsp.clipper_reference import band_limited_reference
 from distortion_bench.dsp.diode_clipper import BOLTZMANN, CHARGE, KELVIN, DiodeClipperNumba, DiodeClipperNumpy
 from distortion_bench.dsp.oversampling import FACTORS
@@ -17,13 +18,6 @@ SR = 48000
 
 def esr(y: np.ndarray, ref: np.ndarray) -> float:
     return float(np.sum((y - ref) ** 2) / np.sum(ref**2))
-
-
-def guitar_like(t: np.ndarray) -> np.ndarray:
-    """A plucked 110 Hz note: ten harmonics falling 6 dB per octave, each decaying faster than
-    the one below, under a 2 ms attack (a function of seconds, full scale)."""
-    attack = np.minimum(t / 0.002, 1.0)
-    return 0.8 * attack * sum(np.exp(-t * 8.0 * k) * np.sin(2 * np.pi * 110 * k * t) / k for k in range(1, 11))
 
 
 # (signal, drive volts): a low, a mid and a high sine, each where the diodes conduct hard, and a
@@ -189,3 +183,29 @@ def test_the_latency_is_reported_and_aligned_output_lines_up_with_the_input():
         assert esr(aligned[480:], base[480:]) < 1e-4 < esr(effect.process_signal(x)[480:], base[480:])
         processor = DspProcessor(effect, "clipper")
         np.testing.assert_array_equal(processor.process_aligned(x, 64), aligned)
+
+
+def test_the_render_stage_checks_the_target_against_the_reference_and_refuses_a_coarse_one():
+    """``render_targets``' check (:mod:`distortion_bench.data.reference_check`): the configured
+    16x target is within the bound of solve_ivp on every check signal; at 4x the 5 kHz sine is
+    not, and the stage refuses it naming the keys to change. Effects without a reference pass."""
+    from omegaconf import OmegaConf
+
+    from distortion_bench.data.reference_check import ESR_BOUND, check_target
+
+    effect_cfg = OmegaConf.to_container(OmegaConf.load("conf/effect/clipper.yaml"))
+    record = check_target(effect_cfg, SR, "effects.clipper")
+    assert record == {
+        "reference": "scipy.integrate.solve_ivp (Radau)",
+        "signals": ["100 Hz sine at 0.9", "5 kHz sine at 0.9", "plucked 110 Hz note"],
+        "esr_bound": ESR_BOUND,
+        "passed": True,
+    }
+    coarse = {**effect_cfg, "oversampling": 4}
+    with pytest.raises(
+        ConfigError,
+        match=r"effects\.clipper: .* on the 5 kHz sine at 0\.9, above the bound 1e-06; "
+        r"raise effects\.clipper\.oversampling",
+    ):
+        check_target(coarse, SR, "effects.clipper")
+    assert check_target({"kind": "tube_saturator"}, SR, "effects.tube") is None

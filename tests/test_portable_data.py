@@ -48,10 +48,10 @@ SMOKE_DIGESTS = {
     "dry": "f82e452f838064240b58ab69921c251cd3297e025e97916e98fbb91dd3897701",
     "targets/tube": "779f931042e400704297b5ea07392a1adc82839909b1e4f2fffc78250f6eaf18",
     "targets/bitcrush": "07245611f08f17aa21c7d0b27fca2417e0ed79777f385a3e7a6cc9ee65e8489c",
-    "targets/clipper": "008dc2d862a2f5050b784679b16f6f6f37dc32ca22ca7b4a09c726e6175dfd50",
+    "targets/clipper": "263a5094a839d1afa80a877c7386c0fc56356edfd1b7a52c55725f9aa6f2bd44",
     "datasets/tube": "688ecf888869598af26f7dafa15db49494f83cbddef416a96eed75df1d651b78",
     "datasets/bitcrush": "64713ca9a9c2766db0d27eab16dc6c414442a9c4d406fcf64ab9ec5298ee974d",
-    "datasets/clipper": "6bb10bf3f30ed1163508b272724cfb30c763a5c2bb3ba136513044843cc05c33",
+    "datasets/clipper": "bf618f23ddf96c64130335fa1622ef9ef4c2596fe2800e6cca51d54b24c325f9",
     "knob_datasets/tube": "25415ccf1612948db33130be273059b90d3c821f62562096d1ae7ce6f70908b3",
     "knob_datasets/bitcrush": "067d9831eb9d335c3724e7d0d0ae6d373e2fd32eef6d20ae6573f59e57ddd89d",
 }

@@ -22,6 +22,7 @@ from distortion_bench.audio_io import read_audio, write_audio
 from distortion_bench.config import selected_effects
 from distortion_bench.data.dry_corpus import peak_dbfs
 from distortion_bench.data.manifest import MANIFEST_NAME, read_manifest
+from distortion_bench.data.reference_check import check_target
 from distortion_bench.dsp import build_effect
 from distortion_bench.dsp.base import Effect
 from distortion_bench.errors import DistortionBenchError
@@ -32,8 +33,10 @@ RENDER_IMPLEMENTATION = "numba"
 
 
 def render_effect(effect: Effect[Any], name: str, dry_dir: str | os.PathLike[str],
-                  out_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """Render every file of the dry corpus through ``effect`` into ``out_dir`` (replaced whole)."""
+                  out_dir: str | os.PathLike[str],
+                  reference_check: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Render every file of the dry corpus through ``effect`` into ``out_dir`` (replaced whole);
+    ``reference_check``: the record of the effect's check against a reference, for the manifest."""
     dry = Path(dry_dir)
     dry_manifest = read_manifest(dry, "prepare_dry")
     if int(dry_manifest["sample_rate"]) != effect.sample_rate:
@@ -51,6 +54,8 @@ def render_effect(effect: Effect[Any], name: str, dry_dir: str | os.PathLike[str
                           "frames": int(y.shape[0]), "peak_dbfs": peak_dbfs(y)})
         manifest = {"effect": name, "params": effect.describe(), "sample_rate": effect.sample_rate,
                     "files": files}
+        if reference_check is not None:
+            manifest["reference_check"] = reference_check
         write_json(tmp / MANIFEST_NAME, manifest)
     log.info("rendered %d files through %s (%s) into %s", len(files), name,
              effect.implementation, out_dir)
@@ -63,5 +68,9 @@ def run(cfg: DictConfig) -> None:
     # Build (and so validate) every effect before rendering anything.
     effects = {name: build_effect(params, sample_rate, RENDER_IMPLEMENTATION, key=f"effects.{name}")
                for name, params in selected_effects(cfg).items()}
+    # ... and check every target that has a reference against it (the clipper's solver against
+    # solve_ivp) before rendering anything
+    checks = {name: check_target(params, sample_rate, f"effects.{name}")
+              for name, params in selected_effects(cfg).items()}
     for name, effect in effects.items():
-        render_effect(effect, name, cfg.paths.dry, Path(cfg.paths.targets) / name)
+        render_effect(effect, name, cfg.paths.dry, Path(cfg.paths.targets) / name, checks[name])
