@@ -99,3 +99,19 @@ def test_the_stage_report_prices_every_deployed_point_and_says_the_verdict(tmp_p
     ]
     [path] = write_crossover_plots(report, tmp_path)
     assert path.name == "clipper_crossover_64.png" and path.stat().st_size > 5000
+
+
+def test_the_report_reads_the_crossover_on_aliasing_too():
+    from distortion_bench.report.tables import aliasing_verdict
+
+    points = [
+        {"processor": "numba:clipper-shaper", "kind": "network", "ns_per_sample": 100.0, "aliasing_db": -37.0},
+        {"processor": "numba:clipper-tcn", "kind": "network", "ns_per_sample": 600.0, "aliasing_db": -50.0},
+        {"processor": "numba:clipper-os1", "kind": "dsp", "ns_per_sample": 250.0, "aliasing_db": -28.0},
+        {"processor": "numba:clipper-os2", "kind": "dsp", "ns_per_sample": 500.0, "aliasing_db": -55.0},
+    ]
+    assert aliasing_verdict(points) == (
+        "By aliasing, a network is cheaper and aliases less: numba:clipper-shaper (100 ns, -37 dB) against "
+        "numba:clipper-os1 (250 ns, -28 dB)."
+    )
+    assert aliasing_verdict(points[1:]) == "By aliasing, no network is both cheaper and cleaner than a DSP variant."

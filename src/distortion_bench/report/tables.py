@@ -227,6 +227,27 @@ def crossover_tables(report: Mapping[str, Any]) -> list[Table]:
             if wins
             else "No network is cheaper than a DSP variant of equal or lower quality at this buffer size."
         )
-        table.note = f"{part['sentence']} {verdict}"
+        table.note = f"{part['sentence']} {verdict} {aliasing_verdict(part['points'])}"
         tables.append(table)
     return tables
+
+
+def aliasing_verdict(points: Sequence[Mapping[str, Any]]) -> str:
+    """The crossover read on the other quality axis, aliasing (dB re the aliasing sine's
+    fundamental, lower is better): for each DSP variant, the cheapest network that is cheaper
+    per sample and aliases less, in one sentence."""
+    nets = sorted(
+        (p for p in points if p["kind"] == "network" and p["aliasing_db"] is not None), key=lambda p: p["ns_per_sample"]
+    )
+    found = []
+    for d in (p for p in points if p["kind"] == "dsp" and p["aliasing_db"] is not None):
+        better = [n for n in nets if n["ns_per_sample"] < d["ns_per_sample"] and n["aliasing_db"] < d["aliasing_db"]]
+        if better:
+            n = better[0]
+            found.append(
+                f"{n['processor']} ({fmt(n['ns_per_sample'])} ns, {fmt(n['aliasing_db'])} dB) against "
+                f"{d['processor']} ({fmt(d['ns_per_sample'])} ns, {fmt(d['aliasing_db'])} dB)"
+            )
+    if not found:
+        return "By aliasing, no network is both cheaper and cleaner than a DSP variant."
+    return "By aliasing, a network is cheaper and aliases less: " + "; ".join(found) + "."
