@@ -112,8 +112,16 @@ def plot_crossover(points: Sequence[CostPoint], path: str | os.PathLike[str], ti
     for kind, marker in (("dsp", "s"), ("network", "o")):
         mine = [p for p in points if p.kind == kind]
         ax.scatter([p.cost_ns for p in mine], [max(p.esr, floor) for p in mine], marker=marker, label=kind)
-        for p in mine:
-            ax.annotate(p.processor, (p.cost_ns, max(p.esr, floor)), fontsize=7)
+    # labels above and below their points in turn (by cost), so neighbours (a tolerance variant
+    # beside its factor, ONNX Runtime beside the kernel) do not print over each other
+    for i, p in enumerate(sorted(points, key=lambda q: (q.cost_ns, q.esr))):
+        ax.annotate(
+            p.processor,
+            (p.cost_ns, max(p.esr, floor)),
+            fontsize=6.5,
+            xytext=(4, 5 if i % 2 == 0 else -11),
+            textcoords="offset points",
+        )
     front = pareto_front(points)
     ax.plot([p.cost_ns for p in front], [max(p.esr, floor) for p in front], "k--", lw=0.8, label="Pareto front")
     ax.set_xscale("log")
