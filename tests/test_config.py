@@ -12,6 +12,7 @@ from conftest import REPO, compose
 from distortion_bench.config import (
     HYDRA_RUNTIME_OVERRIDES,
     compose_config,
+    plain,
     selected_effects,
     selected_pairs,
     snapshot_status,
@@ -110,9 +111,8 @@ def test_selected_pairs():
         ("tube", "lstm"),
         ("tube", "shaper"),
         ("bitcrush", "shaper"),
-        ("clipper", "lstm"),
-        ("clipper", "shaper"),
-        ("clipper", "tcn"),
+        ("clipper", "lstm8"),
+        ("clipper", "tcn_short"),
     ]
     # one effect: its pairs; both set: that pair, even one train_matrix does not list
     assert [(e, m) for e, m, _ in selected_pairs(compose("select.effect=bitcrush"))] == [("bitcrush", "shaper")]
@@ -178,3 +178,13 @@ def test_stage_with_bad_effect_config_exits_with_a_clear_error(tmp_path):
     assert result.returncode == 2
     assert "render_targets: error: effects.bitcrush.bits: expected an integer in 1..24, got 0" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_clippers_small_models_are_their_families_at_other_sizes():
+    """``lstm8`` and ``tcn_short`` take every key of their family's config but the size (and the
+    TCN's dilations): what differs is stated in their files, the rest follows the family."""
+    cfg = compose()
+    lstm, lstm8 = plain(cfg.models.lstm), plain(cfg.models.lstm8)
+    assert lstm8 == {**lstm, "size": 8}
+    tcn, short = plain(cfg.models.tcn), plain(cfg.models.tcn_short)
+    assert short == {**tcn, "size": 8, "dilations": [1, 2, 4, 8]}

@@ -104,9 +104,8 @@ def test_plan_from_config_and_bad_values():
         "pedalboard:bitcrush",
         "onnx:bitcrush-shaper",
         # pedalboard has no diode clipper (bench.dsp_by_effect.clipper)
-        "onnx:clipper-lstm",
-        "onnx:clipper-shaper",
-        "onnx:clipper-tcn",
+        "onnx:clipper-lstm8",
+        "onnx:clipper-tcn_short",
     )
     assert plan.peak_levels_dbfs == (-18.0, -6.0, 0.0) and plan.file_level and plan.buffer_size == 512
     with pytest.raises(ConfigError, match=r"evaluate\.peak_levels_dbfs: expected peak levels in -120\.\.0"):

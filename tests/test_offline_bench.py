@@ -149,11 +149,12 @@ def test_the_clipper_is_benchmarked_as_its_numba_dsp_its_variants_and_its_networ
         (f"numba:clipper-{v}", f"dsp-{v}", "numba", True, False)
         for v in ("os1", "os2", "os4", "os8", "os1-tol1e-3", "os2-tol1e-3", "os4-tol1e-3")
     ]
-    assert [e.name for e in entries if e.model == "lstm"] == [
-        "onnx:clipper-lstm",
-        "numba:clipper-lstm",
-        "torch:clipper-lstm",
+    assert [e.name for e in entries if e.model == "lstm8"] == [
+        "onnx:clipper-lstm8",
+        "numba:clipper-lstm8",
+        "torch:clipper-lstm8",
     ]
+    assert "onnx-naive:clipper-tcn_short" in [e.name for e in entries]  # a TCN family: its naive baseline too
     assert not any(e.is_dsp for e in entries if e.model is not None)
     # the other effects keep bench.dsp
     assert [e.name for e in bench_entries(compose(), "bitcrush") if e.model is None] == [

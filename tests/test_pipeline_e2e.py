@@ -29,7 +29,7 @@ DATA_STAGES = [
     "build_dataset@clipper",
 ]
 KNOB_DATA_STAGES = ["build_knob_dataset@tube", "build_knob_dataset@bitcrush", "build_knob_dataset@clipper"]
-PAIRS = ["tube-tcn", "tube-lstm", "tube-shaper", "bitcrush-shaper", "clipper-lstm", "clipper-shaper", "clipper-tcn"]
+PAIRS = ["tube-tcn", "tube-lstm", "tube-shaper", "bitcrush-shaper", "clipper-lstm8", "clipper-tcn_short"]
 TRAIN_STAGES = [f"train@{p}" for p in PAIRS]
 KNOB_PAIRS = ["tube-lstm-knobs", "tube-tcn-knobs", "bitcrush-shaper-knobs"]
 KNOB_STAGES = [f"{s}@{p.removesuffix('-knobs')}" for s in ("train_knobs", "export_knobs") for p in KNOB_PAIRS]
@@ -66,9 +66,8 @@ def test_repro_runs_every_stage_and_writes_outputs(smoke_repo, first_repro):
     ).fetchall()
     assert [(e, r) for e, r, _ in rows] == [
         ("bitcrush", "bitcrush-shaper"),
-        ("clipper", "clipper-lstm"),
-        ("clipper", "clipper-shaper"),
-        ("clipper", "clipper-tcn"),
+        ("clipper", "clipper-lstm8"),
+        ("clipper", "clipper-tcn_short"),
         ("tube", "tube-lstm"),
         ("tube", "tube-shaper"),
         ("tube", "tube-tcn"),
@@ -160,8 +159,8 @@ def test_offline_bench_writes_every_report(smoke_repo, first_repro):
     ]
     # smoke, 2 buffer sizes: tube (numba, numpy, pedalboard, 3 models x (onnx, numba, torch), naive TCN),
     # bitcrush (numba, numpy, pedalboard, the shaper x (onnx, numba, torch)), clipper (numba and
-    # its two smoke variants, 3 models x 3 backends, naive TCN)
-    assert len(rows) == (13 + 6 + 13) * 2
+    # its two smoke variants, 2 models x 3 backends, naive TCN)
+    assert len(rows) == (13 + 6 + 10) * 2
     assert {r["buffer_size"] for r in rows} == {"64", "512"}
     assert any("naive" in r["processor"] for r in rows)
     for r in rows:
@@ -251,7 +250,7 @@ def test_offline_bench_charts_the_clipper_crossover(smoke_repo, first_repro):
         points = {p["processor"]: p for p in part["points"]}
         # the Numba DSP and its variants, and every network on ONNX Runtime and as a Numba kernel
         assert set(points) == {"numba:clipper", "numba:clipper-os1", "numba:clipper-os2-tol1e-3"} | {
-            f"{b}:clipper-{m}" for b in ("onnx", "numba") for m in ("lstm", "shaper", "tcn")
+            f"{b}:clipper-{m}" for b in ("onnx", "numba") for m in ("lstm8", "tcn_short")
         }
         for name, p in points.items():
             assert p["kind"] == ("dsp" if name == "numba:clipper" or "-os" in name else "network")
@@ -319,7 +318,7 @@ def test_realtime_bench_streams_every_processor_on_jack(smoke_repo, first_repro)
         f"{backend}:tube-{model}" for model in ("tcn", "lstm", "shaper") for backend in ("onnx", "numba", "torch")
     ]
     knobbed = ["numba:tube+knobs", "numba:tube-lstm-knobs+knobs", "onnx:tube-tcn-knobs+knobs"]
-    processors += ["numba:clipper", "numba:clipper-lstm"]  # bench.realtime.processors.clipper (smoke)
+    processors += ["numba:clipper", "numba:clipper-lstm8"]  # bench.realtime.processors.clipper (smoke)
     processors += knobbed
     modes = [m for m in ("realtime", "normal") if m in summary["scheduling"]]  # the JSON's keys are sorted
     assert "normal" in modes and len(rows) == len(processors) * len(modes)
@@ -413,8 +412,8 @@ def test_report_page_in_a_real_browser(smoke_repo, first_repro, tmp_path):
     # (tube: 3 DSP, 3 models x 3 backends, the naive TCN; bitcrush: 3 DSP, the shaper x 3 backends);
     # the knobs' automation takes: dry, the DSP, the conditioned networks and their fixed twins (tube:
     # two of each, bitcrush: one; the smoke grid's examples, 0.25 s segments, are too short to listen to)
-    # (clipper: the DSP and its 2 smoke variants, 3 models x 3 backends, the naive TCN)
-    assert len(audio) == (1 + 13) + (1 + 6) + (1 + 13) + 6 + 4, audio
+    # (clipper: the DSP and its 2 smoke variants, 2 models x 3 backends, the naive TCN)
+    assert len(audio) == (1 + 13) + (1 + 6) + (1 + 10) + 6 + 4, audio
     assert all(a["error"] is None and a["duration"] > 0.4 for a in audio), audio
     assert len(images) >= 3 * 6 + 3 + 2, images  # six offline plots and a spectrogram grid per effect, ...
     assert all(i["width"] > 0 for i in images), [i for i in images if not i["width"]]
