@@ -205,7 +205,8 @@ def test_offline_bench_writes_every_report(smoke_repo, first_repro):
     for effect in ("tube", "bitcrush", "clipper"):
         for plot in ("latency", "rtf", "quality_vs_speed", "waveforms", "spectrograms", "harmonics"):
             assert_png(smoke_repo / f"reports/plots/offline/{effect}_{plot}.png")
-        assert (smoke_repo / f"data/processed/{effect}/onnx_{effect}-shaper.wav").is_file()
+        model = "lstm8" if effect == "clipper" else "shaper"
+        assert (smoke_repo / f"data/processed/{effect}/onnx_{effect}-{model}.wav").is_file()
     db = sqlite3.connect(smoke_repo / "mlflow.db")
     keys = {
         (run, key)
