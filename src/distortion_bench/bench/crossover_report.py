@@ -129,6 +129,16 @@ def network_beats_dsp(points: Sequence[CostPoint]) -> list[dict[str, Any]]:
     return wins
 
 
+def verdict_sentence(wins: Sequence[Mapping[str, Any]], quote: str = "") -> str:
+    """:func:`network_beats_dsp`'s pairs in words (names between ``quote``s)."""
+    if not wins:
+        return "No network is cheaper than a DSP variant of equal or lower quality at this buffer size."
+    pairs = "; ".join(
+        f"{quote}{w['network']}{quote} than {quote}{w['dsp']}{quote} ({w['dsp_over_network']:.2f}x)" for w in wins
+    )
+    return f"A network is cheaper than a DSP variant of equal or lower quality: {pairs}."
+
+
 def _pct(v: float | None) -> str:
     return "n/a" if v is None else f"{100 * v:.3g} %"
 
@@ -165,14 +175,7 @@ def crossover_markdown(report: Mapping[str, Any]) -> str:
                 f"| {'n/a' if residual is None else format(residual, '.3g')} "
                 f"| {'n/a' if alias is None else format(alias, '.1f')} | {solver} | {'yes' if p['pareto'] else ''} |"
             )
-        wins = part["network_beats_dsp_of_equal_quality"]
-        verdict = (
-            "A network is cheaper than a DSP variant of equal or lower quality: "
-            + "; ".join(f"`{w['network']}` than `{w['dsp']}` ({w['dsp_over_network']:.2f}x)" for w in wins)
-            + "."
-            if wins
-            else "No network is cheaper than a DSP variant of equal or lower quality at this buffer size."
-        )
+        verdict = verdict_sentence(part["network_beats_dsp_of_equal_quality"], quote="`")
         lines += [
             "",
             part["sentence"],

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from distortion_bench.analysis.spread import format_spread, ranking_statements
+from distortion_bench.bench.crossover_report import verdict_sentence
 
 
 @dataclass(frozen=True)
@@ -219,14 +220,7 @@ def crossover_tables(report: Mapping[str, Any]) -> list[Table]:
                     Cell("yes" if p["pareto"] else ""),
                 ]
             )
-        wins = part["network_beats_dsp_of_equal_quality"]
-        verdict = (
-            "A network is cheaper than a DSP variant of equal or lower quality: "
-            + "; ".join(f"{w['network']} than {w['dsp']} ({w['dsp_over_network']:.2f}x)" for w in wins)
-            + "."
-            if wins
-            else "No network is cheaper than a DSP variant of equal or lower quality at this buffer size."
-        )
+        verdict = verdict_sentence(part["network_beats_dsp_of_equal_quality"])
         table.note = f"{part['sentence']} {verdict} {aliasing_verdict(part['points'])}"
         tables.append(table)
     return tables
