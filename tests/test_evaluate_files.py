@@ -227,3 +227,14 @@ def test_evaluate_at_a_knob_setting_renders_the_reference_there_and_refuses_fixe
     # default processors at a setting: the knob-conditioned pairs
     assert plan_from_config(cfg, knobs={"gain_db": 6.0}).processors == ("onnx:tube-lstm-knobs", "onnx:tube-tcn-knobs")
     assert plan_from_config(cfg, knobs={"bits": 6}).processors == ("onnx:bitcrush-shaper-knobs",)
+
+
+def test_a_processor_with_latency_is_scored_aligned(recordings, tmp_path):
+    """The clipper's oversampling filters delay its output by 23 samples: the 16x reference and the
+    2x variant are compared aligned, and so is the 1x solver, which has no delay (unaligned, each
+    would read as an error the size of the signal)."""
+    plan = EvaluationPlan(("numba:clipper-os2", "numba:clipper-os1"), True, (0.0,), 256)
+    rows = evaluate_folder(compose(), recordings, tmp_path / "out", plan)
+    by = {(r["file"], r["level"], r["processor"]): r["esr"] for r in rows}
+    assert by[("riff.wav", "0dBFS", "numba:clipper-os2")] < 1e-4  # the factor, not the delay
+    assert by[("riff.wav", "0dBFS", "numba:clipper-os1")] < 1e-2

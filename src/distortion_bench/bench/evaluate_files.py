@@ -116,11 +116,15 @@ def plan_from_config(
 
 
 def render(proc: Processor, x: np.ndarray, plan: EvaluationPlan) -> np.ndarray:
-    """``x`` through ``proc`` from ``reset()`` in buffers of the plan's size, at the plan's setting."""
+    """``x`` through ``proc`` from ``reset()`` in buffers of the plan's size, at the plan's setting,
+    aligned with ``x`` by the processor's reported latency (an oversampling DSP's filters), as the
+    targets are: followed by that many samples of silence, the first that many output dropped."""
     proc.reset()
     if plan.knobs:
         proc.set_knobs(at_once=True, **dict(plan.knobs))
-    return proc.process_signal(x, plan.buffer_size, reset=False)
+    lag = proc.latency_samples()
+    padded = np.concatenate([x, np.zeros(lag, np.float32)]) if lag else x
+    return proc.process_signal(padded, plan.buffer_size, reset=False)[lag:]
 
 
 def levels_of(x: np.ndarray, plan: EvaluationPlan) -> list[tuple[str, np.ndarray]]:
