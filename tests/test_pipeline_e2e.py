@@ -313,13 +313,12 @@ def test_realtime_bench_streams_every_processor_on_jack(smoke_repo, first_repro)
         "knob_changes",
     ]
     summary = json.loads((smoke_repo / "reports/realtime_bench.json").read_text())
-    # smoke: the tube effect, 12 processors (no naive TCN), buffer 256, 1 s each, under each
+    # smoke: bench.realtime.processors (five tube processors, one of the clipper's), buffer 256, 0.5 s each, under each
     # scheduling mode this machine permits (real time first), then 3 with a thread turning knobs
-    processors = ["numba:tube", "numpy:tube", "pedalboard:tube"] + [
-        f"{backend}:tube-{model}" for model in ("tcn", "lstm", "shaper") for backend in ("onnx", "numba", "torch")
-    ]
+    # (bench.realtime.processors in smoke: five of the tube's, in the offline order, one of the clipper's)
+    processors = ["numba:tube", "pedalboard:tube", "torch:tube-tcn", "onnx:tube-lstm", "numba:tube-lstm"]
     knobbed = ["numba:tube+knobs", "numba:tube-lstm-knobs+knobs", "onnx:tube-tcn-knobs+knobs"]
-    processors += ["numba:clipper", "numba:clipper-lstm8"]  # bench.realtime.processors.clipper (smoke)
+    processors += ["numba:clipper-lstm8"]
     processors += knobbed
     modes = [m for m in ("realtime", "normal") if m in summary["scheduling"]]  # the JSON's keys are sorted
     assert "normal" in modes and len(rows) == len(processors) * len(modes)
@@ -451,18 +450,17 @@ def test_second_repro_has_nothing_to_do(smoke_repo, first_repro):
 
 
 def test_forced_rerun_gives_byte_identical_outputs(smoke_repo, first_repro):
-    """The data stages are deterministic: forced again, they reproduce every byte. The clipper's
-    chain (the dry corpus, its render with the reference check, its dataset): the effect with the
-    most machinery; every effect's data stages are also rebuilt and compared byte for byte, under
-    emulated CPUs, by tests/test_portable_data.py."""
+    """The data stages are deterministic: forced again, they reproduce every byte (one effect's
+    chain, the dry corpus, its render and its dataset, through DVC; every effect's data stages are
+    also rebuilt and compared byte for byte, under emulated CPUs, by tests/test_portable_data.py)."""
 
     def data_locks() -> dict:
         stages = yaml.safe_load((smoke_repo / "dvc.lock").read_text())["stages"]
         return {name: stages[name] for name in DATA_STAGES}
 
     before = data_locks()
-    out = run([sys.executable, "-m", "dvc", "repro", "--force", "build_dataset@clipper"], smoke_repo)
-    assert out.count("Running stage") == 3  # prepare_dry, render_targets@clipper, build_dataset@clipper
+    out = run([sys.executable, "-m", "dvc", "repro", "--force", "build_dataset@bitcrush"], smoke_repo)
+    assert out.count("Running stage") == 3  # prepare_dry, render_targets@bitcrush, build_dataset@bitcrush
     # dvc.lock holds the md5 of every output file: equal entries mean byte-identical outputs.
     assert data_locks() == before
     # ... so training, downstream, has nothing to do.
