@@ -122,9 +122,7 @@ def render(proc: Processor, x: np.ndarray, plan: EvaluationPlan) -> np.ndarray:
     proc.reset()
     if plan.knobs:
         proc.set_knobs(at_once=True, **dict(plan.knobs))
-    lag = proc.latency_samples()
-    padded = np.concatenate([x, np.zeros(lag, np.float32)]) if lag else x
-    return proc.process_signal(padded, plan.buffer_size, reset=False)[lag:]
+    return proc.process_aligned(x, plan.buffer_size, reset=False)
 
 
 def levels_of(x: np.ndarray, plan: EvaluationPlan) -> list[tuple[str, np.ndarray]]:

@@ -82,16 +82,19 @@ class Processor(abc.ABC):
         filters), as a plugin reports it to its host for delay compensation; 0 for most."""
         return 0
 
-    def process_aligned(self, x: np.ndarray, buffer_size: int) -> np.ndarray:
+    def process_aligned(self, x: np.ndarray, buffer_size: int, reset: bool = True) -> np.ndarray:
         """``x`` (``(time,)``) from the initial state in buffers of ``buffer_size``, followed by
         :meth:`latency_samples` of silence, and the output from there on: what a host that
-        compensates the reported latency hears, aligned with ``x`` (the same length)."""
+        compensates the reported latency hears, aligned with ``x`` (the same length).
+
+        ``reset``: start from the initial state (default), else from the current one (e.g. knobs
+        set beforehand)."""
         lag = self.latency_samples()
         x = np.ascontiguousarray(x, dtype=np.float32)
         if lag == 0:
-            return self.process_signal(x, buffer_size)
+            return self.process_signal(x, buffer_size, reset)
         padded = np.concatenate([x, np.zeros(lag, np.float32)])
-        return self.process_signal(padded, buffer_size)[lag:]
+        return self.process_signal(padded, buffer_size, reset)[lag:]
 
     def process_signal(self, x: np.ndarray, buffer_size: int, reset: bool = True) -> np.ndarray:
         """Process ``x`` (``(time,)``) in buffers of ``buffer_size``; return a copy.
