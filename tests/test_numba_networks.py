@@ -224,6 +224,13 @@ def test_vector_peak_from_cpuinfo():
     assert peak.macs_per_ns == pytest.approx(2.5 * 2 * 16)
     assert vector_peak("flags : sse\n") is None  # no clock: unknown
     assert vector_peak("cpu MHz : 1000\nflags : sse2\n").lanes == 4
+    avx2 = vector_peak("vendor_id : AuthenticAMD\ncpu family : 25\ncpu MHz : 3000\nflags : avx2 fma\n")
+    assert (avx2.isa, avx2.lanes, avx2.macs_per_ns) == ("AVX2", 8, pytest.approx(48.0))
+    # Zen 4 (family 0x19) has AVX-512 on 256-bit units: the AVX2 peak, and the report says why
+    zen4 = vector_peak("vendor_id : AuthenticAMD\ncpu family : 25\ncpu MHz : 2600\nflags : avx2 fma avx512f\n")
+    assert (zen4.isa, zen4.lanes) == ("AVX-512", 8) and "256-bit" in zen4.describe()
+    zen5 = vector_peak("vendor_id : AuthenticAMD\ncpu family : 26\ncpu MHz : 2600\nflags : avx2 fma avx512f\n")
+    assert zen5.lanes == 16
 
 
 def test_kernel_table_reports_speedup_cost_and_fraction_of_peak():
@@ -249,3 +256,13 @@ def test_kernel_table_reports_speedup_cost_and_fraction_of_peak():
     # 4096 samples in 800 us: 195 ns per sample; limit 2000 / 100 = 20 ns: 10 % of the peak
     assert "| 2,000 / 120 | 195 ns | 20.0 ns | 10 % |" in md
     assert kernel_table("tube", entries[1:], rows, 100.0, "x") == ""
+    # the generic kernel beside the generated one: ns per sample of each and the speed-up
+    for bs, us in {32: 25.0, 4096: 1600.0}.items():
+        rows.append({"name": "numba-generic:tube-lstm", "buffer_size": bs, "p50_us": us, "p99_us": 2 * us})
+    generic = {**entries[0], "name": "numba-generic:tube-lstm", "backend": "numba-generic"}
+    generic["extra"] = {**entries[0]["extra"], "kernel": "generic"}
+    entries[0]["extra"]["kernel"] = "generated"
+    md = kernel_table("tube", [entries[0], generic, entries[1]], rows, 100.0, "test peak")
+    assert "| `numba-generic:tube-lstm` (generic) | 25.0 / 50.0 (40.0, x1.6) |" in md
+    # 32: 10 us = 312 ns vs 25 us = 781 ns; 4096: 195 vs 391 ns; 20 ns limit: 10 % and 5 %
+    assert "| `lstm` | generated | 312 / 781 (x2.50) | 195 / 391 (x2.00) | 10 % / 5 % |" in md

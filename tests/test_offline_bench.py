@@ -25,13 +25,16 @@ def test_default_selection_labels_rows():
         ("pedalboard:tube", "pedalboard", "pedalboard"),
         ("onnx:tube-tcn", "tcn", "onnxruntime"),
         ("numba:tube-tcn", "tcn", "numba"),
+        ("numba-generic:tube-tcn", "tcn", "numba-generic"),
         ("torch:tube-tcn", "tcn", "torch"),
         ("onnx-naive:tube-tcn", "tcn-naive", "onnxruntime"),
         ("onnx:tube-lstm", "lstm", "onnxruntime"),
         ("numba:tube-lstm", "lstm", "numba"),
+        ("numba-generic:tube-lstm", "lstm", "numba-generic"),
         ("torch:tube-lstm", "lstm", "torch"),
         ("onnx:tube-shaper", "shaper", "onnxruntime"),
         ("numba:tube-shaper", "shaper", "numba"),
+        ("numba-generic:tube-shaper", "shaper", "numba-generic"),
         ("torch:tube-shaper", "shaper", "torch"),
     ]
     assert len({(e.processor, e.backend) for e in entries}) == len(entries)  # rows are unique
@@ -152,6 +155,7 @@ def test_the_clipper_is_benchmarked_as_its_numba_dsp_its_variants_and_its_networ
     assert [e.name for e in entries if e.model == "lstm8"] == [
         "onnx:clipper-lstm8",
         "numba:clipper-lstm8",
+        "numba-generic:clipper-lstm8",
         "torch:clipper-lstm8",
     ]
     assert "onnx-naive:clipper-tcn_short" in [e.name for e in entries]  # a TCN family: its naive baseline too
@@ -163,6 +167,7 @@ def test_the_clipper_is_benchmarked_as_its_numba_dsp_its_variants_and_its_networ
         "pedalboard:bitcrush",
     ]
     assert mlflow_log.metric_prefix("dsp-os2-tol1e-3", "numba") == "os2-tol1e-3/"
+    assert mlflow_log.metric_prefix("lstm8", "numba-generic") == "numba-generic/"
 
 
 @pytest.mark.parametrize(

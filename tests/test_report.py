@@ -28,7 +28,7 @@ from distortion_bench.report.listening import (
     write_row_mp3,
 )
 from distortion_bench.report.site import build_site
-from distortion_bench.report.tables import fmt, latency_table, realtime_table
+from distortion_bench.report.tables import fmt, kernel_table, latency_table, realtime_table
 
 
 def test_take_spans_follow_the_concatenation():
@@ -269,3 +269,32 @@ def test_named_sweep_summary_must_hold_a_summary(tmp_path):
     (tmp_path / "2026-02-01_00-00-00" / "summary").mkdir(parents=True)
     assert find_sweep_summary("latest", tmp_path) == tmp_path / "2026-01-01_00-00-00" / "summary"
     assert find_sweep_summary("none", tmp_path) is None
+
+
+def test_kernel_table_sets_the_models_kernel_beside_the_generic_one_and_onnx_runtime():
+    rows = [
+        {"effect": "tube", "processor": model, "backend": backend, "buffer_size": str(b), "p50_us": str(us)}
+        for model, backend, b, us in [
+            ("lstm", "numba", 32, 3.2),
+            ("lstm", "numba-generic", 32, 6.4),
+            ("lstm", "onnxruntime", 32, 32.0),
+            ("lstm", "numba", 4096, 409.6),
+            ("lstm", "numba-generic", 4096, 819.2),
+            ("tcn", "numba", 32, 20.0),
+            ("tcn", "numba-generic", 32, 20.0),
+            ("lstm", "numba", 64, 1.0),  # no generic row at 64: a dash
+        ]
+    ]
+    details = {
+        "tube": {
+            "numba:tube-lstm": {"facts": {"extra": {"kernel": "generated"}}},
+            "numba:tube-tcn": {"facts": {"extra": {"kernel": "generic", "kernel_reason": "no TCN generator"}}},
+        }
+    }
+    table = kernel_table("tube", rows, details)
+    assert table is not None and table.header == ["model", "kernel", "32", "64", "4096"]
+    lstm, tcn = table.rows
+    assert [c.text for c in lstm] == ["lstm", "generated", "100 / 200 / 1e3 (x2, x10)", "—", "100 / 200 / — (x2)"]
+    assert lstm[2].value == "3.2|6.4|32.0" and lstm[2].key == "tube|lstm|32"
+    assert tcn[1].text == "generic" and "tcn: no TCN generator." in table.note
+    assert kernel_table("bitcrush", rows, details) is None

@@ -249,12 +249,18 @@ def kernel_table(
     """The Numba network kernels against ONNX Runtime and against their arithmetic.
 
     ``entries``: per processor ``name``, ``backend``, ``model`` and ``extra`` (the kernel's
-    ``macs_per_sample`` and ``activations_per_sample``); ``rows``: the effect's timing rows.
-    Per kernel: p50 / p99 per buffer size beside ONNX Runtime's (and the speed-up), the fitted
-    fixed cost and per-sample cost, and the per-sample cost at the largest buffer against the
-    arithmetic limit (multiply-adds per sample / the stated peak).
+    ``macs_per_sample``, ``activations_per_sample`` and which ``kernel`` ran: ``generated`` or
+    ``generic``); ``rows``: the effect's timing rows. Per kernel (``numba:`` and the generic
+    baseline ``numba-generic:``): p50 / p99 per buffer size beside ONNX Runtime's (and the
+    speed-up), the fitted fixed cost and per-sample cost, and the per-sample cost at the largest
+    buffer against the arithmetic limit (multiply-adds per sample / the machine's peak); then,
+    per model benchmarked both ways, the generated kernel against the generic one.
     """
-    kernels = [e for e in entries if e.get("backend") == "numba" and (e.get("extra") or {}).get("macs_per_sample")]
+    kernels = [
+        e
+        for e in entries
+        if e.get("backend") in ("numba", "numba-generic") and (e.get("extra") or {}).get("macs_per_sample")
+    ]
     if not kernels:
         return ""
     by = {
@@ -283,7 +289,7 @@ def kernel_table(
             if b in ort:
                 cell += f" ({ort[b]['p50_us']:.1f}, x{ort[b]['p50_us'] / mine[b]['p50_us']:.1f})"
             cells.append(cell)
-        lines.append(f"| `{e['name']}` | " + " | ".join(cells) + " |")
+        lines.append(f"| `{e['name']}`{_kind(e)} | " + " | ".join(cells) + " |")
     dsp = by[f"numba:{effect}"]
     if dsp:
         lines.append(
@@ -293,7 +299,7 @@ def kernel_table(
         )
     lines += [
         "",
-        "Cost model (p50 fit) and arithmetic. The limit is multiply-adds per sample at the stated "
+        "Cost model (p50 fit) and arithmetic. The limit is multiply-adds per sample at the machine's "
         f"peak ({peak_text}); the fraction is that limit over the per-sample cost at the largest buffer.",
         "",
         "| kernel | fixed + per sample | ONNX Runtime: fixed + per sample | multiply-adds / activations "
@@ -312,12 +318,70 @@ def kernel_table(
         ns = 1000.0 * last["p50_us"] / last["buffer_size"]
         limit = extra["macs_per_sample"] / peak_macs_per_ns if peak_macs_per_ns else None
         lines.append(
-            f"| `{e['name']}` | {_fmt(fixed, '.1f')} us + {per:.0f} ns "
+            f"| `{e['name']}`{_kind(e)} | {_fmt(fixed, '.1f')} us + {per:.0f} ns "
             f"| {_fmt(ofixed, '.1f')} us + {_fmt(oper, '.0f')} ns "
             f"| {extra['macs_per_sample']:,} / {extra['activations_per_sample']:,} | {ns:.0f} ns "
             f"| {_fmt(limit, '.1f')} ns | {_fmt(None if limit is None else 100 * limit / ns, '.0f')} % |"
         )
+    lines += _generated_against_generic(effect, kernels, by, sizes, peak_macs_per_ns)
     return "\n".join([*lines, ""])
+
+
+def _kind(entry: Mapping[str, Any]) -> str:
+    kind = (entry.get("extra") or {}).get("kernel")
+    return f" ({kind})" if kind else ""
+
+
+def _generated_against_generic(
+    effect: str,
+    kernels: Sequence[Mapping[str, Any]],
+    by: Mapping[str, Mapping[int, Mapping[str, Any]]],
+    sizes: Sequence[int],
+    peak_macs_per_ns: float | None,
+) -> list[str]:
+    """Per model with both ``numba:`` and ``numba-generic:`` rows: ns per sample of each and the
+    speed-up per buffer size, the fraction of the peak of each at the largest buffer, and why a
+    model runs the generic kernel where the generator does not cover it."""
+    names = {e["name"]: e for e in kernels}
+    pairs = [
+        (e, names[f"numba-generic:{effect}-{e['model']}"])
+        for e in kernels
+        if e["backend"] == "numba" and f"numba-generic:{effect}-{e['model']}" in names
+    ]
+    if not pairs:
+        return []
+    lines = [
+        "",
+        "Generated kernels (sizes as literals, one per model file) against the generic kernels "
+        "(`numba-generic:`, sizes read at run time): ns per sample, generated / generic (how many "
+        "times faster); the fraction of the peak at the largest buffer.",
+        "",
+        "| model | kernel | " + " | ".join(f"@{b}" for b in sizes) + " | of the peak: generated / generic |",
+        "|---|---|" + "---|" * len(sizes) + "---|",
+    ]
+    notes = []
+    for gen, generic in pairs:
+        mine, base = by[gen["name"]], by[generic["name"]]
+        cells = []
+        for b in sizes:
+            if b in mine and b in base:
+                g_ns, b_ns = 1000.0 * mine[b]["p50_us"] / b, 1000.0 * base[b]["p50_us"] / b
+                cells.append(f"{g_ns:.0f} / {b_ns:.0f} (x{b_ns / g_ns:.2f})")
+            else:
+                cells.append("n/a")
+        fractions = "n/a"
+        if peak_macs_per_ns and mine and base:
+            limit = gen["extra"]["macs_per_sample"] / peak_macs_per_ns
+            top = max(set(mine) & set(base), default=None)
+            if top is not None:
+                fractions = " / ".join(f"{100 * limit / (1000.0 * r[top]['p50_us'] / top):.0f} %" for r in (mine, base))
+        kind = gen["extra"].get("kernel", "generated")
+        lines.append(f"| `{gen['model']}` | {kind} | " + " | ".join(cells) + f" | {fractions} |")
+        if gen["extra"].get("kernel_reason"):
+            notes.append(f"`{gen['name']}` runs the generic kernel: {gen['extra']['kernel_reason']}.")
+    if notes:
+        lines += ["", *notes]
+    return lines
 
 
 def comparison_markdown(

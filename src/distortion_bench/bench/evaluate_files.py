@@ -42,7 +42,8 @@ from distortion_bench.audio_io import find_audio_files, read_audio
 from distortion_bench.bench.common import csv_text
 from distortion_bench.bench.quality import as_jsonable
 from distortion_bench.bench.selection import dsp_backends
-from distortion_bench.config import matrix_effects, matrix_models, train_pairs
+from distortion_bench.config import matrix_effects, matrix_models, plain, train_pairs
+from distortion_bench.engine.dsp_processors import dsp_processor
 from distortion_bench.engine.processor import Processor
 from distortion_bench.engine.registry import build_processor
 from distortion_bench.errors import AudioFileError, ConfigError
@@ -159,7 +160,11 @@ def evaluate_folder(
         name: build_processor(name, cfg, int(cfg.bench.threads)) for name in plan.processors
     }
     effects = {name: p.facts().effect for name, p in processors.items()}
-    references = {effect: build_processor(f"numba:{effect}", cfg) for effect in sorted(set(effects.values()))}
+    # the exact sample-by-sample DSP (what the targets are rendered with), not the benches' fast form
+    references = {
+        effect: dsp_processor(plain(cfg.effects[effect]), effect, sr, "numba", exact=True)
+        for effect in sorted(set(effects.values()))
+    }
     if plan.knobs:  # every processor takes the setting, or nothing is rendered
         for name, proc in [*processors.items(), *((f"numba:{e}", r) for e, r in references.items())]:
             if not proc.knob_space().specs:

@@ -122,10 +122,13 @@ WARMUP_BUFFERS = 8
 
 
 def realtime_entries(cfg: DictConfig, effect: str) -> list[BenchEntry]:
-    """The offline selection minus the naive TCN (a measuring baseline, not something to play),
-    narrowed to ``bench.realtime.processors.<effect>`` where that lists the effect (every stream
-    costs seconds: an effect with many DSP variants streams the ones worth hearing)."""
-    entries = [e for e in bench_entries(cfg, effect) if not e.processor.endswith("-naive")]
+    """The offline selection minus the measuring baselines (the naive TCN, the generic Numba
+    kernels: nothing a plugin would play), narrowed to ``bench.realtime.processors.<effect>``
+    where that lists the effect (every stream costs seconds: an effect with many DSP variants
+    streams the ones worth hearing)."""
+    entries = [
+        e for e in bench_entries(cfg, effect) if not e.processor.endswith("-naive") and e.backend != "numba-generic"
+    ]
     chosen = (cfg.bench.realtime.get("processors") or {}).get(effect)
     if chosen is None:
         return entries

@@ -14,13 +14,14 @@ from distortion_bench.errors import ConfigError
 BACKEND_LABELS = {
     "numpy": "numpy",
     "numba": "numba",
+    "numba-generic": "numba-generic",
     "pedalboard": "pedalboard",
     "torch": "torch",
     "onnx": "onnxruntime",
     "onnx-naive": "onnxruntime",
 }
 DSP_BACKENDS = ("numpy", "numba", "pedalboard")
-NEURAL_BACKENDS = ("onnx", "numba", "torch")
+NEURAL_BACKENDS = ("onnx", "numba", "numba-generic", "torch")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from distortion_bench.dsp.base import Effect
 from distortion_bench.dsp.knobs import KnobError, KnobSpace
 from distortion_bench.dsp.params import bitcrusher_params_from_config, tube_params_from_config
 from distortion_bench.dsp.registry import KNOB_KEYS
+from distortion_bench.dsp.tube import TubeSaturatorNumba
 from distortion_bench.engine.processor import GrowingBuffer, Processor, ProcessorFacts, check_input
 from distortion_bench.errors import ConfigError
 
@@ -61,7 +62,8 @@ class DspProcessor(Processor):
             parameters=0,
             weight_bytes=int(coeffs.nbytes),
             state_bytes=int(state_bytes),
-            tolerance=0.0,
+            # a fast form states how far it may be from the exact one (the tube's float32 shaper)
+            tolerance=float(getattr(self.effect, "max_abs_difference", 0.0)),
             extra=self.effect.describe(),
         )
 
@@ -158,9 +160,24 @@ class PedalboardProcessor(Processor):
 
 
 def dsp_processor(
-    cfg: Mapping[str, Any], effect_name: str, sample_rate: int, implementation: str, name: str | None = None
+    cfg: Mapping[str, Any],
+    effect_name: str,
+    sample_rate: int,
+    implementation: str,
+    name: str | None = None,
+    exact: bool = False,
 ) -> DspProcessor:
     """A NumPy or Numba processor for the effect configured under ``effects.<effect_name>``
-    (``name``: the registry's, when it is not ``<implementation>:<effect_name>``)."""
+    (``name``: the registry's, when it is not ``<implementation>:<effect_name>``).
+
+    The Numba tube streams in its fast form (:class:`~distortion_bench.kernels.tube_block.TubeSaturatorBlock`:
+    float32 shaper, block low-pass; within ``MAX_ABS_DIFFERENCE`` of the exact form) unless
+    ``exact``: the sample-by-sample kernel the targets are rendered with, what a reference for
+    quality figures must be.
+    """
     effect = build_effect(cfg, sample_rate, implementation, key=f"effects.{effect_name}")
+    if implementation == "numba" and not exact and isinstance(effect, TubeSaturatorNumba):
+        from distortion_bench.kernels.tube_block import TubeSaturatorBlock
+
+        effect = TubeSaturatorBlock.from_exact(effect)
     return DspProcessor(effect, effect_name, name)

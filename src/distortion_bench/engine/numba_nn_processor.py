@@ -1,9 +1,12 @@
 """Trained networks run as Numba kernels, built from their exported ONNX files.
 
 ``numba:<effect>-<model>`` in the registry (beside ``numba:<effect>`` for the DSP). The weights,
-structure and state layout come from the ONNX file (:mod:`distortion_bench.kernels.onnx_plan`);
-the kernels (:mod:`distortion_bench.kernels.recurrent`, :mod:`distortion_bench.kernels.tcn`)
-are compiled once per machine and cached on disk by Numba. State, scratch and output live in
+structure and state layout come from the ONNX file (:mod:`distortion_bench.kernels.onnx_plan`).
+A recurrent network runs a kernel generated for its shape (sizes as literals,
+:mod:`distortion_bench.kernels.generated`, cached by the file's hash); anything the generator
+does not cover, and ``numba-generic:<effect>-<model>`` (the baseline the benches measure the
+generated kernels against), runs the generic kernels (:mod:`distortion_bench.kernels.recurrent`,
+:mod:`distortion_bench.kernels.tcn`), compiled once per machine and cached on disk by Numba. State, scratch and output live in
 arrays allocated when the processor is built, so a call allocates nothing (the output array
 grows, once, only when a buffer is longer than any before).
 
@@ -19,6 +22,7 @@ again once it has arrived.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -29,6 +33,7 @@ from distortion_bench.dsp.knobs import KnobSpace
 from distortion_bench.engine.knob_glide import DEFAULT_GLIDE_S, KnobGlide
 from distortion_bench.engine.processor import GrowingBuffer, Processor, ProcessorFacts, check_input
 from distortion_bench.kernels.activations import GATE_MAX_ABS_ERROR, TANH_MAX_ABS_ERROR
+from distortion_bench.kernels.generated import load_generated
 from distortion_bench.kernels.knob_folding import film_rows, fold_film, fold_recurrent
 from distortion_bench.kernels.knob_glide import glide_recurrent, glide_tcn
 from distortion_bench.kernels.onnx_plan import RecurrentPlan, TcnPlan, read_plan
@@ -45,6 +50,11 @@ from distortion_bench.kernels.tcn import (
 )
 from distortion_bench.onnx_contract import OnnxModelError, read_onnx_contract
 
+log = logging.getLogger(__name__)
+
+#: which kernel a processor runs: ``generated`` (sizes as literals, :mod:`~distortion_bench.kernels.generated`;
+#: the generic kernel where the generator does not cover the model) or ``generic`` (always the generic one)
+KERNEL_CHOICES = ("generated", "generic")
 #: samples of FiLM values per sample a TCN's glide holds before it grows (the largest buffer benched)
 FILM_COLUMNS = 4096
 #: max abs difference from ONNX Runtime accepted when the processor checks itself on build
@@ -74,6 +84,10 @@ class NumbaNetworkProcessor(Processor):
             and refuse the file if they differ by more than :data:`VERIFY_TOLERANCE`.
         knob_glide_s: a conditioned model's knob glide time constant, seconds (the DSP's
             ``smoothing_ms``; 0: a change lands at the next buffer).
+        kernel: ``generated`` (default: a kernel generated for this model's shape, cached by the
+            file's hash; the generic kernel, with a log line saying why, where the generator does
+            not cover the model or its kernel fails the build-time check) or ``generic``.
+            :attr:`kernel_kind` says which one runs, :attr:`kernel_reason` why not generated.
     """
 
     def __init__(
@@ -83,7 +97,10 @@ class NumbaNetworkProcessor(Processor):
         effect: str,
         verify: bool = True,
         knob_glide_s: float = DEFAULT_GLIDE_S,
+        kernel: str = "generated",
     ) -> None:
+        if kernel not in KERNEL_CHOICES:
+            raise ValueError(f"{name}: kernel {kernel!r} is not one of {list(KERNEL_CHOICES)}")
         self.path = Path(path)
         self.name, self.effect = name, effect
         self.plan: RecurrentPlan | TcnPlan = read_plan(self.path)
@@ -116,8 +133,34 @@ class NumbaNetworkProcessor(Processor):
             self._choose_table()
             self._fold_knobs()
             self._warm_glide()
+        self.kernel_kind, self.kernel_reason, self.kernel_source = "generic", "asked for the generic kernel", None
+        if kernel == "generated":
+            self._use_generated()
         if verify:
-            self._verify()
+            try:
+                self._verify()
+            except OnnxModelError as exc:
+                if self.kernel_kind != "generated":
+                    raise
+                # never a wrong answer: the generated kernel is dropped, the generic one must pass
+                self._use_generic(f"the generated kernel failed the build-time check ({exc})")
+                log.warning("%s: %s; running the generic kernel", self.name, self.kernel_reason)
+                self._verify()
+
+    def _use_generated(self) -> None:
+        fn, reason, source = load_generated(self.path, self.plan)
+        if fn is None:
+            self.kernel_reason = reason
+            log.info("%s: generic kernel (%s)", self.name, reason)
+            return
+        self._kernel, self.kernel_kind, self.kernel_reason, self.kernel_source = fn, "generated", "", source
+
+    def _use_generic(self, reason: str) -> None:
+        plan = self.plan
+        assert isinstance(plan, RecurrentPlan)
+        self._kernel = lstm_kernel if plan.cell == "lstm" else gru_kernel
+        self.kernel_kind, self.kernel_reason, self.kernel_source = "generic", reason, None
+        self.reset()
 
     def knob_space(self) -> KnobSpace:
         return self.space or KnobSpace(())
@@ -205,7 +248,7 @@ class NumbaNetworkProcessor(Processor):
             g.moving = glide_recurrent(
                 x,
                 out,
-                self._kernel is lstm_kernel,
+                self.plan.cell == "lstm",  # type: ignore[union-attr]
                 self._weights,
                 self.state,
                 self.scratch,
@@ -229,7 +272,7 @@ class NumbaNetworkProcessor(Processor):
             args = (self._weights, self.layout, self.state, self.scratch)
             glide_tcn(empty, empty, *args, now, g.target, g.a, g.snap, u, *self._glide_args)
         else:
-            lstm = self._kernel is lstm_kernel
+            lstm = self.plan.cell == "lstm"  # type: ignore[union-attr]
             args = (self._weights, self.state, self.scratch, self._table, self._skip)
             glide_recurrent(empty, empty, lstm, *args, now, g.target, g.a, g.snap, u, *self._glide_args)
 
@@ -279,7 +322,10 @@ class NumbaNetworkProcessor(Processor):
             "model_type": plan.model_type,
             "macs_per_sample": plan.macs_per_sample,
             "activations_per_sample": plan.activations_per_sample,
+            "kernel": self.kernel_kind,
         }
+        if self.kernel_reason:
+            extra["kernel_reason"] = self.kernel_reason
         if isinstance(plan, TcnPlan):
             extra["receptive_field_samples"] = 1 + sum(plan.contexts)
         if self.space is not None:
@@ -297,7 +343,8 @@ class NumbaNetworkProcessor(Processor):
             weight_bytes=int(self._weights.nbytes + table),
             state_bytes=int(self.state.nbytes),
             tolerance=0.0,
-            notes="network compiled to a Numba kernel from the ONNX file; tanh and sigmoid by a rational "
-            f"approximation (abs error <= {TANH_MAX_ABS_ERROR:g}, gated products <= {GATE_MAX_ABS_ERROR:g})",
+            notes=f"network compiled to a {self.kernel_kind} Numba kernel from the ONNX file; tanh and sigmoid "
+            f"by a rational approximation (abs error <= {TANH_MAX_ABS_ERROR:g}, gated products "
+            f"<= {GATE_MAX_ABS_ERROR:g})",
             extra=extra,
         )

@@ -7,7 +7,9 @@ Names are ``<backend>:<target>``:
   oversampling effect (the diode clipper) run at factor ``N`` instead of its configured one
   (e.g. ``numba:clipper-os4``), so the benches can price each factor;
 - ``numba:<effect>-<model>``: the exported file ``<exported>/<effect>-<model>.onnx`` compiled to a
-  Numba kernel (:mod:`.numba_nn_processor`);
+  Numba kernel generated for its shape (:mod:`.numba_nn_processor`; the generic kernel where the
+  generator does not cover the model); ``numba-generic:<effect>-<model>``: the same file on the
+  generic kernels (sizes read at run time), the baseline the generated kernels are measured against;
 - ``torch:<effect>-<model>``: the trained checkpoint ``<checkpoints>/<effect>-<model>/best.ckpt``;
 - ``onnx:<effect>-<model>``: the exported file ``<exported>/<effect>-<model>.onnx``;
 - ``onnx-naive:<effect>-<model>``: the same TCN file run without its caches, recomputing the
@@ -28,7 +30,7 @@ from distortion_bench.engine.nn_processors import NaiveOnnxTcnProcessor, OnnxPro
 from distortion_bench.engine.processor import Processor
 from distortion_bench.errors import ConfigError
 
-BACKENDS = ("numpy", "numba", "pedalboard", "torch", "onnx", "onnx-naive")
+BACKENDS = ("numpy", "numba", "numba-generic", "pedalboard", "torch", "onnx", "onnx-naive")
 #: ``<effect>-os<N>[-tol<volts>]``: a DSP effect at oversampling factor N (and solver tolerance)
 OVERSAMPLED = re.compile(r"([A-Za-z0-9_]+)-os([0-9]+)(?:-tol([0-9.]+(?:e-?[0-9]+)?))?")
 
@@ -65,12 +67,16 @@ def build_processor(name: str, cfg: DictConfig, threads: int = 1) -> Processor:
                 raise ConfigError(f"processor {name!r}: effects.{effect} has no solver tolerance to vary")
             varied["tolerance_v"] = float(variant.group(3))
         return dsp_processor(varied, effect, sample_rate, backend, name=name)
-    if backend == "numba" and "-" in target:
+    if backend in ("numba", "numba-generic") and "-" in target:
         # imported here: loading the compiled kernels costs ~1 s, which other processors need not pay
         from distortion_bench.engine.numba_nn_processor import NumbaNetworkProcessor
 
         return NumbaNetworkProcessor(
-            Path(cfg.paths.exported) / f"{target}.onnx", name, effect, knob_glide_s=knob_glide_seconds(cfg, effect)
+            Path(cfg.paths.exported) / f"{target}.onnx",
+            name,
+            effect,
+            knob_glide_s=knob_glide_seconds(cfg, effect),
+            kernel="generic" if backend == "numba-generic" else "generated",
         )
     if backend in ("numpy", "numba"):
         return dsp_processor(plain(cfg.effects[effect]), effect, sample_rate, backend)

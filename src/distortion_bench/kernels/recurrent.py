@@ -47,7 +47,7 @@ def scratch_size(gates: int, hidden: int) -> int:
 
 
 @numba.njit(inline="always", error_model="numpy", fastmath=_FLAGS)
-def _input_tile(xs, m, table, u):  # pragma: no cover - compiled
+def input_tile(xs, m, table, u):  # pragma: no cover - compiled
     """``u[:m]`` = the core's input for the tile ``xs``: the table's output, or ``xs`` itself."""
     cells = table.shape[1]
     if cells == 0:
@@ -130,7 +130,7 @@ def lstm_kernel(x, y, weights, state, scratch, table, skip):  # pragma: no cover
     n = x.shape[0]
     for start in range(0, n, TILE):
         m = min(TILE, n - start)
-        _input_tile(x[start : start + m], m, table, u)
+        input_tile(x[start : start + m], m, table, u)
         for t in range(m):
             xt = u[t]
             for layer in range(layers):
@@ -170,7 +170,7 @@ def gru_kernel(x, y, weights, state, scratch, table, skip):  # pragma: no cover 
     n = x.shape[0]
     for start in range(0, n, TILE):
         m = min(TILE, n - start)
-        _input_tile(x[start : start + m], m, table, u)
+        input_tile(x[start : start + m], m, table, u)
         for t in range(m):
             xt = u[t]
             for layer in range(layers):

@@ -38,6 +38,7 @@ class ReportInputs:
         machine: the machine line of ``comparison.md`` (where the offline bench ran), or None.
         offline_plots / realtime_plots / training_plots / sweep_plots: image files found.
         sweep_dir: the sweep summary folder used, or None.
+        details: ``offline/details.json``: effect -> registry name -> facts and timing details ({}).
         crossover: ``offline/crossover.json``: effect -> its crossover report ({} if missing).
         runs: ``(effect, model)`` -> ``{"experiment", "run_id"}`` from the training reports.
         missing: what is not there, one sentence each, for the page.
@@ -48,6 +49,7 @@ class ReportInputs:
     realtime_rows: list[dict[str, str]] = field(default_factory=list)
     realtime_summary: dict[str, Any] = field(default_factory=dict)
     offline_summary: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
     crossover: dict[str, Any] = field(default_factory=dict)
     machine: str | None = None
     offline_plots: list[Path] = field(default_factory=list)
@@ -124,6 +126,8 @@ def gather_inputs(cfg: DictConfig) -> ReportInputs:
         found.machine = machine_line(reports / "comparison.md")
     if (reports / "offline_bench.json").is_file():
         found.offline_summary = read_json(reports / "offline_bench.json")
+    if (reports / "offline" / "details.json").is_file():
+        found.details = read_json(reports / "offline" / "details.json")
     if (reports / "offline" / "crossover.json").is_file():
         found.crossover = read_json(reports / "offline" / "crossover.json")
     realtime_csv = reports / "realtime_bench.csv"

@@ -50,6 +50,7 @@ from distortion_bench.report.tables import (
     Table,
     crossover_tables,
     fmt,
+    kernel_table,
     latency_table,
     quality_table,
     realtime_table,
@@ -255,6 +256,9 @@ def build_site(cfg: DictConfig) -> Path:
                 section.tables.append(table)
             if any(r["effect"] == effect for r in found.offline_rows):
                 section.tables.append(latency_table(effect, found.offline_rows, names, sr))
+                kernels = kernel_table(effect, found.offline_rows, found.details)
+                if kernels is not None:
+                    section.tables.append(kernels)
             if effect in found.crossover:
                 section.tables.extend(crossover_tables(found.crossover[effect]))
             if any(r["effect"] == effect for r in found.realtime_rows):

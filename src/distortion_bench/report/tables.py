@@ -152,6 +152,49 @@ def latency_table(
     return table
 
 
+def kernel_table(effect: str, rows: Sequence[Mapping[str, str]], details: Mapping[str, Any]) -> Table | None:
+    """Per network of ``effect`` run as a Numba kernel: ns per sample (p50) of its kernel
+    (generated for the model, or the generic one where the generator does not cover it), of the
+    generic kernel and of ONNX Runtime per buffer size, and how many times faster the kernel is
+    than each (``offline_bench.csv`` rows; which kernel ran from ``offline/details.json``)."""
+    p50 = {
+        (r["processor"], r["backend"], int(r["buffer_size"])): float(r["p50_us"]) for r in rows if r["effect"] == effect
+    }
+    models = list(dict.fromkeys(m for m, be, _ in p50 if be == "numba-generic"))
+    if not models:
+        return None
+    sizes = sorted({b for _, _, b in p50})
+    table = Table(
+        f"{effect}: network kernels, ns per sample (p50): the model's kernel / the generic kernel / ONNX Runtime",
+        ["model", "kernel", *[str(b) for b in sizes]],
+        note="In brackets: how many times faster the model's kernel is than the generic kernel and "
+        "than ONNX Runtime. A generated kernel has the network's sizes as literals (compiled once per "
+        "model file, cached by its hash); where the generator does not cover a model it runs the "
+        "generic kernel, and the row says why.",
+    )
+    reasons = []
+    for model in models:
+        facts = ((details.get(effect) or {}).get(f"numba:{effect}-{model}") or {}).get("facts") or {}
+        extra = facts.get("extra") or {}
+        kind = extra.get("kernel", "—")
+        if extra.get("kernel_reason"):
+            reasons.append(f"{model}: {extra['kernel_reason']}.")
+        cells = [Cell(model), Cell(kind, kind, f"{effect}|{model}|kernel")]
+        for b in sizes:
+            mine, generic, ort = (p50.get((model, be, b)) for be in ("numba", "numba-generic", "onnxruntime"))
+            if mine is None or generic is None:
+                cells.append(Cell("—"))
+                continue
+            ns = [1e3 * v / b if v is not None else None for v in (mine, generic, ort)]
+            text = " / ".join(fmt(v) if v is not None else "—" for v in ns)
+            text += f" (x{fmt(generic / mine)}" + (f", x{fmt(ort / mine)})" if ort is not None else ")")
+            cells.append(Cell(text, f"{mine}|{generic}|{ort}", f"{effect}|{model}|{b}"))
+        table.rows.append(cells)
+    if reasons:
+        table.note += " " + " ".join(reasons)
+    return table
+
+
 def realtime_table(effect: str, rows: Sequence[Mapping[str, str]]) -> Table:
     """Callbacks and glitches by cause per processor, buffer size and scheduling (``realtime_bench.csv``)."""
     mine = [r for r in rows if r["effect"] == effect]
