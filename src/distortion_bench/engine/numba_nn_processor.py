@@ -4,9 +4,10 @@
 structure and state layout come from the ONNX file (:mod:`distortion_bench.kernels.onnx_plan`).
 A recurrent network runs a kernel generated for its shape (sizes as literals,
 :mod:`distortion_bench.kernels.generated`, cached by the file's hash); anything the generator
-does not cover, and ``numba-generic:<effect>-<model>`` (the baseline the benches measure the
-generated kernels against), runs the generic kernels (:mod:`distortion_bench.kernels.recurrent`,
-:mod:`distortion_bench.kernels.tcn`), compiled once per machine and cached on disk by Numba. State, scratch and output live in
+does not cover (a TCN, a knob-conditioned model), and ``numba-generic:<effect>-<model>`` (the
+baseline the benches measure the generated kernels against), runs the generic kernels
+(:mod:`distortion_bench.kernels.recurrent`, :mod:`distortion_bench.kernels.tcn`), compiled once
+per machine and cached on disk by Numba. State, scratch and output live in
 arrays allocated when the processor is built, so a call allocates nothing (the output array
 grows, once, only when a buffer is longer than any before).
 

@@ -67,7 +67,7 @@ class RecurrentShape:
         }
 
 
-def _sum4(terms: list[str], first: str | None = None) -> str:
+def interleaved_sum(terms: list[str], first: str | None = None) -> str:
     """``first + terms`` as four interleaved partial sums ``(s0 + s1) + (s2 + s3)`` (a literal
     expression; ``first`` starts the first partial sum)."""
     parts: list[list[str]] = [[], [], [], []]
@@ -94,11 +94,11 @@ def _gate(shape: RecurrentShape, layer: int, gate: int, inputs: list[str], recur
     h = shape.hidden
     if recurrent:
         terms = [f"rt{layer}[{j}, {gate}, k] * h_{j}" for j in range(h)]
-        return _sum4(terms, f"rb{layer}[{gate}, k]")
+        return interleaved_sum(terms, f"rb{layer}[{gate}, k]")
     if layer == 0:
         return f"wb0[{gate}, k] + w0[{gate}, k] * xt"
     terms = [f"wu{layer}[{j}, {gate}, k] * {inputs[j]}" for j in range(h)]
-    return _sum4(terms, f"wb{layer}[{gate}, k]")
+    return interleaved_sum(terms, f"wb{layer}[{gate}, k]")
 
 
 def _views(shape: RecurrentShape) -> list[str]:
@@ -194,7 +194,7 @@ def recurrent_source(shape: RecurrentShape, name: str = "kernel") -> str:
                 f"{body}hs{layer}[k] = (_ONE - z) * nk + z * hs{layer}[k]",
             ]
     top = layers - 1
-    out = _sum4([f"out_w[{j}] * hs{top}[{j}]" for j in range(h)])
+    out = interleaved_sum([f"out_w[{j}] * hs{top}[{j}]" for j in range(h)])
     lines += [
         f"{ind}yt = out_b + ({out})",
         f"{ind}y[start + t] = yt + xt if skip else yt",
