@@ -61,7 +61,7 @@ format: setup
 # The everyday loop: every test that runs no DVC pipeline (e2e), opens no audio stream (stream)
 # and needs no cluster.
 test-fast: setup lint
-	$(BIN)/python -m pytest -m "not e2e and not cluster and not stream" -q
+	$(BIN)/python -m pytest -m "not e2e and not cluster and not stream and not emulated" -q
 
 # The fast (non-e2e) tests under every other supported Python found (PATH or pyenv), each in its
 # own .venv-py3.X; a version that is not installed is reported as such. Run by .ci/run.

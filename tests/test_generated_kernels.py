@@ -140,6 +140,7 @@ print("ok")
 """
 
 
+@pytest.mark.emulated
 def test_generated_kernels_are_right_on_a_baseline_x86_64_cpu(files, tmp_path):
     """Compiled for Numba's ``generic`` CPU (SSE2 only: no AVX, no FMA) in a fresh process and
     a fresh cache: parity with ONNX Runtime and bit-exact chunking still hold."""

@@ -70,6 +70,9 @@ def _numpy_dispatch(keep: str | None) -> str:
     return " ".join(names)
 
 
+#: every test here runs the data stages in subprocesses compiled for other CPUs (about a minute)
+pytestmark = pytest.mark.emulated
+
 EMULATIONS = {
     "no-avx512": {"NPY_DISABLE_CPU_FEATURES": _numpy_dispatch("avx512"), "NUMBA_CPU_NAME": "haswell"},
     "baseline": {

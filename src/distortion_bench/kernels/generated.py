@@ -59,7 +59,11 @@ def file_digest(path: Path) -> str:
 def generated_shape(plan: RecurrentPlan | TcnPlan) -> tuple[RecurrentShape | None, str]:
     """The shape the generator builds a kernel for, or None and why not (a sentence)."""
     if isinstance(plan, TcnPlan):
-        return None, "the generator covers recurrent networks; a TCN runs the generic TCN kernel"
+        return None, (
+            "the generator covers recurrent networks; a TCN runs the generic TCN kernel, vectorized over "
+            "time (a TCN kernel generated per sample, vectorized over channels, measured 0.8x its speed at "
+            "32 samples and 0.14x at 4096)"
+        )
     if plan.knobs:
         return None, (
             "knob-conditioned: its knobs fold into the weights and a gliding knob runs the generic "
