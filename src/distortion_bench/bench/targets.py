@@ -15,13 +15,15 @@ from distortion_bench.errors import ConfigError
 
 #: every threshold ``bench.targets`` must give, with its comparison (value <op> threshold is met)
 TARGETS = {
-    "numba_vs_pedalboard_throughput_min": ">=",  # Numba DSP throughput / pedalboard's, buffers >= 1024
+    "numba_vs_pedalboard_throughput_min": ">=",  # Numba DSP throughput / pedalboard's, worst buffer size
     "numba_ns_per_sample_bs4096": "<=",  # Numba DSP cost per sample at 4096
     "numba_us_bs0032": "<",  # Numba DSP time per 32-sample buffer
     "streaming_over_naive_bs0032": "<=",  # streaming TCN time / naive (recomputing) TCN's, 32 samples
     "numba_speedup_over_onnx_min": ">",  # ONNX Runtime time / Numba kernel's, worst buffer size
     "numba_speedup_over_onnx_bs0032": ">=",  # the same at 32 samples
     "onnx_over_torch_worst_le512": "<",  # ONNX Runtime time / PyTorch's, worst buffer size <= 512
+    "generated_over_generic_bs0032": ">=",  # generic Numba kernel's time / the model's kernel's, 32 samples
+    "generated_over_generic_bs4096": ">=",  # the same at 4096
 }
 
 
@@ -65,9 +67,9 @@ def speed_targets(
     out: dict[str, Any] = {}
     sizes = sorted({int(r["buffer_size"]) for r in rows if r["effect"] == effect})
     numba, pb = f"numba:{effect}", f"pedalboard:{effect}"
-    big = [b for b in sizes if b >= 1024] if dsp_targets else []
-    if big and _find(rows, pb, big[0]) and _find(rows, numba, big[0]):
-        ratios = [_find(rows, numba, b)["throughput_sps"] / _find(rows, pb, b)["throughput_sps"] for b in big]
+    both = [b for b in sizes if _find(rows, pb, b) and _find(rows, numba, b)] if dsp_targets else []
+    if both:
+        ratios = [_find(rows, numba, b)["throughput_sps"] / _find(rows, pb, b)["throughput_sps"] for b in both]
         out["numba_vs_pedalboard_throughput_min"] = _judge(min(ratios), "numba_vs_pedalboard_throughput_min", limits)
     if dsp_targets and 4096 in sizes and _find(rows, numba, 4096):
         ns = 1000.0 * _find(rows, numba, 4096)["p50_us"] / 4096
@@ -95,6 +97,13 @@ def speed_targets(
                 out[f"{e.model}_numba_speedup_over_onnx_bs0032"] = _judge(
                     speedups[32], "numba_speedup_over_onnx_bs0032", limits
                 )
+        if e.backend == "numba" and e.model is not None:
+            generic_name = f"numba-generic:{effect}-{e.model}"
+            for b in (32, 4096):
+                mine, generic = _find(rows, e.name, b), _find(rows, generic_name, b)
+                if mine and generic:
+                    key = f"generated_over_generic_bs{b:04d}"
+                    out[f"{e.model}_{key}"] = _judge(generic["p50_us"] / mine["p50_us"], key, limits)
         if e.backend == "torch":
             wins = [
                 _find(rows, onnx_name, b)["p50_us"] / _find(rows, e.name, b)["p50_us"]
