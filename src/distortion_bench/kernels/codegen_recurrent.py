@@ -6,13 +6,17 @@ sample for an LSTM-24. Here the sizes are literals in the source, so the kernel 
 other way round:
 
 - per sample, the previous hidden state is read once into named scalars (``h_0 .. h_{H-1}``);
-- a loop over the units ``k`` computes unit ``k``'s gate sums, its activations and its new
-  state: every term is ``rt[j, gate, k] * h_j`` (views of the weights made once per call,
-  indexed by literals and ``k`` alone), a contiguous load in ``k`` times a broadcast scalar, so
-  LLVM vectorizes the loop across units and every gate sum stays in a register (nothing goes
-  through memory between the terms). Each loop stores one array: with two stores LLVM could
-  not prove the loop safe to vectorize (measured), so an LSTM takes two loops, the cell state
-  then the hidden state (the output gate's sum is taken in the second);
+- every term of a gate sum is a weight loaded contiguously along the loop's index times a
+  broadcast scalar (views of the weights made once per call, indexed by literals and the loop
+  index alone), so LLVM vectorizes the loop and each sum stays in a register (nothing goes
+  through memory between the terms);
+- an LSTM computes its 4H gate sums in one loop (``acc[g]``, 96 for an LSTM-24: six 16-lane
+  vectors), then the cell state, then the hidden state, each a loop over the units; a GRU
+  computes each unit's three gates and its new state in one loop over the units. Every loop
+  stores into one array: with two stores LLVM could not prove a loop safe to vectorize
+  (measured). An LSTM's loop lengths are read from the arrays, not written as literals (a short
+  literal loop is unrolled before the vectorizer sees it and stays scalar); a GRU's literal unit
+  loop is compiled with LLVM's short-loop threshold lowered (:mod:`.llvm_options`);
 - each gate sum is four independent partial sums (rows ``j = 0, 4, 8, ..``, ``1, 5, ..``, ...)
   added as ``(s0 + s1) + (s2 + s3)``: four short dependency chains instead of one of H terms;
 - the output layer is unrolled with literal indices, four partial sums likewise.
@@ -33,7 +37,7 @@ from dataclasses import dataclass
 #: the generic kernels' signature (:mod:`.recurrent`): the processor swaps one kernel for the other
 _SIGNATURE = "void(float32[::1], float32[::1], float32[::1], float32[:, ::1], float32[::1], float32[:, ::1], boolean)"
 #: bumped whenever the generated text changes, so cached kernels of older text are not reused
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -107,8 +111,8 @@ def _views(shape: RecurrentShape) -> list[str]:
     the recurrent weights ``(H, gates, H)`` (row ``j``: what ``h[j]`` adds to each gate's unit ``k``)."""
     o, h, g = shape.offsets(), shape.hidden, shape.gates
     n = g // h
-    lines = [f"    w0 = W[0:{g}].reshape(({n}, {h}))"]
-    for layer in range(shape.layers):
+    lines = []
+    for layer in range(shape.layers if shape.cell == "gru" else 0):
         wb, rb, rt = o["w_bias"] + layer * g, o["r_bias"] + layer * g, o["r_t"] + layer * h * g
         lines += [
             f"    wb{layer} = W[{wb}:{wb + g}].reshape(({n}, {h}))",
@@ -118,6 +122,28 @@ def _views(shape: RecurrentShape) -> list[str]:
         if layer > 0:
             wu = o["w_up"] + (layer - 1) * h * g
             lines.append(f"    wu{layer} = W[{wu}:{wu + h * g}].reshape(({h}, {n}, {h}))")
+    if shape.cell == "gru":
+        lines.insert(0, f"    w0 = W[0:{g}].reshape(({n}, {h}))")
+    if shape.cell == "lstm":  # flat (G,) biases and input weights, (H, G) matrices, the gate scratch
+        lines.append(f"    w0f = W[0:{g}]")
+        for layer in range(shape.layers):
+            wb, rb, rt = o["w_bias"] + layer * g, o["r_bias"] + layer * g, o["r_t"] + layer * h * g
+            lines += [
+                f"    wbf{layer} = W[{wb}:{wb + g}]",
+                f"    rbf{layer} = W[{rb}:{rb + g}]",
+                f"    rtf{layer} = W[{rt}:{rt + h * g}].reshape(({h}, {g}))",
+            ]
+            if layer > 0:
+                wu = o["w_up"] + (layer - 1) * h * g
+                lines.append(f"    wuf{layer} = W[{wu}:{wu + h * g}].reshape(({h}, {g}))")
+        lines += [
+            f"    acc = scratch[TILE : TILE + {g}]",
+            *(f"    a{label} = scratch[TILE + {i * h} : TILE + {(i + 1) * h}]" for i, label in enumerate("iofc")),
+            # trip counts read from the arrays: a literal short loop is unrolled before LLVM's
+            # vectorizer sees it, and the unrolled code stays scalar
+            "    ng = acc.shape[0]",
+            "    nh = ai.shape[0]",
+        ]
     lines.append(f"    out_w = W[{o['out_w']}:{o['out_w'] + h}]")
     lines.append(f"    out_b = W[{o['out_b']}]")
     return lines
@@ -168,19 +194,20 @@ def recurrent_source(shape: RecurrentShape, name: str = "kernel") -> str:
         if layer > 0:
             lines += [f"{ind}b_{j} = hs{layer - 1}[{j}]" for j in range(h)]
         body = ind + "    "
-        if lstm:  # ONNX gate order i, o, f, c
-            gate = {
-                label: f"({_gate(shape, layer, g, inputs, False)}) + ({_gate(shape, layer, g, inputs, True)})"
-                for g, label in enumerate(("i", "o", "f", "c"))
-            }
+        if lstm:  # ONNX gate order i, o, f, c: every gate sum, then the cell state, then the hidden state
+            terms = [f"rtf{layer}[{j}, g] * h_{j}" for j in range(h)]
+            if layer == 0:
+                first = "(wbf0[g] + rbf0[g]) + w0f[g] * xt"
+            else:
+                terms = [f"wuf{layer}[{j}, g] * {inputs[j]}" for j in range(h)] + terms
+                first = f"wbf{layer}[g] + rbf{layer}[g]"
             lines += [
-                f"{ind}for k in range({h}):  # the new cell state",
-                f"{body}cs{layer}[k] = sigmoid32({gate['f']}) * cs{layer}[k] + tanh_times_sigmoid32(",
-                f"{body}    {gate['c']},",
-                f"{body}    {gate['i']},",
-                f"{body})",
-                f"{ind}for k in range({h}):  # the new hidden state",
-                f"{body}hs{layer}[k] = tanh_times_sigmoid32(cs{layer}[k], {gate['o']})",
+                f"{ind}for g in range(ng):  # the 4H gate sums",
+                f"{body}acc[g] = {interleaved_sum(terms, first)}",
+                f"{ind}for k in range(nh):  # the new cell state",
+                f"{body}cs{layer}[k] = sigmoid32(af[k]) * cs{layer}[k] + tanh_times_sigmoid32(ac[k], ai[k])",
+                f"{ind}for k in range(nh):  # the new hidden state",
+                f"{body}hs{layer}[k] = tanh_times_sigmoid32(cs{layer}[k], ao[k])",
             ]
         else:  # gate order z, r, n; the recurrent part of n inside r * (...) (linear_before_reset)
             lines.append(f"{ind}for k in range({h}):")
