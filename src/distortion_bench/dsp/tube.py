@@ -225,6 +225,22 @@ def _filter_chunk(work, m, out, start, sos, zi):  # pragma: no cover - compiled
         zi[s, 0], zi[s, 1] = z0, z1
 
 
+@numba.njit(inline="always", error_model="numpy")
+def shape_moving_chunk(x, start, m, gain_t, bias_t, g, b, a, work):  # pragma: no cover - compiled
+    """The shaper over ``x[start:start + m]`` into ``work[:m]`` with the knobs moving: per sample
+    the smoothed gain ``g`` and bias ``b`` step toward their targets (``gain_t``/``bias_t``: one
+    per sample of the buffer, or one for the whole buffer); returns the smoothed values after."""
+    per_sample = gain_t.shape[0] > 1
+    for i in range(m):
+        j = start + i if per_sample else 0
+        g = settle(gain_t[j], g, a)
+        b = settle(bias_t[j], b, a)
+        tb = vector_tanh(b)
+        t = vector_tanh(g * x[start + i])
+        work[i] = t * (1.0 - tb * tb) / (1.0 + t * tb)
+    return g, b
+
+
 @numba.njit(
     "void(float32[::1], float32[::1], float64, float64, float64, float64[:, ::1], float64[:, ::1], float64[::1])",
     cache=True,
@@ -256,17 +272,10 @@ def _tube_kernel_moving(x, out, gain_t, bias_t, knob, a, sos, zi, work):  # prag
     targets (``gain_t``/``bias_t``: one per sample, or one for the whole buffer) and the shaper
     uses them. Same filter as :func:`_tube_kernel`."""
     chunk = work.shape[0]
-    per_sample = gain_t.shape[0] > 1
     g, b = knob[2], knob[3]
     for start in range(0, x.shape[0], chunk):
         m = min(chunk, x.shape[0] - start)
-        for i in range(m):
-            j = start + i if per_sample else 0
-            g = settle(gain_t[j], g, a)
-            b = settle(bias_t[j], b, a)
-            tb = vector_tanh(b)
-            t = vector_tanh(g * x[start + i])
-            work[i] = t * (1.0 - tb * tb) / (1.0 + t * tb)
+        g, b = shape_moving_chunk(x, start, m, gain_t, bias_t, g, b, a, work)
         _filter_chunk(work, m, out, start, sos, zi)
     knob[2], knob[3] = g, b
 

@@ -24,7 +24,7 @@ import numba
 import numpy as np
 
 from distortion_bench.dsp.base import check_buffers
-from distortion_bench.dsp.knobs import KnobSpace, settle
+from distortion_bench.dsp.knobs import KnobSpace
 from distortion_bench.dsp.params import TubeSaturatorParams
 from distortion_bench.dsp.tube import (
     BIAS_TARGET,
@@ -33,8 +33,8 @@ from distortion_bench.dsp.tube import (
     KERNEL_CHUNK,
     TubeSaturatorNumba,
     TubeState,
+    shape_moving_chunk,
 )
-from distortion_bench.dsp.vector_tanh import vector_tanh
 from distortion_bench.kernels.activations import tanh32
 from distortion_bench.kernels.block_biquad import block_arena, block_filter_chunk, initial_block_state
 
@@ -85,17 +85,10 @@ def _tube_block_kernel(x, out, gain, tanh_bias, slope, mats, bstate, work):  # p
 def _tube_block_kernel_moving(x, out, gain_t, bias_t, knob, a, mats, bstate, work):  # pragma: no cover - compiled
     """Knobs moving: the sample-by-sample kernel's smoother and shaper, the block filter."""
     chunk = work.shape[0]
-    per_sample = gain_t.shape[0] > 1
     g, b = knob[2], knob[3]
     for start in range(0, x.shape[0], chunk):
         m = min(chunk, x.shape[0] - start)
-        for i in range(m):
-            j = start + i if per_sample else 0
-            g = settle(gain_t[j], g, a)
-            b = settle(bias_t[j], b, a)
-            tb = vector_tanh(b)
-            t = vector_tanh(g * x[start + i])
-            work[i] = t * (1.0 - tb * tb) / (1.0 + t * tb)
+        g, b = shape_moving_chunk(x, start, m, gain_t, bias_t, g, b, a, work)
         block_filter_chunk(work, m, out, start, mats, bstate)
     knob[2], knob[3] = g, b
 
