@@ -65,20 +65,29 @@ def _chunks(n: int, cut: int, seed: int = 7):
         start += size
 
 
-@pytest.mark.parametrize("name", sorted(KERNEL_MODELS))
-def test_parity_with_onnx_runtime_at_every_cut(exported, name):
+#: (model, kernel asked for): every model on its default kernel, and the recurrent ones on the
+#: generic kernel too (what numba-generic:, the fallback and the knob models run)
+KERNEL_RUNS = [(n, "generated") for n in sorted(KERNEL_MODELS)] + [
+    (n, "generic") for n in sorted(KERNEL_MODELS) if not n.startswith("tcn")
+]
+
+
+@pytest.mark.parametrize("name, kind", KERNEL_RUNS)
+def test_parity_with_onnx_runtime_at_every_cut(exported, name, kind):
     path = exported[1][name]
-    kernel = NumbaNetworkProcessor(path, f"numba:tube-{name}", "tube")
+    kernel = NumbaNetworkProcessor(path, f"numba:tube-{name}", "tube", kernel=kind)
+    # every recurrent shape runs a kernel generated for it; a TCN the generic kernel
+    assert kernel.kernel_kind == ("generic" if name.startswith("tcn") else kind), kernel.kernel_reason
     errors = parity(kernel, OnnxProcessor(path, f"onnx:tube-{name}", "tube"), SIGNAL)
     assert set(errors) == {"bs0001", "bs0032", "bs0064", "bs0512", "bs4096", "random"}
     assert max(errors.values()) <= 1e-4, errors
     assert max(errors.values()) > 0.0 or name == "lstmnoskip"  # computed, not copied from ORT
 
 
-@pytest.mark.parametrize("name", sorted(KERNEL_MODELS))
-def test_chunked_equals_whole_bit_for_bit_and_reset_equals_fresh(exported, name):
+@pytest.mark.parametrize("name, kind", KERNEL_RUNS)
+def test_chunked_equals_whole_bit_for_bit_and_reset_equals_fresh(exported, name, kind):
     path = exported[1][name]
-    kernel = NumbaNetworkProcessor(path, f"numba:tube-{name}", "tube", verify=False)
+    kernel = NumbaNetworkProcessor(path, f"numba:tube-{name}", "tube", verify=False, kernel=kind)
     whole = kernel.process_signal(SIGNAL, SIGNAL.shape[0])
     for cut in CUTS:
         kernel.reset()
@@ -86,7 +95,7 @@ def test_chunked_equals_whole_bit_for_bit_and_reset_equals_fresh(exported, name)
         np.testing.assert_array_equal(np.concatenate(parts), whole, err_msg=f"cut {cut}")
     kernel.process_signal(noise(3000, 0.7, seed=9), 100)  # leave some state behind ...
     kernel.reset()  # ... reset must forget it
-    fresh = NumbaNetworkProcessor(path, "fresh", "tube", verify=False)
+    fresh = NumbaNetworkProcessor(path, "fresh", "tube", verify=False, kernel=kind)
     np.testing.assert_array_equal(
         kernel.process_signal(SIGNAL, 256, reset=False), fresh.process_signal(SIGNAL, 256, reset=False)
     )
