@@ -161,7 +161,10 @@ class NumbaNetworkProcessor(Processor):
         assert isinstance(plan, RecurrentPlan)
         self._kernel = lstm_kernel if plan.cell == "lstm" else gru_kernel
         self.kernel_kind, self.kernel_reason, self.kernel_source = "generic", reason, None
-        self.reset()
+        # fresh arrays from the file: a wrong kernel may have written anywhere it could reach
+        self._weights = plan.weights.copy()
+        self.state = np.zeros((plan.state_rows, plan.hidden), np.float32)
+        self.scratch = np.zeros(scratch_size(plan.gates, plan.hidden), np.float32)
 
     def knob_space(self) -> KnobSpace:
         return self.space or KnobSpace(())
