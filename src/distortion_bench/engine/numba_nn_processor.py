@@ -34,6 +34,7 @@ from distortion_bench.dsp.knobs import KnobSpace
 from distortion_bench.engine.knob_glide import DEFAULT_GLIDE_S, KnobGlide
 from distortion_bench.engine.processor import GrowingBuffer, Processor, ProcessorFacts, check_input
 from distortion_bench.kernels.activations import GATE_MAX_ABS_ERROR, TANH_MAX_ABS_ERROR
+from distortion_bench.kernels.aligned import aligned_copy, aligned_zeros
 from distortion_bench.kernels.generated import load_generated
 from distortion_bench.kernels.knob_folding import film_rows, fold_film, fold_recurrent
 from distortion_bench.kernels.knob_glide import glide_recurrent, glide_tcn
@@ -111,17 +112,18 @@ class NumbaNetworkProcessor(Processor):
         if isinstance(plan, RecurrentPlan):
             self.kind = "recurrent"
             self._kernel = lstm_kernel if plan.cell == "lstm" else gru_kernel
-            self.state = np.zeros((plan.state_rows, plan.hidden), np.float32)
-            self.scratch = np.zeros(scratch_size(plan.gates, plan.hidden), np.float32)
+            self.state = aligned_zeros((plan.state_rows, plan.hidden))
+            self.scratch = aligned_zeros(scratch_size(plan.gates, plan.hidden))
             self._table = plan.table
             self._skip = bool(plan.skip)
         else:
             self.kind = "tcn"
             self._tcn = tcn_film_kernel if plan.film else tcn_kernel
             self.layout = initial_layout(plan.channels, plan.blocks)
-            self.state = np.zeros(state_shape(plan.channels, plan.contexts), np.float32)
-            self.scratch = np.zeros(scratch_shape(plan.channels), np.float32)
-        self._weights = plan.weights.copy() if isinstance(plan, RecurrentPlan) else pack(plan)
+            self.state = aligned_zeros(state_shape(plan.channels, plan.contexts))
+            self.scratch = aligned_zeros(scratch_shape(plan.channels))
+        # every array a kernel streams through starts on a cache line (kernels/aligned.py)
+        self._weights = aligned_copy(plan.weights if isinstance(plan, RecurrentPlan) else pack(plan))
         self.space = KnobSpace.from_dict(plan.knobs, f"{self.path}: metadata knobs") if plan.knobs else None
         if self.space is not None:
             sample_rate = int(read_onnx_contract(self.path).metadata["sample_rate"])
@@ -162,9 +164,9 @@ class NumbaNetworkProcessor(Processor):
         self._kernel = lstm_kernel if plan.cell == "lstm" else gru_kernel
         self.kernel_kind, self.kernel_reason, self.kernel_source = "generic", reason, None
         # fresh arrays from the file: a wrong kernel may have written anywhere it could reach
-        self._weights = plan.weights.copy()
-        self.state = np.zeros((plan.state_rows, plan.hidden), np.float32)
-        self.scratch = np.zeros(scratch_size(plan.gates, plan.hidden), np.float32)
+        self._weights = aligned_copy(plan.weights)
+        self.state = aligned_zeros((plan.state_rows, plan.hidden))
+        self.scratch = aligned_zeros(scratch_size(plan.gates, plan.hidden))
 
     def knob_space(self) -> KnobSpace:
         return self.space or KnobSpace(())
