@@ -302,13 +302,11 @@ class TubeSaturatorNumba(_TubeSaturatorBase):
         out = check_buffers(buffer, out)
         fixed = state.fixed
         if fixed is not None:
-            _tube_kernel(buffer, out, fixed[0], fixed[1], fixed[2], self.sos, state.zi, self._work)
+            self._run_fixed(buffer, out, fixed, state)
         else:
             k = state.knob
             self._targets[0, 0], self._targets[1, 0] = k[GAIN_TARGET], k[BIAS_TARGET]
-            _tube_kernel_moving(
-                buffer, out, self._targets[0], self._targets[1], k, self.smoothing, self.sos, state.zi, self._work
-            )
+            self._run_moving(buffer, out, self._targets[0], self._targets[1], state)
             self._update_fixed(state)
         return out, state
 
@@ -316,6 +314,18 @@ class TubeSaturatorNumba(_TubeSaturatorBase):
         self, buffer: np.ndarray, targets: dict[str, np.ndarray], state: TubeState, out: np.ndarray
     ) -> tuple[np.ndarray, TubeState]:
         gain_t, bias_t = self._trajectory_arrays(targets, buffer.shape[0], state)
-        _tube_kernel_moving(buffer, out, gain_t, bias_t, state.knob, self.smoothing, self.sos, state.zi, self._work)
+        self._run_moving(buffer, out, gain_t, bias_t, state)
         self._end_trajectory(state, gain_t[-1], bias_t[-1])
         return out, state
+
+    def _run_fixed(
+        self, buffer: np.ndarray, out: np.ndarray, fixed: tuple[float, float, float], state: TubeState
+    ) -> None:
+        """The kernel with the knobs at rest: ``fixed`` = (gain, tanh(bias), slope)."""
+        _tube_kernel(buffer, out, fixed[0], fixed[1], fixed[2], self.sos, state.zi, self._work)
+
+    def _run_moving(
+        self, buffer: np.ndarray, out: np.ndarray, gain_t: np.ndarray, bias_t: np.ndarray, state: TubeState
+    ) -> None:
+        """The kernel with the knobs gliding toward ``gain_t``/``bias_t`` (per sample, or one each)."""
+        _tube_kernel_moving(buffer, out, gain_t, bias_t, state.knob, self.smoothing, self.sos, state.zi, self._work)

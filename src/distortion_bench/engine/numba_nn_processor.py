@@ -109,11 +109,10 @@ class NumbaNetworkProcessor(Processor):
         self.parameters = int(read_onnx_contract(self.path).metadata.get("params", 0))
         self.out = GrowingBuffer()
         plan = self.plan
+        # every array a kernel streams through starts on a cache line (kernels/aligned.py)
         if isinstance(plan, RecurrentPlan):
             self.kind = "recurrent"
-            self._kernel = lstm_kernel if plan.cell == "lstm" else gru_kernel
-            self.state = aligned_zeros((plan.state_rows, plan.hidden))
-            self.scratch = aligned_zeros(scratch_size(plan.gates, plan.hidden))
+            self._generic_recurrent()
             self._table = plan.table
             self._skip = bool(plan.skip)
         else:
@@ -122,8 +121,7 @@ class NumbaNetworkProcessor(Processor):
             self.layout = initial_layout(plan.channels, plan.blocks)
             self.state = aligned_zeros(state_shape(plan.channels, plan.contexts))
             self.scratch = aligned_zeros(scratch_shape(plan.channels))
-        # every array a kernel streams through starts on a cache line (kernels/aligned.py)
-        self._weights = aligned_copy(plan.weights if isinstance(plan, RecurrentPlan) else pack(plan))
+            self._weights = aligned_copy(pack(plan))
         self.space = KnobSpace.from_dict(plan.knobs, f"{self.path}: metadata knobs") if plan.knobs else None
         if self.space is not None:
             sample_rate = int(read_onnx_contract(self.path).metadata["sample_rate"])
@@ -158,15 +156,19 @@ class NumbaNetworkProcessor(Processor):
             return
         self._kernel, self.kernel_kind, self.kernel_reason, self.kernel_source = fn, "generated", "", source
 
-    def _use_generic(self, reason: str) -> None:
+    def _generic_recurrent(self) -> None:
+        """The generic recurrent kernel on arrays fresh from the file (weights, state, scratch)."""
         plan = self.plan
         assert isinstance(plan, RecurrentPlan)
         self._kernel = lstm_kernel if plan.cell == "lstm" else gru_kernel
-        self.kernel_kind, self.kernel_reason, self.kernel_source = "generic", reason, None
-        # fresh arrays from the file: a wrong kernel may have written anywhere it could reach
         self._weights = aligned_copy(plan.weights)
         self.state = aligned_zeros((plan.state_rows, plan.hidden))
         self.scratch = aligned_zeros(scratch_size(plan.gates, plan.hidden))
+
+    def _use_generic(self, reason: str) -> None:
+        # fresh arrays: a wrong kernel may have written anywhere it could reach
+        self._generic_recurrent()
+        self.kernel_kind, self.kernel_reason, self.kernel_source = "generic", reason, None
 
     def knob_space(self) -> KnobSpace:
         return self.space or KnobSpace(())

@@ -39,7 +39,7 @@ _ACC = (BLOCK + 2) * BLOCK  # where the output scratch starts
 _NEXT = _ACC + BLOCK  # where the next state's rows start (z0's, then z1's)
 
 
-def block_arena(sos: np.ndarray, block: int = BLOCK) -> np.ndarray:
+def block_arena(sos: np.ndarray) -> np.ndarray:
     """``(sections, ARENA)`` float64, per section the map from ``[v_0 .. v_7, z0, z1]`` (the
     block's inputs and start state) to the block's outputs and next state, laid out for the
     kernel: ``[row 0 | .. | row 9 | output scratch (8) | z0' coefficients (10) | z1'
@@ -49,7 +49,7 @@ def block_arena(sos: np.ndarray, block: int = BLOCK) -> np.ndarray:
     loads the rows at fixed distances within one array, so LLVM proves they do not overlap and
     vectorizes the loop without run-time alias checks (with the rows and the outputs in separate
     arrays, ten checks per block cost more than the block's arithmetic: measured)."""
-    assert block == BLOCK, "the kernel is written out for BLOCK samples"
+    block = BLOCK
     sos = np.asarray(sos, np.float64)
     out = np.zeros((sos.shape[0], ARENA), np.float64)
     for s, (b0, b1, b2, _, a1, a2) in enumerate(sos):
@@ -73,11 +73,11 @@ def block_arena(sos: np.ndarray, block: int = BLOCK) -> np.ndarray:
     return out
 
 
-def initial_block_state(sections: int, block: int = BLOCK) -> np.ndarray:
-    """``(sections, block + 3)`` float64 after silence: per section the current block's inputs
-    so far (zeros beyond), its start state ``z0, z1``, and (column ``block + 2``, section 0)
+def initial_block_state(sections: int) -> np.ndarray:
+    """``(sections, BLOCK + 3)`` float64 after silence: per section the current block's inputs
+    so far (zeros beyond), its start state ``z0, z1``, and (column ``BLOCK + 2``, section 0)
     how many of the block's samples have arrived."""
-    return np.zeros((sections, block + 3), np.float64)
+    return np.zeros((sections, BLOCK + 3), np.float64)
 
 
 @numba.njit(inline="always", error_model="numpy")

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 #: the generic kernels' signature (:mod:`.recurrent`): the processor swaps one kernel for the other
 _SIGNATURE = "void(float32[::1], float32[::1], float32[::1], float32[:, ::1], float32[::1], float32[:, ::1], boolean)"
 #: bumped whenever the generated text changes, so cached kernels of older text are not reused
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -106,36 +106,27 @@ def _gate(shape: RecurrentShape, layer: int, gate: int, inputs: list[str], recur
 
 
 def _views(shape: RecurrentShape) -> list[str]:
-    """Source lines making the per-call views of the flat weights: per layer its biases
-    ``(gates, H)``, layer 0's input weights ``(gates, H)``, the other layers' ``(H, gates, H)``,
-    the recurrent weights ``(H, gates, H)`` (row ``j``: what ``h[j]`` adds to each gate's unit ``k``)."""
+    """Source lines making the per-call views of the flat weights: layer 0's input weights
+    ``w0``, per layer its biases ``wb``/``rb``, recurrent weights ``rt`` (row ``j``: what ``h[j]``
+    adds to each gate) and, above layer 0, input weights ``wu``. A GRU indexes them by gate and
+    unit (vectors ``(gates, H)``, matrices ``(H, gates, H)``); an LSTM by its flat gate index
+    (vectors ``(G,)``, matrices ``(H, G)``) and gets its gate scratch too."""
     o, h, g = shape.offsets(), shape.hidden, shape.gates
-    n = g // h
-    lines = []
-    for layer in range(shape.layers if shape.cell == "gru" else 0):
+    lstm = shape.cell == "lstm"
+    vector = "" if lstm else f".reshape(({g // h}, {h}))"
+    matrix = f".reshape(({h}, {g}))" if lstm else f".reshape(({h}, {g // h}, {h}))"
+    lines = [f"    w0 = W[0:{g}]{vector}"]
+    for layer in range(shape.layers):
         wb, rb, rt = o["w_bias"] + layer * g, o["r_bias"] + layer * g, o["r_t"] + layer * h * g
         lines += [
-            f"    wb{layer} = W[{wb}:{wb + g}].reshape(({n}, {h}))",
-            f"    rb{layer} = W[{rb}:{rb + g}].reshape(({n}, {h}))",
-            f"    rt{layer} = W[{rt}:{rt + h * g}].reshape(({h}, {n}, {h}))",
+            f"    wb{layer} = W[{wb}:{wb + g}]{vector}",
+            f"    rb{layer} = W[{rb}:{rb + g}]{vector}",
+            f"    rt{layer} = W[{rt}:{rt + h * g}]{matrix}",
         ]
         if layer > 0:
             wu = o["w_up"] + (layer - 1) * h * g
-            lines.append(f"    wu{layer} = W[{wu}:{wu + h * g}].reshape(({h}, {n}, {h}))")
-    if shape.cell == "gru":
-        lines.insert(0, f"    w0 = W[0:{g}].reshape(({n}, {h}))")
-    if shape.cell == "lstm":  # flat (G,) biases and input weights, (H, G) matrices, the gate scratch
-        lines.append(f"    w0f = W[0:{g}]")
-        for layer in range(shape.layers):
-            wb, rb, rt = o["w_bias"] + layer * g, o["r_bias"] + layer * g, o["r_t"] + layer * h * g
-            lines += [
-                f"    wbf{layer} = W[{wb}:{wb + g}]",
-                f"    rbf{layer} = W[{rb}:{rb + g}]",
-                f"    rtf{layer} = W[{rt}:{rt + h * g}].reshape(({h}, {g}))",
-            ]
-            if layer > 0:
-                wu = o["w_up"] + (layer - 1) * h * g
-                lines.append(f"    wuf{layer} = W[{wu}:{wu + h * g}].reshape(({h}, {g}))")
+            lines.append(f"    wu{layer} = W[{wu}:{wu + h * g}]{matrix}")
+    if lstm:
         lines += [
             f"    acc = scratch[TILE : TILE + {g}]",
             *(f"    a{label} = scratch[TILE + {i * h} : TILE + {(i + 1) * h}]" for i, label in enumerate("iofc")),
@@ -195,12 +186,12 @@ def recurrent_source(shape: RecurrentShape, name: str = "kernel") -> str:
             lines += [f"{ind}b_{j} = hs{layer - 1}[{j}]" for j in range(h)]
         body = ind + "    "
         if lstm:  # ONNX gate order i, o, f, c: every gate sum, then the cell state, then the hidden state
-            terms = [f"rtf{layer}[{j}, g] * h_{j}" for j in range(h)]
+            terms = [f"rt{layer}[{j}, g] * h_{j}" for j in range(h)]
             if layer == 0:
-                first = "(wbf0[g] + rbf0[g]) + w0f[g] * xt"
+                first = "(wb0[g] + rb0[g]) + w0[g] * xt"
             else:
-                terms = [f"wuf{layer}[{j}, g] * {inputs[j]}" for j in range(h)] + terms
-                first = f"wbf{layer}[g] + rbf{layer}[g]"
+                terms = [f"wu{layer}[{j}, g] * {inputs[j]}" for j in range(h)] + terms
+                first = f"wb{layer}[g] + rb{layer}[g]"
             lines += [
                 f"{ind}for g in range(ng):  # the 4H gate sums",
                 f"{body}acc[g] = {interleaved_sum(terms, first)}",

@@ -23,13 +23,10 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from distortion_bench.dsp.base import check_buffers
 from distortion_bench.dsp.knobs import KnobSpace
 from distortion_bench.dsp.params import TubeSaturatorParams
 from distortion_bench.dsp.tube import (
-    BIAS_TARGET,
     DEFAULT_SMOOTHING_S,
-    GAIN_TARGET,
     KERNEL_CHUNK,
     TubeSaturatorNumba,
     TubeState,
@@ -108,11 +105,11 @@ class TubeSaturatorBlock(TubeSaturatorNumba):
     ) -> None:
         super().__init__(params, sample_rate, knobs, smoothing_s)
         self.mats = block_arena(self.sos)
-        self._work = np.zeros(KERNEL_CHUNK, dtype=np.float64)
 
     @classmethod
     def from_exact(cls, exact: TubeSaturatorNumba) -> TubeSaturatorBlock:
-        """The fast form of an exact Numba tube (same parameters, knobs and smoothing)."""
+        """The fast form of an exact Numba tube (same parameters, knobs and smoothing; scratch
+        of its own)."""
         fast = cls.__new__(cls)
         fast.__dict__.update(exact.__dict__)
         fast.mats = block_arena(fast.sos)
@@ -124,33 +121,19 @@ class TubeSaturatorBlock(TubeSaturatorNumba):
         base = super().initial_state()
         return TubeBlockState(base.zi, base.knob, base.fixed, initial_block_state(self.sos.shape[0]))
 
-    def process(
-        self, buffer: np.ndarray, state: TubeState, out: np.ndarray | None = None
-    ) -> tuple[np.ndarray, TubeState]:
-        out = check_buffers(buffer, out)
-        assert isinstance(state, TubeBlockState) and state.block is not None
-        fixed = state.fixed
-        if fixed is not None:
-            _tube_block_kernel(buffer, out, fixed[0], fixed[1], fixed[2], self.mats, state.block, self._work)
-        else:
-            k = state.knob
-            self._targets[0, 0], self._targets[1, 0] = k[GAIN_TARGET], k[BIAS_TARGET]
-            _tube_block_kernel_moving(
-                buffer, out, self._targets[0], self._targets[1], k, self.smoothing, self.mats, state.block, self._work
-            )
-            self._update_fixed(state)
-        return out, state
-
     def describe(self) -> dict[str, object]:
         return {**super().describe(), "form": "fast: float32 shaper (tanh32), block low-pass"}
 
-    def _process_targets(
-        self, buffer: np.ndarray, targets: dict[str, np.ndarray], state: TubeState, out: np.ndarray
-    ) -> tuple[np.ndarray, TubeState]:
+    def _run_fixed(
+        self, buffer: np.ndarray, out: np.ndarray, fixed: tuple[float, float, float], state: TubeState
+    ) -> None:
         assert isinstance(state, TubeBlockState) and state.block is not None
-        gain_t, bias_t = self._trajectory_arrays(targets, buffer.shape[0], state)
+        _tube_block_kernel(buffer, out, fixed[0], fixed[1], fixed[2], self.mats, state.block, self._work)
+
+    def _run_moving(
+        self, buffer: np.ndarray, out: np.ndarray, gain_t: np.ndarray, bias_t: np.ndarray, state: TubeState
+    ) -> None:
+        assert isinstance(state, TubeBlockState) and state.block is not None
         _tube_block_kernel_moving(
             buffer, out, gain_t, bias_t, state.knob, self.smoothing, self.mats, state.block, self._work
         )
-        self._end_trajectory(state, gain_t[-1], bias_t[-1])
-        return out, state
